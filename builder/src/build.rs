@@ -1,0 +1,272 @@
+//! `lpbake build`: spec + lock -> fetched, unpacked, layered images -> outputs. Images whose
+//! manifest is unchanged are carried over from the previous output untouched; the new output is
+//! assembled in a temp dir beside `--out` and swapped in whole.
+
+use crate::base::Base;
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::fetch::{Fetcher, ImageRef};
+use crate::image::{self, LayerRef};
+use crate::layer::{Compression, Layerer};
+use crate::lock::Lock;
+use crate::output::{self, Built};
+use crate::report::Reporter;
+use crate::resolve;
+use crate::spec::{Component, Image, SourceKind, Spec};
+use crate::stage::{Content, Entry, Tree};
+use crate::store::BlobStore;
+use crate::unpack::{self, Limits, Member, MemberKind};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Everything `lpbake build` takes.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub spec: PathBuf,
+    pub lock: PathBuf,
+    pub out: PathBuf,
+    pub cache: PathBuf,
+    pub mirror: Option<PathBuf>,
+    pub offline: bool,
+    pub locked: bool,
+    pub images: Vec<String>,
+    pub compression: Compression,
+}
+
+/// What a build did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub images: BTreeMap<String, Value>,
+    pub rebuilt: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// Reads the spec and the lock, pinning what is missing unless `--locked`.
+pub fn prepare(opts: &Options, fetcher: &Fetcher, report: &Reporter) -> Result<(Spec, Lock)> {
+    let spec = crate::spec::load(&opts.spec)?;
+    let mut lock = Lock::load(&opts.lock)?;
+    let missing = resolve::missing(&spec, &lock);
+    if !missing.is_empty() {
+        if opts.locked {
+            return Err(Error::Lock {
+                lock: opts.lock.clone(),
+                msg: format!("--locked, but the lock has no pin for: {}", missing.join(", ")),
+                fix: "run `lpbake lock` and commit the lock, or build without --locked".into(),
+            });
+        }
+        let changes = resolve::resolve(&spec, &mut lock, fetcher, false, report)?;
+        lock.save(&opts.lock)?;
+        report.step(format!("{}: {} (written, like cargo writes Cargo.lock; commit it)", opts.lock.display(), changes.join("; ")));
+    }
+    Ok((spec, lock))
+}
+
+pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
+    let cache = BlobStore::create(&opts.cache).at(&opts.cache)?;
+    let fetcher = Fetcher::new(cache.clone(), opts.mirror.as_deref(), opts.offline, report.clone())?;
+    let (spec, lock) = prepare(opts, &fetcher, report)?;
+    let names = select(&spec, &opts.images)?;
+    let planner = Planner {
+        spec: &spec,
+        lock: &lock,
+        fetcher: &fetcher,
+        report,
+        layerer: Layerer { store: cache.clone(), index: opts.cache.join("layers"), epoch: lock.source_date_epoch(), compression: opts.compression },
+        unpacked: opts.cache.join("unpacked"),
+    };
+    let built: Vec<Built> = names.iter().map(|n| planner.plan(&spec.images[n.as_str()])).collect::<Result<_>>()?;
+
+    let previous = output::read_summary(&opts.out);
+    let is_current = |b: &Built| previous.get(&b.name) == Some(&b.summary()) && b.files().iter().all(|f| opts.out.join(f).exists());
+    let summary: BTreeMap<String, Value> = built.iter().map(|b| (b.name.clone(), b.summary())).collect();
+    let (unchanged, changed): (Vec<&Built>, Vec<&Built>) = built.iter().partition(|b| is_current(b));
+    let outcome = Outcome { images: summary.clone(), rebuilt: changed.iter().map(|b| b.name.clone()).collect(), unchanged: unchanged.iter().map(|b| b.name.clone()).collect() };
+    if changed.is_empty() && previous == summary {
+        report.step(format!("{}: up to date", opts.out.display()));
+        return Ok(outcome);
+    }
+
+    // Assemble the new output beside the old one, then swap it in whole.
+    let parent = crate::fsutil::parent_of(&opts.out);
+    std::fs::create_dir_all(&parent).at(&parent)?;
+    let tmp = tempfile::Builder::new().prefix(".lpbake-out-").tempdir_in(&parent).at(&parent)?;
+    for b in &unchanged {
+        for f in b.files() {
+            copy_tree(&opts.out.join(&f), &tmp.path().join(&f))?;
+        }
+    }
+    for b in &changed {
+        report.step(format!("writing {} ({})", b.name, Digest::of(&b.manifest)));
+        output::write_image(tmp.path(), b, &cache, lock.source_date_epoch())?;
+    }
+    output::write_summary(tmp.path(), &summary)?;
+    let tmp = tmp.keep();
+    crate::fsutil::publish_dir(&tmp, &opts.out)?;
+    Ok(outcome)
+}
+
+fn select(spec: &Spec, wanted: &[String]) -> Result<Vec<String>> {
+    if wanted.is_empty() {
+        return Ok(spec.images.keys().cloned().collect());
+    }
+    for w in wanted {
+        if !spec.images.contains_key(w) {
+            let known = spec.images.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(Error::config(&spec.dir, None, format!("no image named `{w}`"), format!("pick one of: {known}")));
+        }
+    }
+    Ok(wanted.to_vec())
+}
+
+/// Hard-links every file under `src` into the same place under `dst`.
+fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    if src.is_dir() {
+        for e in std::fs::read_dir(src).at(src)? {
+            let e = e.at(src)?;
+            copy_tree(&e.path(), &dst.join(e.file_name()))?;
+        }
+        Ok(())
+    } else {
+        crate::fsutil::link_or_copy(src, dst)
+    }
+}
+
+/// Turns one image of the spec into a [`Built`], building only layers not in the cache.
+struct Planner<'a> {
+    spec: &'a Spec,
+    lock: &'a Lock,
+    fetcher: &'a Fetcher,
+    report: &'a Reporter,
+    layerer: Layerer,
+    unpacked: PathBuf,
+}
+
+impl Planner<'_> {
+    fn plan(&self, img: &Image) -> Result<Built> {
+        let base = self.base(img)?;
+        let mut layers = Vec::new();
+        for c in &img.components {
+            let comp = &self.spec.components[c.as_str()];
+            let tree = self.component_tree(comp)?;
+            layers.push(self.layer(&tree, format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url), &comp.name)?);
+        }
+        let own = image_tree(img);
+        if !own.is_empty() {
+            layers.push(self.layer(&own, format!("lpbake: {} runtime directories", img.name), &format!("{} directories", img.name))?);
+        }
+        // Base layers must be in the cache before the outputs link them.
+        if let Some(image) = &base.image {
+            for l in &base.layers {
+                self.fetcher.image_blob(image, l.digest)?;
+            }
+        }
+        let epoch = self.layerer.epoch;
+        let config = image::config(&base, img, self.spec, &layers, epoch);
+        let manifest = image::manifest(&config, &base, &layers);
+        let version = img.version(self.spec).to_string();
+        let mut all: Vec<(Digest, u64)> = base.layers.iter().map(|l| (l.digest, l.size)).collect();
+        all.extend(layers.iter().map(|l| (l.digest, l.size)));
+        Ok(Built {
+            name: img.name.clone(),
+            tags: vec![format!("lpbake/{}:{version}", img.name), format!("lpbake/{}:latest", img.name)],
+            version,
+            manifest,
+            config,
+            layers: all,
+        })
+    }
+
+    fn base(&self, img: &Image) -> Result<Base> {
+        if img.base == "scratch" {
+            return Ok(Base::scratch());
+        }
+        let image = ImageRef::parse(&img.base).map_err(|m| Error::config(&img.file, None, format!("image.base: {m}"), "write a reference like debian:bookworm-slim"))?;
+        let pinned = self.lock.images[&img.base];
+        Base::load(self.fetcher, &image, pinned)
+    }
+
+    fn layer(&self, tree: &Tree, created_by: String, what: &str) -> Result<LayerRef> {
+        let (l, cached) = match self.layerer.cached(tree) {
+            Some(l) => (l, true),
+            None => {
+                self.report.step(format!("compressing layer {what}"));
+                self.layerer.layer(tree)?
+            }
+        };
+        if cached {
+            self.report.step(format!("layer {what}: cached {}", l.digest));
+        }
+        Ok(LayerRef { digest: l.digest, diff_id: l.diff_id, size: l.size, media_type: l.media_type, created_by })
+    }
+
+    /// The files `comp` installs, read from its (cached) unpacked members.
+    fn component_tree(&self, comp: &Component) -> Result<Tree> {
+        let src = &comp.source;
+        let pin = self.lock.files[&src.url];
+        let kind = src.kind().expect("validated when the spec was read");
+        let members = match kind {
+            SourceKind::File => {
+                let path = self.fetcher.pinned(&src.url, pin.sha256)?;
+                let store = self.fetcher.cache();
+                if !store.contains(&pin.sha256) {
+                    let mut w = store.writer().at(store.root())?;
+                    std::io::copy(&mut store_open(&path, pin.sha256)?, &mut w).at(&path)?;
+                    w.commit(Some(pin.sha256)).map_err(|e| Error::io(&path, e.into()))?;
+                }
+                let size = std::fs::metadata(&path).at(&path)?.len();
+                BTreeMap::from([(String::new(), Member { path: String::new(), mode: 0o755, kind: MemberKind::File { sha256: pin.sha256, size } })])
+            }
+            SourceKind::Archive(format) => self.members(comp, format, pin.sha256)?,
+        };
+        let mut tree = Tree::default();
+        for i in &comp.install {
+            let m = &members[i.from.as_deref().unwrap_or_default()];
+            let content = match &m.kind {
+                MemberKind::File { sha256, size } => Content::File { blob: *sha256, size: *size },
+                MemberKind::Dir => Content::Dir,
+                MemberKind::Symlink { target } => Content::Symlink { target: target.clone() },
+            };
+            tree.add(&i.to, Entry { mode: i.mode.unwrap_or(m.mode & 0o777), uid: i.uid, gid: i.gid, content });
+        }
+        Ok(tree)
+    }
+
+    /// The wanted members of an archive source: from the unpack index, or unpacked now.
+    fn members(&self, comp: &Component, format: unpack::Format, sha: Digest) -> Result<BTreeMap<String, Member>> {
+        let wanted: BTreeSet<String> = comp.install.iter().filter_map(|i| i.from.clone()).collect();
+        let key = Digest::of(format!("{sha}\n{format:?}\n{}", wanted.iter().cloned().collect::<Vec<_>>().join("\n")).as_bytes());
+        let index = self.unpacked.join(key.hex());
+        let store = self.fetcher.cache();
+        if let Some(m) = std::fs::read(&index).ok().and_then(|b| serde_json::from_slice::<BTreeMap<String, Member>>(&b).ok()) {
+            let complete = m.values().all(|m| match &m.kind {
+                MemberKind::File { sha256, .. } => store.contains(sha256),
+                _ => true,
+            });
+            if complete {
+                return Ok(m);
+            }
+        }
+        let path = self.fetcher.pinned(&comp.source.url, sha)?;
+        self.report.step(format!("unpacking {} ({})", comp.source.file_name(), comp.name));
+        let limits = Limits { max_entry_bytes: comp.source.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes), ..Limits::default() };
+        let members = unpack::unpack(&path, sha, &comp.source.url, format, &wanted, &limits, store)?;
+        std::fs::create_dir_all(&self.unpacked).at(&self.unpacked)?;
+        crate::fsutil::write_atomic(&index, &serde_json::to_vec(&members).expect("members serialize"))?;
+        Ok(members)
+    }
+}
+
+fn store_open(path: &Path, sha: Digest) -> Result<crate::digest::VerifyingReader<std::fs::File>> {
+    Ok(crate::digest::VerifyingReader::new(std::fs::File::open(path).at(path)?, sha, path.display().to_string()))
+}
+
+/// The image's own directories: volumes and workdir, owned by the image user so the container
+/// can write there even with a read-only root filesystem.
+fn image_tree(img: &Image) -> Tree {
+    let mut t = Tree::default();
+    for v in img.volumes.iter().chain(img.workdir.iter()) {
+        t.add(v, Entry { mode: 0o750, uid: img.uid, gid: img.gid, content: Content::Dir });
+    }
+    t
+}

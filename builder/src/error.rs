@@ -1,0 +1,62 @@
+//! The one error type of the library. Every variant says what went wrong, where (file, URL or
+//! image), and what the operator can do about it; `main` prints it and exits non-zero.
+
+use crate::digest::HashMismatch;
+use crate::unpack::UnpackError;
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A spec or lock file is malformed or inconsistent.
+    #[error("{file}{}: {msg}\n  fix: {fix}", line.map(|l| format!(":{l}")).unwrap_or_default(), file = file.display())]
+    Config { file: PathBuf, line: Option<usize>, msg: String, fix: String },
+
+    /// A pinned input is missing from the lock while `--locked` or `--offline` forbids resolving it.
+    #[error("{lock}: {msg}\n  fix: {fix}", lock = lock.display())]
+    Lock { lock: PathBuf, msg: String, fix: String },
+
+    /// Bytes do not match their pin.
+    #[error("{0}\n  fix: if the upstream file really changed, re-pin it with `lpbake lock --update`; otherwise delete the bad copy (cache or mirror) and fetch it again")]
+    Mismatch(HashMismatch),
+
+    /// Downloading or reading an input failed.
+    #[error("fetching {what}: {msg}\n  fix: {fix}")]
+    Fetch { what: String, msg: String, fix: String },
+
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    /// The output does not match what the spec and lock produce (`lpbake verify`).
+    #[error("{0}")]
+    Verify(String),
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        // A hash mismatch found while streaming surfaces as an io::Error: keep it recognisable.
+        if let Some(m) = source.get_ref().and_then(|e| e.downcast_ref::<HashMismatch>()) {
+            return Error::Mismatch(m.clone());
+        }
+        Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+
+    pub fn config(file: impl AsRef<Path>, line: Option<usize>, msg: impl Into<String>, fix: impl Into<String>) -> Self {
+        Error::Config { file: file.as_ref().to_path_buf(), line, msg: msg.into(), fix: fix.into() }
+    }
+}
+
+/// Adds the path to an io::Error.
+pub trait IoContext<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

@@ -1,0 +1,132 @@
+//! An image's config and manifest: the base config with our layers appended and the spec's
+//! runtime settings applied, written as canonical JSON so the digests are stable.
+
+use crate::base::Base;
+use crate::digest::Digest;
+use crate::json::canonical;
+use crate::spec::{Image, Spec};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+pub const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A layer as the manifest lists it, with what the config and history need.
+#[derive(Clone, Debug)]
+pub struct LayerRef {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub media_type: String,
+    /// History line: what made this layer.
+    pub created_by: String,
+}
+
+/// RFC 3339 UTC time of `epoch`.
+pub fn timestamp(epoch: u64) -> String {
+    humantime::format_rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch)).to_string()
+}
+
+/// The image config JSON (canonical bytes).
+pub fn config(base: &Base, img: &Image, spec: &Spec, layers: &[LayerRef], epoch: u64) -> Vec<u8> {
+    let mut cfg = base.config.clone();
+    let created = timestamp(epoch);
+    let mut rc: Map<String, Value> = cfg["config"].as_object().cloned().unwrap_or_default();
+
+    // Env: base first, ours override by name; kept in a stable order.
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for e in rc.get("Env").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        let (k, v) = e.split_once('=').unwrap_or((e, ""));
+        env.insert(k.into(), v.into());
+    }
+    env.entry("PATH".into()).or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    env.extend(img.env.clone());
+    rc.insert("Env".into(), json!(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
+
+    rc.insert("User".into(), json!(format!("{}:{}", img.uid, img.gid)));
+    if !img.entrypoint.is_empty() {
+        rc.insert("Entrypoint".into(), json!(img.entrypoint));
+        // A base's Cmd belongs to the base's entrypoint, not ours.
+        rc.remove("Cmd");
+    }
+    if let Some(cmd) = &img.cmd {
+        rc.insert("Cmd".into(), json!(cmd));
+    }
+    if let Some(w) = &img.workdir {
+        rc.insert("WorkingDir".into(), json!(w));
+    }
+    let set = |v: &[String]| Value::Object(v.iter().map(|k| (k.clone(), json!({}))).collect());
+    if !img.ports.is_empty() {
+        rc.insert("ExposedPorts".into(), set(&img.ports));
+    }
+    if !img.volumes.is_empty() {
+        rc.insert("Volumes".into(), set(&img.volumes));
+    }
+    let mut labels: BTreeMap<String, String> = rc
+        .get("Labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    labels.extend(default_labels(img, spec, base, &created));
+    labels.extend(img.labels.clone());
+    rc.insert("Labels".into(), json!(labels));
+    rc.insert("StopSignal".into(), json!("SIGTERM"));
+
+    cfg["config"] = Value::Object(rc);
+    cfg["created"] = json!(created);
+    let mut diff_ids = cfg["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
+    diff_ids.extend(layers.iter().map(|l| json!(l.diff_id.to_string())));
+    cfg["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    let mut history = cfg["history"].as_array().cloned().unwrap_or_default();
+    history.extend(layers.iter().map(|l| json!({"created": created, "created_by": l.created_by, "comment": "lpbake"})));
+    cfg["history"] = json!(history);
+    if let Some(o) = cfg.as_object_mut() {
+        // Builder-host details a base may carry have no place in a reproducible image.
+        o.remove("container");
+        o.remove("container_config");
+        o.remove("docker_version");
+        o.remove("hostname");
+    }
+    canonical(&cfg)
+}
+
+fn default_labels(img: &Image, spec: &Spec, base: &Base, created: &str) -> BTreeMap<String, String> {
+    let comps: Vec<_> = img.components.iter().filter_map(|c| spec.components.get(c)).collect();
+    let mut l = BTreeMap::new();
+    l.insert("org.opencontainers.image.created".into(), created.to_string());
+    l.insert("org.opencontainers.image.version".into(), img.version(spec).to_string());
+    l.insert("org.opencontainers.image.licenses".into(), comps.iter().map(|c| format!("({})", c.license)).collect::<Vec<_>>().join(" AND "));
+    if let Some(first) = comps.first() {
+        l.insert("org.opencontainers.image.source".into(), first.source.url.clone());
+        if let Some(h) = &first.homepage {
+            l.insert("org.opencontainers.image.url".into(), h.clone());
+        }
+    }
+    if let Some(d) = base.digest {
+        l.insert("org.opencontainers.image.base.digest".into(), d.to_string());
+    }
+    l
+}
+
+/// The manifest JSON (canonical bytes) for a config and the full layer list.
+pub fn manifest(config: &[u8], base: &Base, layers: &[LayerRef]) -> Vec<u8> {
+    let mut descs: Vec<Value> = base.layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size})).collect();
+    descs.extend(layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size})));
+    canonical(&json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": CONFIG_TYPE, "digest": Digest::of(config).to_string(), "size": config.len()},
+        "layers": descs,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_is_utc_rfc3339() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

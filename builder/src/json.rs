@@ -1,0 +1,52 @@
+//! Canonical JSON for everything that is hashed into a digest: object keys sorted at every
+//! level, no whitespace. Independent of serde_json's map ordering feature.
+
+use serde_json::Value;
+
+/// `v` as canonical JSON bytes.
+pub fn canonical(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    write(v, &mut out);
+    out
+}
+
+fn write(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(serde_json::to_vec(k).expect("string serializes"));
+                out.push(b':');
+                write(&map[k], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend(serde_json::to_vec(scalar).expect("scalar serializes")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_sorted_at_every_level() {
+        let v = serde_json::json!({"b": 1, "a": {"z": [3, {"y": true, "x": null}], "c": "é"}});
+        assert_eq!(String::from_utf8(canonical(&v)).unwrap(), r#"{"a":{"c":"é","z":[3,{"x":null,"y":true}]},"b":1}"#);
+    }
+}

@@ -1,0 +1,25 @@
+//! lpbake: turns one declarative description of a Livepeer node into reproducible artifacts.
+//!
+//! Data flow of `lpbake build`: [`spec`] -> [`lock`] / [`resolve`] -> [`fetch`] -> [`unpack`] ->
+//! [`stage`] -> [`layer`] -> [`image`] (on a [`base`]) -> [`output`], orchestrated by [`build`].
+
+pub mod base;
+pub mod build;
+pub mod digest;
+pub mod error;
+pub mod fetch;
+pub mod fsutil;
+pub mod image;
+pub mod json;
+pub mod layer;
+pub mod lock;
+pub mod output;
+pub mod report;
+pub mod resolve;
+pub mod spec;
+pub mod stage;
+pub mod store;
+pub mod unpack;
+pub mod verify;
+
+pub use error::{Error, Result};

@@ -1,0 +1,189 @@
+//! The `lpbake` command line: parses arguments, runs one command, and turns any error into one
+//! clear message and a non-zero exit.
+
+use clap::{Args, Parser, Subcommand};
+use lpbake::build::{self, Options};
+use lpbake::layer::Compression;
+use lpbake::report::{Mode, Reporter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Bake reproducible Livepeer node artifacts from one declarative spec.
+///
+/// lpbake reads the component and image descriptions in images/*.toml, pins every input in
+/// lpbake.lock (url + sha256 per file, digest per base image), and builds OCI images whose bytes
+/// are the same on every machine and every run.
+///
+/// Typical use:
+///   lpbake lock                       pin every input (commit lpbake.lock)
+///   lpbake build --locked             build out/ from the pins, refusing to change them
+///   lpbake build --offline --mirror M build with no network, inputs from mirror M
+///   lpbake verify out                 rebuild and prove out/ matches the spec and lock
+#[derive(Parser)]
+#[command(name = "lpbake", version, verbatim_doc_comment, max_term_width = 100)]
+struct Cli {
+    /// Print nothing but errors and warnings.
+    #[arg(long, short, global = true, conflicts_with = "json")]
+    quiet: bool,
+    /// Print progress as JSON lines on stderr and the result as JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Cache of downloads, unpacked files and layers [default: $XDG_CACHE_HOME/lpbake or ~/.cache/lpbake].
+    #[arg(long, global = true, env = "LPBAKE_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the images of the spec into --out (OCI layout, oci-archive, docker-archive, images.json).
+    ///
+    /// Output, under --out DIR: oci/<image>/ (OCI image layout), <image>.oci.tar,
+    /// <image>.docker.tar (for `docker load`), and images.json (manifest, config and layer digests
+    /// of each image). The new output is assembled beside DIR and swapped in whole: a failed or
+    /// interrupted build leaves the previous output as it was. Unchanged images and layers are
+    /// reused, so a rebuild with nothing changed does no work.
+    ///
+    /// Missing pins are resolved and written to the lock (like cargo writes Cargo.lock) unless
+    /// --locked is given. Timestamps come from SOURCE_DATE_EPOCH, else from the lock's epoch.
+    #[command(verbatim_doc_comment)]
+    Build(BuildArgs),
+    /// Pin every input of the spec in the lock (missing pins only; --update re-resolves all).
+    ///
+    /// Sources with a `checksums` URL are pinned from that upstream file (e.g. livepeer's
+    /// vX.Y.Z_checksums.txt); others by the sha256 of their download. Base images are pinned by
+    /// the digest their tag points at now.
+    Lock(LockArgs),
+    /// Rebuild OUT from the spec and lock and prove every file in it is byte-for-byte identical.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Clone)]
+struct Inputs {
+    /// Folder of component and image descriptions.
+    #[arg(long, default_value = "images", value_name = "DIR")]
+    spec: PathBuf,
+    /// The lock file with every pin.
+    #[arg(long, default_value = "lpbake.lock", value_name = "FILE")]
+    lock: PathBuf,
+    /// Offline mirror: a folder with blobs/sha256/<hex> (an OCI layout works too).
+    #[arg(long, value_name = "DIR")]
+    mirror: Option<PathBuf>,
+    /// Never touch the network: inputs come from the cache or --mirror only.
+    #[arg(long)]
+    offline: bool,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    inputs: Inputs,
+    /// Output folder.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    out: PathBuf,
+    /// Refuse to add or change pins: fail if the lock lacks one.
+    #[arg(long)]
+    locked: bool,
+    /// Build only this image (repeatable); default: every image of the spec.
+    #[arg(long = "image", value_name = "NAME")]
+    images: Vec<String>,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value = "gzip")]
+    compression: Compression,
+}
+
+#[derive(Args)]
+struct LockArgs {
+    #[command(flatten)]
+    inputs: Inputs,
+    /// Re-resolve every pin, not only missing ones.
+    #[arg(long)]
+    update: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The build output to check.
+    out: PathBuf,
+    #[command(flatten)]
+    inputs: Inputs,
+    #[arg(long, value_enum, default_value = "gzip")]
+    compression: Compression,
+}
+
+fn cache_dir(cli: &Option<PathBuf>) -> PathBuf {
+    cli.clone()
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(|d| PathBuf::from(d).join("lpbake")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/lpbake")))
+        .unwrap_or_else(|| PathBuf::from(".lpbake-cache"))
+}
+
+fn options(i: Inputs, cache: PathBuf, out: PathBuf, locked: bool, images: Vec<String>, compression: Compression) -> Options {
+    Options { spec: i.spec, lock: i.lock, out, cache, mirror: i.mirror, offline: i.offline, locked, images, compression }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mode = if cli.json {
+        Mode::Json
+    } else if cli.quiet {
+        Mode::Quiet
+    } else {
+        Mode::Human
+    };
+    let report = Reporter::new(mode);
+    let cache = cache_dir(&cli.cache_dir);
+    let result = match cli.command {
+        Command::Build(a) => {
+            let out = a.out.clone();
+            build::run(&options(a.inputs, cache, a.out, a.locked, a.images, a.compression), &report).map(|o| {
+                if !report.json() {
+                    for (name, s) in &o.images {
+                        report.step(format!("{name}: {} {}", s["manifest"].as_str().unwrap_or_default(), if o.unchanged.contains(name) { "(unchanged)" } else { "(built)" }));
+                    }
+                    report.step(format!("wrote {}", out.join(lpbake::output::SUMMARY).display()));
+                }
+                serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged })
+            })
+        }
+        Command::Lock(a) => lock(a, cache, &report),
+        Command::Verify(a) => {
+            let out = a.out.clone();
+            lpbake::verify::run(&options(a.inputs, cache, a.out, true, Vec::new(), a.compression), &report).map(|n| {
+                report.step(format!("{}: all {n} files match the spec and lock", out.display()));
+                serde_json::json!({ "out": out, "verified_files": n })
+            })
+        }
+    };
+    match result {
+        Ok(v) => {
+            if report.json() {
+                println!("{v}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if report.json() {
+                println!("{}", serde_json::json!({ "error": e.to_string() }));
+            }
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn lock(a: LockArgs, cache: PathBuf, report: &Reporter) -> lpbake::Result<serde_json::Value> {
+    use lpbake::error::IoContext;
+    let store = lpbake::store::BlobStore::create(&cache).at(&cache)?;
+    let fetcher = lpbake::fetch::Fetcher::new(store, a.inputs.mirror.as_deref(), a.inputs.offline, report.clone())?;
+    let spec = lpbake::spec::load(&a.inputs.spec)?;
+    let mut lock = lpbake::lock::Lock::load(&a.inputs.lock)?;
+    let changes = lpbake::resolve::resolve(&spec, &mut lock, &fetcher, a.update, report)?;
+    lock.save(&a.inputs.lock)?;
+    for c in &changes {
+        report.step(c);
+    }
+    report.step(format!("{}: {} change(s)", a.inputs.lock.display(), changes.len()));
+    Ok(serde_json::json!({ "lock": a.inputs.lock, "changes": changes }))
+}

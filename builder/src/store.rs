@@ -1,0 +1,176 @@
+//! Content-addressed blob store (`<root>/blobs/sha256/<hex>`): the download cache, the layer
+//! cache and the offline mirror all use this one layout, which is also an OCI layout's blob dir.
+//! A blob enters only through [`BlobWriter::commit`], after its digest was checked, and every
+//! read is verified again.
+
+use crate::digest::{Digest, HashMismatch, HashWriter, VerifyingReader};
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A directory of blobs named by their sha256.
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (and creates, if needed) a store rooted at `root`.
+    pub fn create(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(root.join("blobs/sha256"))?;
+        fs::create_dir_all(root.join("tmp"))?;
+        Ok(BlobStore { root })
+    }
+
+    /// Opens an existing store read-only (a mirror): nothing is created.
+    pub fn existing(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        let blobs = root.join("blobs/sha256");
+        if !blobs.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} has no blobs/sha256 directory: not an lpbake mirror or OCI layout", root.display()),
+            ));
+        }
+        Ok(BlobStore { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob `d` lives (whether or not it is there).
+    pub fn path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(d.hex())
+    }
+
+    pub fn contains(&self, d: &Digest) -> bool {
+        self.path(d).is_file()
+    }
+
+    /// Opens blob `d` for reading; the reader fails at its end if the content is not `d`.
+    pub fn open(&self, d: &Digest) -> io::Result<VerifyingReader<BufReader<File>>> {
+        let path = self.path(d);
+        let f = File::open(&path)?;
+        Ok(VerifyingReader::new(BufReader::with_capacity(1 << 16, f), *d, path.display().to_string()))
+    }
+
+    /// Reads a small blob (a manifest or config) whole, verified.
+    pub fn read_small(&self, d: &Digest) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        io::copy(&mut self.open(d)?, &mut out)?;
+        Ok(out)
+    }
+
+    /// Starts writing a new blob into a temporary file inside the store.
+    pub fn writer(&self) -> io::Result<BlobWriter> {
+        let tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
+        let file = tmp.reopen()?;
+        Ok(BlobWriter { store: self.clone(), tmp, out: HashWriter::new(BufWriter::with_capacity(1 << 16, file)) })
+    }
+
+    /// Stores `bytes` and returns their digest.
+    pub fn put(&self, bytes: &[u8]) -> io::Result<Digest> {
+        let d = Digest::of(bytes);
+        if !self.contains(&d) {
+            let mut w = self.writer()?;
+            w.write_all(bytes)?;
+            w.commit(Some(d))?;
+        }
+        Ok(d)
+    }
+}
+
+/// A blob being written; dropped without [`commit`](BlobWriter::commit), it leaves nothing.
+pub struct BlobWriter {
+    store: BlobStore,
+    tmp: tempfile::NamedTempFile,
+    out: HashWriter<BufWriter<File>>,
+}
+
+impl BlobWriter {
+    /// The store this blob goes into.
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.out.len()
+    }
+
+    /// Finishes the blob. With `expected`, a different digest is an error and nothing is stored.
+    pub fn commit(self, expected: Option<Digest>) -> Result<(Digest, u64), CommitError> {
+        let (buf, actual, size) = self.out.finish();
+        let file = buf.into_inner().map_err(|e| CommitError::Io(e.into_error()))?;
+        if let Some(expected) = expected {
+            if expected != actual {
+                return Err(CommitError::Mismatch(HashMismatch { what: String::new(), expected, actual }));
+            }
+        }
+        file.sync_data().ok();
+        let dest = self.store.path(&actual);
+        self.tmp.persist(&dest).map_err(|e| CommitError::Io(e.error))?;
+        Ok((actual, size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Why a blob could not be committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("sha256 mismatch: expected {}, got {}", .0.expected, .0.actual)]
+    Mismatch(HashMismatch),
+}
+
+impl From<CommitError> for io::Error {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Io(e) => e,
+            CommitError::Mismatch(m) => io::Error::new(io::ErrorKind::InvalidData, m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn put_open_and_reject_tampered_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::create(dir.path()).unwrap();
+        let d = store.put(b"hello").unwrap();
+        assert_eq!(store.read_small(&d).unwrap(), b"hello");
+
+        fs::write(store.path(&d), b"hellO").unwrap();
+        let mut s = String::new();
+        let err = store.open(&d).unwrap().read_to_string(&mut s).unwrap_err();
+        assert!(err.to_string().contains(&d.hex()), "{err}");
+    }
+
+    #[test]
+    fn mismatched_commit_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::create(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"abc").unwrap();
+        let want = Digest::of(b"xyz");
+        assert!(matches!(w.commit(Some(want)), Err(CommitError::Mismatch(_))));
+        assert!(!store.contains(&want));
+        assert!(!store.contains(&Digest::of(b"abc")));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+}
