@@ -51,13 +51,23 @@ impl Base {
             digest = pick_platform(image, &manifest)?;
             manifest = read_json(fetcher, image, digest, true)?;
         }
-        let bad = |msg: &str| Error::Fetch { what: format!("base image {image}@{digest}"), msg: msg.into(), fix: "pin a single-platform manifest or an index that has linux/amd64".into() };
-        let config_digest = manifest["config"]["digest"].as_str().and_then(Digest::parse).ok_or_else(|| bad("manifest has no config digest"))?;
+        let bad = |msg: &str| Error::Fetch {
+            what: format!("base image {image}@{digest}"),
+            msg: msg.into(),
+            fix: "pin a single-platform manifest or an index that has linux/amd64".into(),
+        };
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .and_then(Digest::parse)
+            .ok_or_else(|| bad("manifest has no config digest"))?;
         let config = read_json(fetcher, image, config_digest, false)?;
         let mut layers = Vec::new();
         for l in manifest["layers"].as_array().ok_or_else(|| bad("manifest has no layers"))? {
             layers.push(BaseLayer {
-                digest: l["digest"].as_str().and_then(Digest::parse).ok_or_else(|| bad("layer without a sha256 digest"))?,
+                digest: l["digest"]
+                    .as_str()
+                    .and_then(Digest::parse)
+                    .ok_or_else(|| bad("layer without a sha256 digest"))?,
                 size: l["size"].as_u64().ok_or_else(|| bad("layer without a size"))?,
                 media_type: oci_layer_type(l["mediaType"].as_str().unwrap_or_default()),
             });
@@ -72,7 +82,11 @@ impl Base {
 fn read_json(fetcher: &Fetcher, image: &ImageRef, d: Digest, manifest: bool) -> Result<Value> {
     let path = if manifest { fetcher.image_manifest(image, d)? } else { fetcher.image_blob(image, d)? };
     let bytes = fetcher.cache().read_small(&d).at(&path)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Fetch { what: format!("{image}@{d}"), msg: format!("not JSON: {e}"), fix: "the pinned digest must name a manifest, index or config".into() })
+    serde_json::from_slice(&bytes).map_err(|e| Error::Fetch {
+        what: format!("{image}@{d}"),
+        msg: format!("not JSON: {e}"),
+        fix: "the pinned digest must name a manifest, index or config".into(),
+    })
 }
 
 fn is_index(v: &Value) -> bool {
@@ -86,7 +100,11 @@ fn pick_platform(image: &ImageRef, index: &Value) -> Result<Digest> {
         .flatten()
         .find(|m| m["platform"]["os"] == PLATFORM_OS && m["platform"]["architecture"] == PLATFORM_ARCH)
         .and_then(|m| m["digest"].as_str().and_then(Digest::parse))
-        .ok_or_else(|| Error::Fetch { what: format!("base image {image}"), msg: "its index has no linux/amd64 manifest".into(), fix: "pick a base image published for linux/amd64".into() })
+        .ok_or_else(|| Error::Fetch {
+            what: format!("base image {image}"),
+            msg: "its index has no linux/amd64 manifest".into(),
+            fix: "pick a base image published for linux/amd64".into(),
+        })
 }
 
 /// Docker media types for the same bytes, renamed to their OCI equivalents.

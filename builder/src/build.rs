@@ -57,7 +57,11 @@ pub fn prepare(opts: &Options, fetcher: &Fetcher, report: &Reporter) -> Result<(
         }
         let changes = resolve::resolve(&spec, &mut lock, fetcher, false, report)?;
         lock.save(&opts.lock)?;
-        report.step(format!("{}: {} (written, like cargo writes Cargo.lock; commit it)", opts.lock.display(), changes.join("; ")));
+        report.step(format!(
+            "{}: {} (written, like cargo writes Cargo.lock; commit it)",
+            opts.lock.display(),
+            changes.join("; ")
+        ));
     }
     Ok((spec, lock))
 }
@@ -72,16 +76,26 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         lock: &lock,
         fetcher: &fetcher,
         report,
-        layerer: Layerer { store: cache.clone(), index: opts.cache.join("layers"), epoch: lock.source_date_epoch(), compression: opts.compression },
+        layerer: Layerer {
+            store: cache.clone(),
+            index: opts.cache.join("layers"),
+            epoch: lock.source_date_epoch(),
+            compression: opts.compression,
+        },
         unpacked: opts.cache.join("unpacked"),
     };
     let built: Vec<Built> = names.iter().map(|n| planner.plan(&spec.images[n.as_str()])).collect::<Result<_>>()?;
 
     let previous = output::read_summary(&opts.out);
-    let is_current = |b: &Built| previous.get(&b.name) == Some(&b.summary()) && b.files().iter().all(|f| opts.out.join(f).exists());
+    let is_current =
+        |b: &Built| previous.get(&b.name) == Some(&b.summary()) && b.files().iter().all(|f| opts.out.join(f).exists());
     let summary: BTreeMap<String, Value> = built.iter().map(|b| (b.name.clone(), b.summary())).collect();
     let (unchanged, changed): (Vec<&Built>, Vec<&Built>) = built.iter().partition(|b| is_current(b));
-    let outcome = Outcome { images: summary.clone(), rebuilt: changed.iter().map(|b| b.name.clone()).collect(), unchanged: unchanged.iter().map(|b| b.name.clone()).collect() };
+    let outcome = Outcome {
+        images: summary.clone(),
+        rebuilt: changed.iter().map(|b| b.name.clone()).collect(),
+        unchanged: unchanged.iter().map(|b| b.name.clone()).collect(),
+    };
     if changed.is_empty() && previous == summary {
         report.step(format!("{}: up to date", opts.out.display()));
         return Ok(outcome);
@@ -113,7 +127,12 @@ fn select(spec: &Spec, wanted: &[String]) -> Result<Vec<String>> {
     for w in wanted {
         if !spec.images.contains_key(w) {
             let known = spec.images.keys().cloned().collect::<Vec<_>>().join(", ");
-            return Err(Error::config(&spec.dir, None, format!("no image named `{w}`"), format!("pick one of: {known}")));
+            return Err(Error::config(
+                &spec.dir,
+                None,
+                format!("no image named `{w}`"),
+                format!("pick one of: {known}"),
+            ));
         }
     }
     Ok(wanted.to_vec())
@@ -149,11 +168,19 @@ impl Planner<'_> {
         for c in &img.components {
             let comp = &self.spec.components[c.as_str()];
             let tree = self.component_tree(comp)?;
-            layers.push(self.layer(&tree, format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url), &comp.name)?);
+            layers.push(self.layer(
+                &tree,
+                format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url),
+                &comp.name,
+            )?);
         }
         let own = image_tree(img);
         if !own.is_empty() {
-            layers.push(self.layer(&own, format!("lpbake: {} runtime directories", img.name), &format!("{} directories", img.name))?);
+            layers.push(self.layer(
+                &own,
+                format!("lpbake: {} runtime directories", img.name),
+                &format!("{} directories", img.name),
+            )?);
         }
         // Base layers must be in the cache before the outputs link them.
         if let Some(image) = &base.image {
@@ -181,7 +208,9 @@ impl Planner<'_> {
         if img.base == "scratch" {
             return Ok(Base::scratch());
         }
-        let image = ImageRef::parse(&img.base).map_err(|m| Error::config(&img.file, None, format!("image.base: {m}"), "write a reference like debian:bookworm-slim"))?;
+        let image = ImageRef::parse(&img.base).map_err(|m| {
+            Error::config(&img.file, None, format!("image.base: {m}"), "write a reference like debian:bookworm-slim")
+        })?;
         let pinned = self.lock.images[&img.base];
         Base::load(self.fetcher, &image, pinned)
     }
@@ -215,7 +244,10 @@ impl Planner<'_> {
                     w.commit(Some(pin.sha256)).map_err(|e| Error::io(&path, e.into()))?;
                 }
                 let size = std::fs::metadata(&path).at(&path)?.len();
-                BTreeMap::from([(String::new(), Member { path: String::new(), mode: 0o755, kind: MemberKind::File { sha256: pin.sha256, size } })])
+                BTreeMap::from([(
+                    String::new(),
+                    Member { path: String::new(), mode: 0o755, kind: MemberKind::File { sha256: pin.sha256, size } },
+                )])
             }
             SourceKind::Archive(format) => self.members(comp, format, pin.sha256)?,
         };
@@ -235,10 +267,14 @@ impl Planner<'_> {
     /// The wanted members of an archive source: from the unpack index, or unpacked now.
     fn members(&self, comp: &Component, format: unpack::Format, sha: Digest) -> Result<BTreeMap<String, Member>> {
         let wanted: BTreeSet<String> = comp.install.iter().filter_map(|i| i.from.clone()).collect();
-        let key = Digest::of(format!("{sha}\n{format:?}\n{}", wanted.iter().cloned().collect::<Vec<_>>().join("\n")).as_bytes());
+        let key = Digest::of(
+            format!("{sha}\n{format:?}\n{}", wanted.iter().cloned().collect::<Vec<_>>().join("\n")).as_bytes(),
+        );
         let index = self.unpacked.join(key.hex());
         let store = self.fetcher.cache();
-        if let Some(m) = std::fs::read(&index).ok().and_then(|b| serde_json::from_slice::<BTreeMap<String, Member>>(&b).ok()) {
+        if let Some(m) =
+            std::fs::read(&index).ok().and_then(|b| serde_json::from_slice::<BTreeMap<String, Member>>(&b).ok())
+        {
             let complete = m.values().all(|m| match &m.kind {
                 MemberKind::File { sha256, .. } => store.contains(sha256),
                 _ => true,
@@ -249,7 +285,10 @@ impl Planner<'_> {
         }
         let path = self.fetcher.pinned(&comp.source.url, sha)?;
         self.report.step(format!("unpacking {} ({})", comp.source.file_name(), comp.name));
-        let limits = Limits { max_entry_bytes: comp.source.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes), ..Limits::default() };
+        let limits = Limits {
+            max_entry_bytes: comp.source.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
+            ..Limits::default()
+        };
         let members = unpack::unpack(&path, sha, &comp.source.url, format, &wanted, &limits, store)?;
         std::fs::create_dir_all(&self.unpacked).at(&self.unpacked)?;
         crate::fsutil::write_atomic(&index, &serde_json::to_vec(&members).expect("members serialize"))?;

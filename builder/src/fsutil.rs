@@ -3,6 +3,7 @@
 
 use crate::error::{Error, IoContext, Result};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` through a temp file in the same directory and a rename.
@@ -11,6 +12,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(&dir).at(&dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).at(&dir)?;
     tmp.write_all(bytes).at(path)?;
+    // Output files are read by others: 0644 whatever the umask (tempfile creates 0600).
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).at(path)?;
     tmp.as_file().sync_data().at(path)?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
@@ -41,7 +44,8 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     let ca = CString::new(a.as_os_str().as_bytes())?;
     let cb = CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: both are valid NUL-terminated paths; renameat2 reads them only.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    let rc =
+        unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
     if rc == 0 {
         Ok(())
     } else {

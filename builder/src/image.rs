@@ -95,7 +95,10 @@ fn default_labels(img: &Image, spec: &Spec, base: &Base, created: &str) -> BTree
     let mut l = BTreeMap::new();
     l.insert("org.opencontainers.image.created".into(), created.to_string());
     l.insert("org.opencontainers.image.version".into(), img.version(spec).to_string());
-    l.insert("org.opencontainers.image.licenses".into(), comps.iter().map(|c| format!("({})", c.license)).collect::<Vec<_>>().join(" AND "));
+    l.insert(
+        "org.opencontainers.image.licenses".into(),
+        comps.iter().map(|c| format!("({})", c.license)).collect::<Vec<_>>().join(" AND "),
+    );
     if let Some(first) = comps.first() {
         l.insert("org.opencontainers.image.source".into(), first.source.url.clone());
         if let Some(h) = &first.homepage {
@@ -110,8 +113,14 @@ fn default_labels(img: &Image, spec: &Spec, base: &Base, created: &str) -> BTree
 
 /// The manifest JSON (canonical bytes) for a config and the full layer list.
 pub fn manifest(config: &[u8], base: &Base, layers: &[LayerRef]) -> Vec<u8> {
-    let mut descs: Vec<Value> = base.layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size})).collect();
-    descs.extend(layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size})));
+    let mut descs: Vec<Value> = base
+        .layers
+        .iter()
+        .map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size}))
+        .collect();
+    descs.extend(
+        layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size})),
+    );
     canonical(&json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,

@@ -79,7 +79,10 @@ impl Layerer {
         }
         let layer = self.write(tree)?;
         std::fs::create_dir_all(&self.index).at(&self.index)?;
-        crate::fsutil::write_atomic(&self.index.join(self.key(tree).hex()), &serde_json::to_vec(&layer).expect("layer serializes"))?;
+        crate::fsutil::write_atomic(
+            &self.index.join(self.key(tree).hex()),
+            &serde_json::to_vec(&layer).expect("layer serializes"),
+        )?;
         Ok((layer, false))
     }
 
@@ -89,8 +92,11 @@ impl Layerer {
         let compression = self.compression;
         let compressor = std::thread::spawn(move || compress(rx, &store, compression));
         // The sender is dropped when write_tar returns, which ends the compressor's input.
-        let tar_result = write_tar(tree, self.epoch, &self.store, ChunkSender { buf: Vec::with_capacity(CHUNK), tx }).map(|(_, d)| d);
-        let compressed = compressor.join().map_err(|_| Error::io(self.store.root(), io::Error::other("compression thread panicked")))?;
+        let tar_result = write_tar(tree, self.epoch, &self.store, ChunkSender { buf: Vec::with_capacity(CHUNK), tx })
+            .map(|(_, d)| d);
+        let compressed = compressor
+            .join()
+            .map_err(|_| Error::io(self.store.root(), io::Error::other("compression thread panicked")))?;
         let diff_id = tar_result?;
         let (digest, size) = compressed.at(self.store.root())?;
         Ok(Layer { digest, diff_id, size, media_type: self.compression.media_type().into() })
@@ -196,7 +202,10 @@ mod tests {
         let blob = store.put(b"#!/bin/sh\necho hi\n").unwrap();
         let mut tree = Tree::default();
         tree.add("/usr/local/bin/hi", Entry { mode: 0o755, uid: 0, gid: 0, content: Content::File { blob, size: 18 } });
-        tree.add("/usr/local/bin/hello", Entry { mode: 0o777, uid: 0, gid: 0, content: Content::Symlink { target: "hi".into() } });
+        tree.add(
+            "/usr/local/bin/hello",
+            Entry { mode: 0o777, uid: 0, gid: 0, content: Content::Symlink { target: "hi".into() } },
+        );
         tree.add("/var/lib/app", Entry { mode: 0o750, uid: 65532, gid: 65532, content: Content::Dir });
         let l = Layerer { store, index: dir.path().join("layers"), epoch: 1_700_000_000, compression };
         (dir, l, tree)

@@ -67,17 +67,23 @@ impl Lock {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lock::new()),
             Err(e) => return Err(Error::io(path, e)),
         };
-        let bad = |line: Option<usize>, msg: String| Error::config(path, line, msg, "regenerate it with `lpbake lock` (it is generated; do not edit by hand)");
+        let bad = |line: Option<usize>, msg: String| {
+            Error::config(path, line, msg, "regenerate it with `lpbake lock` (it is generated; do not edit by hand)")
+        };
         let f: LockFile = toml::from_str(&text).map_err(|e| {
             let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
             bad(line, e.message().trim().to_string())
         })?;
         if f.version != VERSION {
-            return Err(bad(None, format!("lock version {} is not supported (this lpbake writes version {VERSION})", f.version)));
+            return Err(bad(
+                None,
+                format!("lock version {} is not supported (this lpbake writes version {VERSION})", f.version),
+            ));
         }
         let mut lock = Lock { epoch: f.epoch, files: BTreeMap::new(), images: BTreeMap::new() };
         for e in f.files {
-            let sha256 = Digest::parse(&e.sha256).ok_or_else(|| bad(None, format!("sha256 of {} is not 64 hex characters", e.url)))?;
+            let sha256 = Digest::parse(&e.sha256)
+                .ok_or_else(|| bad(None, format!("sha256 of {} is not 64 hex characters", e.url)))?;
             lock.files.insert(e.url, FilePin { sha256, size: e.size });
         }
         for e in f.images {
@@ -91,7 +97,11 @@ impl Lock {
         let f = LockFile {
             version: VERSION,
             epoch: self.epoch,
-            files: self.files.iter().map(|(url, p)| FileEntry { url: url.clone(), sha256: p.sha256.hex(), size: p.size }).collect(),
+            files: self
+                .files
+                .iter()
+                .map(|(url, p)| FileEntry { url: url.clone(), sha256: p.sha256.hex(), size: p.size })
+                .collect(),
             images: self.images.iter().map(|(r, d)| ImageEntry { reference: r.clone(), digest: *d }).collect(),
         };
         let body = toml::to_string(&f).expect("lock serializes");

@@ -114,13 +114,32 @@ struct VerifyArgs {
 
 fn cache_dir(cli: &Option<PathBuf>) -> PathBuf {
     cli.clone()
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(|d| PathBuf::from(d).join("lpbake")))
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(|d| PathBuf::from(d).join("lpbake"))
+        })
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/lpbake")))
         .unwrap_or_else(|| PathBuf::from(".lpbake-cache"))
 }
 
-fn options(i: Inputs, cache: PathBuf, out: PathBuf, locked: bool, images: Vec<String>, compression: Compression) -> Options {
-    Options { spec: i.spec, lock: i.lock, out, cache, mirror: i.mirror, offline: i.offline, locked, images, compression }
+fn options(
+    i: Inputs,
+    cache: PathBuf,
+    out: PathBuf,
+    locked: bool,
+    images: Vec<String>,
+    compression: Compression,
+) -> Options {
+    Options {
+        spec: i.spec,
+        lock: i.lock,
+        out,
+        cache,
+        mirror: i.mirror,
+        offline: i.offline,
+        locked,
+        images,
+        compression,
+    }
 }
 
 fn main() -> ExitCode {
@@ -140,7 +159,11 @@ fn main() -> ExitCode {
             build::run(&options(a.inputs, cache, a.out, a.locked, a.images, a.compression), &report).map(|o| {
                 if !report.json() {
                     for (name, s) in &o.images {
-                        report.step(format!("{name}: {} {}", s["manifest"].as_str().unwrap_or_default(), if o.unchanged.contains(name) { "(unchanged)" } else { "(built)" }));
+                        report.step(format!(
+                            "{name}: {} {}",
+                            s["manifest"].as_str().unwrap_or_default(),
+                            if o.unchanged.contains(name) { "(unchanged)" } else { "(built)" }
+                        ));
                     }
                     report.step(format!("wrote {}", out.join(lpbake::output::SUMMARY).display()));
                 }

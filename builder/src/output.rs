@@ -109,7 +109,8 @@ pub fn write_image(dir: &Path, b: &Built, store: &BlobStore, epoch: u64) -> Resu
 fn write_archive(path: &Path, tree: &Tree, store: &BlobStore, epoch: u64) -> Result<()> {
     let f = std::fs::File::create(path).at(path)?;
     let (w, _) = write_tar(tree, epoch, store, BufWriter::with_capacity(1 << 20, f))?;
-    w.into_inner().map_err(|e| e.into_error()).at(path)?.sync_data().at(path)
+    w.into_inner().map_err(|e| e.into_error()).at(path)?;
+    Ok(())
 }
 
 /// `images.json`: image name -> its summary, canonical JSON and a final newline.

@@ -13,13 +13,20 @@ use std::path::Path;
 
 /// What the spec needs pinned and the lock lacks.
 pub fn missing(spec: &Spec, lock: &Lock) -> Vec<String> {
-    let mut out: Vec<String> = spec.components.values().map(|c| &c.source.url).filter(|u| !lock.files.contains_key(*u)).cloned().collect();
+    let mut out: Vec<String> =
+        spec.components.values().map(|c| &c.source.url).filter(|u| !lock.files.contains_key(*u)).cloned().collect();
     out.extend(bases(spec).into_iter().filter(|b| !lock.images.contains_key(b)));
     out
 }
 
 /// Pins what is missing (everything, with `update`); returns the lines describing what changed.
-pub fn resolve(spec: &Spec, lock: &mut Lock, fetcher: &Fetcher, update: bool, report: &Reporter) -> Result<Vec<String>> {
+pub fn resolve(
+    spec: &Spec,
+    lock: &mut Lock,
+    fetcher: &Fetcher,
+    update: bool,
+    report: &Reporter,
+) -> Result<Vec<String>> {
     let mut changes = Vec::new();
     for c in spec.components.values() {
         let src = &c.source;
@@ -29,7 +36,11 @@ pub fn resolve(spec: &Spec, lock: &mut Lock, fetcher: &Fetcher, update: bool, re
         let pin = match &src.checksums {
             Some(sums) => from_checksums(src, sums, lock, fetcher, update, &c.file)?,
             None => {
-                report.warn(format!("{}: no checksums file named for {}; pinning the sha256 of the download as it is now", c.file.display(), src.url));
+                report.warn(format!(
+                    "{}: no checksums file named for {}; pinning the sha256 of the download as it is now",
+                    c.file.display(),
+                    src.url
+                ));
                 let (sha256, size) = fetcher.unpinned(&src.url)?;
                 FilePin { sha256, size: Some(size) }
             }
@@ -43,7 +54,9 @@ pub fn resolve(spec: &Spec, lock: &mut Lock, fetcher: &Fetcher, update: bool, re
         if !update && lock.images.contains_key(&b) {
             continue;
         }
-        let image = ImageRef::parse(&b).map_err(|m| Error::config(&spec.dir, None, m, "write a reference like debian:bookworm-slim or 127.0.0.1:5000/repo:tag"))?;
+        let image = ImageRef::parse(&b).map_err(|m| {
+            Error::config(&spec.dir, None, m, "write a reference like debian:bookworm-slim or 127.0.0.1:5000/repo:tag")
+        })?;
         let d = fetcher.resolve_tag(&image)?;
         if lock.images.get(&b) != Some(&d) {
             changes.push(format!("pinned {b} = {d}"));
@@ -51,7 +64,11 @@ pub fn resolve(spec: &Spec, lock: &mut Lock, fetcher: &Fetcher, update: bool, re
         }
     }
     // Drop pins nothing refers to.
-    let used: BTreeSet<&String> = spec.components.values().flat_map(|c| std::iter::once(&c.source.url).chain(c.source.checksums.as_ref())).collect();
+    let used: BTreeSet<&String> = spec
+        .components
+        .values()
+        .flat_map(|c| std::iter::once(&c.source.url).chain(c.source.checksums.as_ref()))
+        .collect();
     let stale: Vec<String> = lock.files.keys().filter(|u| !used.contains(u)).cloned().collect();
     for u in stale {
         changes.push(format!("dropped unused pin {u}"));
@@ -73,7 +90,14 @@ fn bases(spec: &Spec) -> BTreeSet<String> {
 }
 
 /// Reads `src`'s sha256 from the checksums file (itself pinned in the lock on first read).
-fn from_checksums(src: &Source, sums_url: &str, lock: &mut Lock, fetcher: &Fetcher, update: bool, file: &Path) -> Result<FilePin> {
+fn from_checksums(
+    src: &Source,
+    sums_url: &str,
+    lock: &mut Lock,
+    fetcher: &Fetcher,
+    update: bool,
+    file: &Path,
+) -> Result<FilePin> {
     let sums_pin = match lock.files.get(sums_url) {
         Some(p) if !update => p.sha256,
         _ => {
@@ -87,7 +111,12 @@ fn from_checksums(src: &Source, sums_url: &str, lock: &mut Lock, fetcher: &Fetch
     let text = String::from_utf8_lossy(&bytes);
     let name = src.file_name();
     find_sum(&text, name).map(|sha256| FilePin { sha256, size: None }).ok_or_else(|| {
-        Error::config(file, None, format!("{sums_url} lists no sha256 for `{name}`"), "check component.source.url's file name against the release's checksums file")
+        Error::config(
+            file,
+            None,
+            format!("{sums_url} lists no sha256 for `{name}`"),
+            "check component.source.url's file name against the release's checksums file",
+        )
     })
 }
 

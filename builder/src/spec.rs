@@ -158,7 +158,12 @@ struct ImageDef {
 /// disk image and has its own reader.
 pub fn load(dir: &Path) -> Result<Spec> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::config(dir, None, format!("cannot read the spec directory: {e}"), "pass --spec DIR pointing at the folder with the component *.toml files")
+        Error::config(
+            dir,
+            None,
+            format!("cannot read the spec directory: {e}"),
+            "pass --spec DIR pointing at the folder with the component *.toml files",
+        )
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -171,7 +176,12 @@ pub fn load(dir: &Path) -> Result<Spec> {
         parse_file(&mut spec, file, &text)?;
     }
     if spec.images.is_empty() {
-        return Err(Error::config(dir, None, "no [image] is defined in any *.toml here", "add an [image] table to a component file (see images/livepeer.toml in the lpbake repository)"));
+        return Err(Error::config(
+            dir,
+            None,
+            "no [image] is defined in any *.toml here",
+            "add an [image] table to a component file (see images/livepeer.toml in the lpbake repository)",
+        ));
     }
     validate_images(&spec)?;
     Ok(spec)
@@ -184,51 +194,135 @@ fn line_of(text: &str, offset: usize) -> usize {
 fn parse_file(spec: &mut Spec, file: &Path, text: &str) -> Result<()> {
     let parsed: SpecFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
-        Error::config(file, line, e.message().trim().to_string(), "compare with the spec reference in README.md (`lpbake build --help` lists the files read)")
+        Error::config(
+            file,
+            line,
+            e.message().trim().to_string(),
+            "compare with the spec reference in README.md (`lpbake build --help` lists the files read)",
+        )
     })?;
     let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
     let at = |s: std::ops::Range<usize>| Some(line_of(text, s.start));
     if let Some(c) = parsed.component {
         let kind = c.source.kind().ok_or_else(|| {
-            Error::config(file, None, format!("component.source: cannot tell the archive format of {}", c.source.url), "set component.source.format to one of tar, tar.gz, tar.xz, tar.zst, zip, deb, file")
+            Error::config(
+                file,
+                None,
+                format!("component.source: cannot tell the archive format of {}", c.source.url),
+                "set component.source.format to one of tar, tar.gz, tar.xz, tar.zst, zip, deb, file",
+            )
         })?;
         let mut install = Vec::new();
         for i in c.install {
             let line = at(i.to.span());
             let to = i.to.into_inner();
-            check_abs_path(&to).map_err(|m| Error::config(file, line, format!("component.install.to: {m}"), "use an absolute, normalized path such as /usr/local/bin/livepeer"))?;
+            check_abs_path(&to).map_err(|m| {
+                Error::config(
+                    file,
+                    line,
+                    format!("component.install.to: {m}"),
+                    "use an absolute, normalized path such as /usr/local/bin/livepeer",
+                )
+            })?;
             match (kind, &i.from) {
-                (SourceKind::Archive(_), None) => return Err(Error::config(file, line, "component.install: `from` is missing", "name the member path inside the archive, e.g. from = \"livepeer-linux-amd64/livepeer\"")),
-                (SourceKind::File, Some(_)) => return Err(Error::config(file, line, "component.install: `from` given for a plain-file source", "remove `from`: the source file itself is installed")),
+                (SourceKind::Archive(_), None) => {
+                    return Err(Error::config(
+                        file,
+                        line,
+                        "component.install: `from` is missing",
+                        "name the member path inside the archive, e.g. from = \"livepeer-linux-amd64/livepeer\"",
+                    ))
+                }
+                (SourceKind::File, Some(_)) => {
+                    return Err(Error::config(
+                        file,
+                        line,
+                        "component.install: `from` given for a plain-file source",
+                        "remove `from`: the source file itself is installed",
+                    ))
+                }
                 _ => {}
             }
             if let Some(m) = i.mode {
                 if m > 0o7777 {
-                    return Err(Error::config(file, line, format!("component.install.mode {m:#o} is not a permission mode"), "write it in octal, e.g. mode = 0o755"));
+                    return Err(Error::config(
+                        file,
+                        line,
+                        format!("component.install.mode {m:#o} is not a permission mode"),
+                        "write it in octal, e.g. mode = 0o755",
+                    ));
                 }
             }
             let (uid, gid) = match i.owner {
-                Some(o) => parse_ids(o.get_ref()).map_err(|m| Error::config(file, at(o.span()), format!("component.install.owner: {m}"), "write numeric ids as \"uid:gid\", e.g. \"0:0\""))?,
+                Some(o) => parse_ids(o.get_ref()).map_err(|m| {
+                    Error::config(
+                        file,
+                        at(o.span()),
+                        format!("component.install.owner: {m}"),
+                        "write numeric ids as \"uid:gid\", e.g. \"0:0\"",
+                    )
+                })?,
                 None => (0, 0),
             };
-            install.push(Install { from: i.from.map(|f| f.trim_start_matches("./").to_string()), to, mode: i.mode, uid, gid });
+            install.push(Install {
+                from: i.from.map(|f| f.trim_start_matches("./").to_string()),
+                to,
+                mode: i.mode,
+                uid,
+                gid,
+            });
         }
         if install.is_empty() {
-            return Err(Error::config(file, None, "component has no [[component.install]] entries", "add at least one [[component.install]] with `from` and `to`"));
+            return Err(Error::config(
+                file,
+                None,
+                "component has no [[component.install]] entries",
+                "add at least one [[component.install]] with `from` and `to`",
+            ));
         }
-        spec.components.insert(name.clone(), Component { name: name.clone(), file: file.to_path_buf(), version: c.version, license: c.license, homepage: c.homepage, source: c.source, install });
+        spec.components.insert(
+            name.clone(),
+            Component {
+                name: name.clone(),
+                file: file.to_path_buf(),
+                version: c.version,
+                license: c.license,
+                homepage: c.homepage,
+                source: c.source,
+                install,
+            },
+        );
     }
     if let Some(i) = parsed.image {
-        let (uid, gid) = parse_ids(i.user.get_ref()).map_err(|m| Error::config(file, at(i.user.span()), format!("image.user: {m}"), "write numeric ids as \"uid:gid\", e.g. \"65532:65532\""))?;
+        let (uid, gid) = parse_ids(i.user.get_ref()).map_err(|m| {
+            Error::config(
+                file,
+                at(i.user.span()),
+                format!("image.user: {m}"),
+                "write numeric ids as \"uid:gid\", e.g. \"65532:65532\"",
+            )
+        })?;
         if uid == 0 {
-            return Err(Error::config(file, at(i.user.span()), "image.user is root (uid 0)", "run the image as a non-root numeric user, e.g. \"65532:65532\""));
+            return Err(Error::config(
+                file,
+                at(i.user.span()),
+                "image.user is root (uid 0)",
+                "run the image as a non-root numeric user, e.g. \"65532:65532\"",
+            ));
         }
         let paths = |v: Vec<Spanned<String>>, key: &str| -> Result<Vec<String>> {
             v.into_iter()
                 .map(|p| {
                     let line = at(p.span());
                     let p = p.into_inner();
-                    check_abs_path(&p).map_err(|m| Error::config(file, line, format!("image.{key}: {m}"), "use an absolute, normalized path such as /var/lib/livepeer"))?;
+                    check_abs_path(&p).map_err(|m| {
+                        Error::config(
+                            file,
+                            line,
+                            format!("image.{key}: {m}"),
+                            "use an absolute, normalized path such as /var/lib/livepeer",
+                        )
+                    })?;
                     Ok(p)
                 })
                 .collect()
@@ -237,20 +331,29 @@ fn parse_file(spec: &mut Spec, file: &Path, text: &str) -> Result<()> {
         let workdir = paths(i.workdir.into_iter().collect(), "workdir")?.pop();
         let mut ports = Vec::new();
         for p in i.ports {
-            let ok = p.get_ref().split_once('/').is_some_and(|(n, proto)| n.parse::<u16>().is_ok_and(|n| n > 0) && matches!(proto, "tcp" | "udp" | "sctp"));
+            let ok = p.get_ref().split_once('/').is_some_and(|(n, proto)| {
+                n.parse::<u16>().is_ok_and(|n| n > 0) && matches!(proto, "tcp" | "udp" | "sctp")
+            });
             if !ok {
-                return Err(Error::config(file, at(p.span()), format!("image.ports: `{}` is not PORT/PROTO", p.get_ref()), "write ports like \"8935/tcp\""));
+                return Err(Error::config(
+                    file,
+                    at(p.span()),
+                    format!("image.ports: `{}` is not PORT/PROTO", p.get_ref()),
+                    "write ports like \"8935/tcp\"",
+                ));
             }
             ports.push(p.into_inner());
         }
-        let components = i
-            .components
-            .into_iter()
-            .map(|c| (c.get_ref().clone(), line_of(text, c.span().start)))
-            .collect::<Vec<_>>();
+        let components =
+            i.components.into_iter().map(|c| (c.get_ref().clone(), line_of(text, c.span().start))).collect::<Vec<_>>();
         for (k, _) in &i.env {
             if k.is_empty() || k.contains('=') {
-                return Err(Error::config(file, None, format!("image.env: `{k}` is not a variable name"), "use NAME = \"value\" with no '=' in NAME"));
+                return Err(Error::config(
+                    file,
+                    None,
+                    format!("image.env: `{k}` is not a variable name"),
+                    "use NAME = \"value\" with no '=' in NAME",
+                ));
             }
         }
         spec.images.insert(
@@ -284,11 +387,21 @@ fn validate_images(spec: &Spec) -> Result<()> {
         for (c, line) in img.components.iter().zip(&img.component_lines) {
             let comp = spec.components.get(c).ok_or_else(|| {
                 let known = spec.components.keys().cloned().collect::<Vec<_>>().join(", ");
-                Error::config(&img.file, Some(*line), format!("image.components: no component named `{c}`"), format!("components are the *.toml files with a [component] table: {known}"))
+                Error::config(
+                    &img.file,
+                    Some(*line),
+                    format!("image.components: no component named `{c}`"),
+                    format!("components are the *.toml files with a [component] table: {known}"),
+                )
             })?;
             for i in &comp.install {
                 if let Some(prev) = owners.insert(&i.to, c) {
-                    return Err(Error::config(&img.file, Some(*line), format!("image.components: `{c}` and `{prev}` both install {}", i.to), "change one component's `to` path or drop one component from this image"));
+                    return Err(Error::config(
+                        &img.file,
+                        Some(*line),
+                        format!("image.components: `{c}` and `{prev}` both install {}", i.to),
+                        "change one component's `to` path or drop one component from this image",
+                    ));
                 }
             }
         }

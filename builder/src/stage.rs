@@ -57,7 +57,8 @@ mod tests {
     #[test]
     fn parents_are_added_once_and_sorted() {
         let mut t = Tree::default();
-        let f = |n: u8| Entry { mode: 0o755, uid: 0, gid: 0, content: Content::File { blob: Digest::of(&[n]), size: 1 } };
+        let f =
+            |n: u8| Entry { mode: 0o755, uid: 0, gid: 0, content: Content::File { blob: Digest::of(&[n]), size: 1 } };
         t.add("/usr/local/bin/b", f(1));
         t.add("/usr/local/bin/a", f(2));
         let paths: Vec<_> = t.entries.keys().cloned().collect();

@@ -32,7 +32,10 @@ pub async fn download(client: &reqwest::Client, url: &str, mut w: BlobWriter, re
         };
         let status = resp.status();
         if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(fail(format!("the server answered {status}"), "check the URL in the spec; the upstream file may have moved"));
+            return Err(fail(
+                format!("the server answered {status}"),
+                "check the URL in the spec; the upstream file may have moved",
+            ));
         }
         if !status.is_success() {
             last = format!("the server answered {status}");
@@ -65,7 +68,10 @@ pub async fn download(client: &reqwest::Client, url: &str, mut w: BlobWriter, re
             Some(e) => last = e,
         }
     }
-    Err(fail(format!("gave up after {ATTEMPTS} attempts: {last}"), "check the network, or use --mirror DIR / --offline with a filled cache"))
+    Err(fail(
+        format!("gave up after {ATTEMPTS} attempts: {last}"),
+        "check the network, or use --mirror DIR / --offline with a filled cache",
+    ))
 }
 
 fn fresh(w: BlobWriter) -> Result<BlobWriter> {
@@ -76,10 +82,15 @@ fn fresh(w: BlobWriter) -> Result<BlobWriter> {
 
 /// Plain http only to loopback; everything else must be https.
 fn check_scheme(url: &str) -> Result<()> {
-    let ok = url.starts_with("https://") || ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| url.starts_with(p));
+    let ok = url.starts_with("https://")
+        || ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| url.starts_with(p));
     if ok {
         Ok(())
     } else {
-        Err(Error::Fetch { what: url.into(), msg: "only https:// (or http:// to loopback, or file://) URLs are fetched".into(), fix: "use the https URL of the upstream file".into() })
+        Err(Error::Fetch {
+            what: url.into(),
+            msg: "only https:// (or http:// to loopback, or file://) URLs are fetched".into(),
+            fix: "use the https URL of the upstream file".into(),
+        })
     }
 }

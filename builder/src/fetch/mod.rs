@@ -39,7 +39,11 @@ impl Fetcher {
             .user_agent(concat!("lpbake/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(20))
             .build()
-            .map_err(|e| Error::Fetch { what: "https client".into(), msg: e.to_string(), fix: "check the system's TLS setup".into() })?;
+            .map_err(|e| Error::Fetch {
+                what: "https client".into(),
+                msg: e.to_string(),
+                fix: "check the system's TLS setup".into(),
+            })?;
         Ok(Fetcher { cache, mirror, offline, report, rt, http })
     }
 
@@ -115,7 +119,11 @@ impl Fetcher {
                 Some(m) => format!("add the blob to {}/blobs/sha256/, or run without --offline", m.root().display()),
                 None => "run without --offline once to fill the cache, or pass --mirror DIR".into(),
             };
-            return Err(Error::Fetch { what: what.into(), msg: "not in the cache or mirror, and --offline forbids the network".into(), fix });
+            return Err(Error::Fetch {
+                what: what.into(),
+                msg: "not in the cache or mirror, and --offline forbids the network".into(),
+                fix,
+            });
         }
         Ok(())
     }

@@ -13,9 +13,11 @@ use std::fmt;
 use std::io::Write;
 
 /// Media types of single-platform manifests lpbake reads.
-pub const MANIFEST_TYPES: [&str; 2] = ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
+pub const MANIFEST_TYPES: [&str; 2] =
+    ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
 /// Media types of multi-platform indexes lpbake reads.
-pub const INDEX_TYPES: [&str; 2] = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+pub const INDEX_TYPES: [&str; 2] =
+    ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 
 /// An image reference as written in the spec, e.g. `debian:bookworm-slim`.
 #[derive(Clone, Debug)]
@@ -40,7 +42,11 @@ impl ImageRef {
     }
 
     fn client(&self) -> Client {
-        let protocol = if self.is_loopback() { ClientProtocol::HttpsExcept(vec![self.registry().to_string()]) } else { ClientProtocol::Https };
+        let protocol = if self.is_loopback() {
+            ClientProtocol::HttpsExcept(vec![self.registry().to_string()])
+        } else {
+            ClientProtocol::Https
+        };
         Client::new(ClientConfig { protocol, ..Default::default() })
     }
 
@@ -59,23 +65,36 @@ fn fail(image: &ImageRef, e: impl fmt::Display) -> Error {
     Error::Fetch {
         what: format!("image {image}"),
         msg: e.to_string(),
-        fix: "check the reference and that the registry is reachable (loopback registries are spoken to over http)".into(),
+        fix: "check the reference and that the registry is reachable (loopback registries are spoken to over http)"
+            .into(),
     }
 }
 
 /// The digest `image`'s tag points at.
 pub async fn resolve(image: &ImageRef) -> Result<Digest> {
-    let d = image.client().fetch_manifest_digest(&image.reference, &RegistryAuth::Anonymous).await.map_err(|e| fail(image, e))?;
+    let d = image
+        .client()
+        .fetch_manifest_digest(&image.reference, &RegistryAuth::Anonymous)
+        .await
+        .map_err(|e| fail(image, e))?;
     Digest::parse(&d).ok_or_else(|| fail(image, format!("registry answered a non-sha256 digest {d}")))
 }
 
 /// Pulls manifest or index `d` of `image` into `store`, verified.
 pub async fn pull_manifest(image: &ImageRef, d: Digest, store: &BlobStore) -> Result<()> {
     let types: Vec<&str> = MANIFEST_TYPES.iter().chain(INDEX_TYPES.iter()).copied().collect();
-    let (bytes, _) = image.client().pull_manifest_raw(&image.at(d), &RegistryAuth::Anonymous, &types).await.map_err(|e| fail(image, e))?;
+    let (bytes, _) = image
+        .client()
+        .pull_manifest_raw(&image.at(d), &RegistryAuth::Anonymous, &types)
+        .await
+        .map_err(|e| fail(image, e))?;
     let actual = Digest::of(&bytes);
     if actual != d {
-        return Err(Error::Mismatch(crate::digest::HashMismatch { what: format!("manifest of {image}"), expected: d, actual }));
+        return Err(Error::Mismatch(crate::digest::HashMismatch {
+            what: format!("manifest of {image}"),
+            expected: d,
+            actual,
+        }));
     }
     store.put(&bytes).map_err(|e| Error::io(store.root(), e))?;
     Ok(())

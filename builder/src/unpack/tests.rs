@@ -1,0 +1,503 @@
+//! Tests of [`unpack`](super::unpack): one happy path per format, and one test per attack, each on
+//! an archive built here byte by byte.
+
+use super::*;
+use ::tar::{EntryType, Header};
+use std::fs;
+use std::io::Write as _;
+
+const NAME: &str = "https://example.org/pkg-v1.tar";
+
+/// A temp dir with a blob store in it.
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: BlobStore,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::create(dir.path().join("store")).unwrap();
+    Fixture { dir, store }
+}
+
+impl Fixture {
+    /// Writes `bytes` to a file and unpacks it, pinned to the digest of `bytes`.
+    fn unpack(
+        &self,
+        bytes: &[u8],
+        format: Format,
+        wanted: &[&str],
+        limits: Limits,
+    ) -> Result<BTreeMap<String, Member>, UnpackError> {
+        self.unpack_pinned(bytes, Digest::of(bytes), format, wanted, limits)
+    }
+
+    fn unpack_pinned(
+        &self,
+        bytes: &[u8],
+        pin: Digest,
+        format: Format,
+        wanted: &[&str],
+        limits: Limits,
+    ) -> Result<BTreeMap<String, Member>, UnpackError> {
+        let path = self.dir.path().join("archive");
+        fs::write(&path, bytes).unwrap();
+        let wanted = wanted.iter().map(|w| w.to_string()).collect();
+        unpack(&path, pin, NAME, format, &wanted, &limits, &self.store)
+    }
+}
+
+/// One tar entry, written with raw header bytes so that `..` and absolute paths get through.
+struct Entry {
+    path: &'static str,
+    ty: EntryType,
+    mode: u32,
+    link: &'static str,
+    data: Vec<u8>,
+}
+
+fn file(path: &'static str, mode: u32, data: &[u8]) -> Entry {
+    Entry { path, ty: EntryType::Regular, mode, link: "", data: data.to_vec() }
+}
+
+fn dir(path: &'static str) -> Entry {
+    Entry { path, ty: EntryType::Directory, mode: 0o755, link: "", data: Vec::new() }
+}
+
+fn symlink(path: &'static str, target: &'static str) -> Entry {
+    Entry { path, ty: EntryType::Symlink, mode: 0o777, link: target, data: Vec::new() }
+}
+
+fn hardlink(path: &'static str, target: &'static str) -> Entry {
+    Entry { path, ty: EntryType::Link, mode: 0o644, link: target, data: Vec::new() }
+}
+
+fn tar_of(entries: &[Entry]) -> Vec<u8> {
+    let mut b = ::tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = Header::new_gnu();
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.name[..e.path.len()].copy_from_slice(e.path.as_bytes());
+        gnu.linkname[..e.link.len()].copy_from_slice(e.link.as_bytes());
+        h.set_entry_type(e.ty);
+        h.set_mode(e.mode);
+        h.set_size(e.data.len() as u64);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append(&h, &e.data[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn xz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn zst(bytes: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(bytes, 3).unwrap()
+}
+
+/// Content larger than the copy buffer, so that copies take several reads.
+fn big_content() -> Vec<u8> {
+    (0..(BUF * 3 + 17)).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+/// The tree every happy path carries: a root entry, a directory, an executable, a plain file,
+/// a symlink, and an entry nobody wants.
+fn sample_tar() -> Vec<u8> {
+    tar_of(&[
+        dir("./"),
+        dir("./pkg/"),
+        file("./pkg/bin", 0o4755, &big_content()),
+        file("./pkg/README", 0o644, b"hello\n"),
+        symlink("./pkg/latest", "bin"),
+        file("./pkg/other", 0o600, b"not wanted"),
+    ])
+}
+
+const SAMPLE_WANTED: [&str; 4] = ["pkg", "pkg/bin", "pkg/README", "pkg/latest"];
+
+/// Checks what unpacking the sample tree must give, content included.
+fn assert_sample(f: &Fixture, got: &BTreeMap<String, Member>, bin_mode: u32) {
+    let file = |path: &str, mode: u32, content: &[u8]| Member {
+        path: path.into(),
+        mode,
+        kind: MemberKind::File { sha256: Digest::of(content), size: content.len() as u64 },
+    };
+    let want: BTreeMap<String, Member> = [
+        Member { path: "pkg".into(), mode: 0o755, kind: MemberKind::Dir },
+        file("pkg/bin", bin_mode, &big_content()),
+        file("pkg/README", 0o644, b"hello\n"),
+        Member { path: "pkg/latest".into(), mode: 0o777, kind: MemberKind::Symlink { target: "bin".into() } },
+    ]
+    .into_iter()
+    .map(|m| (m.path.clone(), m))
+    .collect();
+    assert_eq!(got, &want);
+    assert_eq!(f.store.read_small(&Digest::of(&big_content())).unwrap(), big_content());
+    assert_eq!(f.store.read_small(&Digest::of(b"hello\n")).unwrap(), b"hello\n");
+    assert!(!f.store.contains(&Digest::of(b"not wanted")));
+}
+
+fn happy(bytes: &[u8], format: Format) {
+    let f = fixture();
+    let got = f.unpack(bytes, format, &SAMPLE_WANTED, Limits::default()).unwrap();
+    assert_sample(&f, &got, 0o4755);
+}
+
+/// Unpacks a tar with default limits, wanting `wanted`, and returns the error.
+fn refused(entries: &[Entry], wanted: &[&str]) -> UnpackError {
+    refused_with(entries, wanted, Limits::default())
+}
+
+fn refused_with(entries: &[Entry], wanted: &[&str], limits: Limits) -> UnpackError {
+    fixture().unpack(&tar_of(entries), Format::Tar, wanted, limits).unwrap_err()
+}
+
+/// The message names the archive and the offending entry.
+fn assert_names(err: &UnpackError, path: &str) {
+    let msg = err.to_string();
+    assert!(msg.contains(NAME) && msg.contains(&format!("`{path}`")), "{msg}");
+}
+
+#[test]
+fn detect_guesses_format_from_name_or_url() {
+    let cases = [
+        ("livepeer-linux-amd64.tar.gz", Some(Format::TarGz)),
+        ("https://h/x.tgz?token=1", Some(Format::TarGz)),
+        ("https://h/geth.tar.xz#frag", Some(Format::TarXz)),
+        ("X.TAR.ZST", Some(Format::TarZst)),
+        ("rootfs.tar", Some(Format::Tar)),
+        ("https://h/ffmpeg.zip?a=b.tar", Some(Format::Zip)),
+        ("pool/main/c/chrony_4.3-2_amd64.deb", Some(Format::Deb)),
+        ("checksums.txt", None),
+        ("https://h/download?file=x.tar.gz", None),
+    ];
+    for (name, want) in cases {
+        assert_eq!(Format::detect(name), want, "{name}");
+    }
+}
+
+#[test]
+fn format_deserializes_from_its_names() {
+    let parse = |s: &str| serde_json::from_str::<Format>(&format!("\"{s}\""));
+    assert_eq!(parse("tar").unwrap(), Format::Tar);
+    assert_eq!(parse("tar.gz").unwrap(), Format::TarGz);
+    assert_eq!(parse("tgz").unwrap(), Format::TarGz);
+    assert_eq!(parse("tar.xz").unwrap(), Format::TarXz);
+    assert_eq!(parse("tar.zst").unwrap(), Format::TarZst);
+    assert_eq!(parse("zip").unwrap(), Format::Zip);
+    assert_eq!(parse("deb").unwrap(), Format::Deb);
+    assert!(parse("rar").is_err());
+}
+
+#[test]
+fn tar_happy_path() {
+    happy(&sample_tar(), Format::Tar);
+}
+
+#[test]
+fn tar_gz_happy_path() {
+    happy(&gz(&sample_tar()), Format::TarGz);
+}
+
+#[test]
+fn tar_xz_happy_path() {
+    happy(&xz(&sample_tar()), Format::TarXz);
+}
+
+#[test]
+fn tar_zst_happy_path() {
+    happy(&zst(&sample_tar()), Format::TarZst);
+}
+
+#[test]
+fn concatenated_compressed_streams_are_read_whole() {
+    let tar = sample_tar();
+    let (a, b) = tar.split_at(tar.len() / 2);
+    happy(&[gz(a), gz(b)].concat(), Format::TarGz);
+    happy(&[xz(a), xz(b)].concat(), Format::TarXz);
+    happy(&[zst(a), zst(b)].concat(), Format::TarZst);
+}
+
+#[test]
+fn zip_happy_path() {
+    use ::zip::write::SimpleFileOptions;
+    let opts = |mode| SimpleFileOptions::default().unix_permissions(mode);
+    let mut w = ::zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    w.add_directory("pkg/", opts(0o755)).unwrap();
+    w.start_file("pkg/bin", opts(0o755)).unwrap();
+    w.write_all(&big_content()).unwrap();
+    w.start_file("pkg/README", opts(0o644)).unwrap();
+    w.write_all(b"hello\n").unwrap();
+    w.add_symlink("pkg/latest", "bin", opts(0o777)).unwrap();
+    w.start_file("pkg/other", opts(0o600)).unwrap();
+    w.write_all(b"not wanted").unwrap();
+    let bytes = w.finish().unwrap().into_inner();
+
+    let f = fixture();
+    let got = f.unpack(&bytes, Format::Zip, &SAMPLE_WANTED, Limits::default()).unwrap();
+    assert_sample(&f, &got, 0o755);
+}
+
+/// A .deb as dpkg-deb builds it: debian-binary, control.tar.gz, data.tar.xz.
+fn deb_of(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut b = ar::Builder::new(Vec::new());
+    for (name, data) in members {
+        b.append(&ar::Header::new(name.as_bytes().to_vec(), data.len() as u64), &data[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn deb_happy_path() {
+    let control = gz(&tar_of(&[dir("./"), file("./control", 0o644, b"Package: pkg\n")]));
+    let deb = deb_of(&[
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.gz", control),
+        ("data.tar.xz", xz(&sample_tar())),
+    ]);
+    happy(&deb, Format::Deb);
+}
+
+#[test]
+fn deb_without_data_member_is_refused() {
+    let deb = deb_of(&[("debian-binary", b"2.0\n".to_vec()), ("data.tar.bz2", b"BZh".to_vec())]);
+    let err = fixture().unpack(&deb, Format::Deb, &["usr/bin/x"], Limits::default()).unwrap_err();
+    assert!(matches!(&err, UnpackError::DebWithoutData { found, .. } if found.len() == 2), "{err}");
+    assert!(err.to_string().contains("data.tar.bz2"), "{err}");
+}
+
+#[test]
+fn parent_dir_component_is_refused() {
+    // Not wanted, and still refused: every entry is checked.
+    let err = refused(&[file("pkg/bin", 0o755, b"x"), file("pkg/../../etc/passwd", 0o644, b"root")], &["pkg/bin"]);
+    assert!(matches!(err, UnpackError::ParentDir { .. }), "{err}");
+    assert_names(&err, "pkg/../../etc/passwd");
+}
+
+#[test]
+fn absolute_path_is_refused() {
+    let err = refused(&[file("/etc/cron.d/evil", 0o644, b"* * * * * root sh")], &[]);
+    assert!(matches!(err, UnpackError::Absolute { .. }), "{err}");
+    assert_names(&err, "/etc/cron.d/evil");
+}
+
+#[test]
+fn escaping_symlink_is_refused() {
+    let err = refused(&[dir("a/"), symlink("a/b", "../../etc")], &[]);
+    assert!(matches!(err, UnpackError::LinkEscapes { link: "symlink", .. }), "{err}");
+    assert_names(&err, "a/b");
+}
+
+#[test]
+fn absolute_symlink_target_is_refused() {
+    let err = refused(&[symlink("bin/sh", "/bin/busybox")], &[]);
+    assert!(matches!(err, UnpackError::LinkEscapes { link: "symlink", .. }), "{err}");
+    assert!(err.to_string().contains("/bin/busybox"), "{err}");
+}
+
+#[test]
+fn symlink_escaping_through_an_earlier_symlink_is_refused() {
+    // Read lexically, "a/b -> ../etc" stays inside; but "a" is the root itself, so it does not.
+    let err = refused(&[symlink("a", "."), symlink("a/b", "../etc")], &[]);
+    assert!(matches!(err, UnpackError::LinkEscapes { link: "symlink", .. }), "{err}");
+    assert_names(&err, "a/b");
+}
+
+#[test]
+fn escaping_hardlink_is_refused() {
+    // A tar hard link's target is relative to the archive root, not to the link's directory.
+    let err = refused(&[dir("a/"), dir("a/b/"), hardlink("a/b/c", "../../etc/shadow")], &[]);
+    assert!(matches!(err, UnpackError::LinkEscapes { link: "hard link", .. }), "{err}");
+    assert_names(&err, "a/b/c");
+}
+
+#[test]
+fn char_device_is_refused() {
+    let dev = Entry { path: "dev/mem", ty: EntryType::Char, mode: 0o600, link: "", data: Vec::new() };
+    let err = refused(&[dev], &[]);
+    assert!(matches!(&err, UnpackError::Special { kind, .. } if kind == "character device"), "{err}");
+    assert_names(&err, "dev/mem");
+}
+
+#[test]
+fn fifo_is_refused() {
+    let fifo = Entry { path: "run/pipe", ty: EntryType::Fifo, mode: 0o600, link: "", data: Vec::new() };
+    let err = refused(&[fifo], &[]);
+    assert!(matches!(&err, UnpackError::Special { kind, .. } if kind == "fifo"), "{err}");
+}
+
+#[test]
+fn oversized_entry_is_refused() {
+    let limits = Limits { max_entry_bytes: 100, ..Limits::default() };
+    let err = refused_with(&[file("small", 0o644, &[1; 100]), file("big", 0o644, &[1; 101])], &[], limits);
+    assert!(matches!(err, UnpackError::EntryTooLarge { size: 101, limit: 100, .. }), "{err}");
+    assert_names(&err, "big");
+}
+
+#[test]
+fn total_size_bomb_is_refused() {
+    let limits = Limits { max_entry_bytes: 100, max_total_bytes: 250, ..Limits::default() };
+    let entries = [file("a", 0o644, &[0; 100]), file("b", 0o644, &[0; 100]), file("c", 0o644, &[0; 100])];
+    let err = refused_with(&entries, &[], limits);
+    assert!(matches!(err, UnpackError::TotalTooLarge { limit: 250, .. }), "{err}");
+    assert_names(&err, "c");
+}
+
+#[test]
+fn too_many_entries_is_refused() {
+    let limits = Limits { max_entries: 3, ..Limits::default() };
+    let entries = [dir("a/"), dir("b/"), dir("c/"), dir("d/")];
+    let err = refused_with(&entries, &[], limits);
+    assert!(matches!(err, UnpackError::TooManyEntries { limit: 3, .. }), "{err}");
+    assert_names(&err, "d/");
+}
+
+#[test]
+fn missing_member_lists_paths_with_the_same_file_name() {
+    let entries = [dir("livepeer-linux-amd64/"), file("livepeer-linux-amd64/livepeer", 0o755, b"elf")];
+    let err = refused(&entries, &["livepeer"]);
+    match &err {
+        UnpackError::Missing { path, candidates, same_name: true, .. } => {
+            assert_eq!(path, "livepeer");
+            assert_eq!(candidates, &["livepeer-linux-amd64/livepeer"]);
+        }
+        other => panic!("wrong error: {other}"),
+    }
+    assert!(err.to_string().contains("`livepeer-linux-amd64/livepeer`"), "{err}");
+    assert_names(&err, "livepeer");
+}
+
+#[test]
+fn missing_member_lists_the_first_entries() {
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
+    let entries: Vec<Entry> = names.iter().map(|n| file(n, 0o644, b"")).collect();
+    let err = refused(&entries, &["bin/livepeer"]);
+    match &err {
+        UnpackError::Missing { candidates, same_name: false, .. } => assert_eq!(candidates, &names[..10]),
+        other => panic!("wrong error: {other}"),
+    }
+    assert_names(&err, "bin/livepeer");
+}
+
+#[test]
+fn wanted_hardlink_is_refused() {
+    let err = refused(&[file("bin/real", 0o755, b"elf"), hardlink("bin/alias", "bin/real")], &["bin/alias"]);
+    match &err {
+        UnpackError::HardLinkWanted { path, target, .. } => {
+            assert_eq!((path.as_str(), target.as_str()), ("bin/alias", "bin/real"))
+        }
+        other => panic!("wrong error: {other}"),
+    }
+    assert!(err.to_string().contains("not supported"), "{err}");
+}
+
+#[test]
+fn truncated_tar_gz_is_corrupt() {
+    let whole = gz(&sample_tar());
+    let cut = &whole[..whole.len() / 2];
+    let err = fixture().unpack(cut, Format::TarGz, &SAMPLE_WANTED, Limits::default()).unwrap_err();
+    assert!(matches!(err, UnpackError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains(NAME), "{err}");
+}
+
+#[test]
+fn wrong_sha256_is_refused() {
+    let bytes = gz(&sample_tar());
+    let pin = Digest::of(b"what the lock file says");
+    let err = fixture().unpack_pinned(&bytes, pin, Format::TarGz, &SAMPLE_WANTED, Limits::default()).unwrap_err();
+    match &err {
+        UnpackError::Mismatch(m) => assert_eq!((m.expected, m.actual), (pin, Digest::of(&bytes))),
+        other => panic!("wrong error: {other}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains(NAME) && msg.contains(&pin.hex()) && msg.contains(&Digest::of(&bytes).hex()), "{msg}");
+}
+
+#[test]
+fn tampered_archive_reports_the_mismatch_not_the_corruption() {
+    let good = gz(&sample_tar());
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    let err =
+        fixture().unpack_pinned(&bad, Digest::of(&good), Format::TarGz, &SAMPLE_WANTED, Limits::default()).unwrap_err();
+    assert!(matches!(err, UnpackError::Mismatch(_)), "{err}");
+}
+
+#[test]
+fn zip_wrong_sha256_is_refused() {
+    let mut w = ::zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    w.start_file("a", ::zip::write::SimpleFileOptions::default()).unwrap();
+    let bytes = w.finish().unwrap().into_inner();
+    let pin = Digest::of(b"x");
+    let err = fixture().unpack_pinned(&bytes, pin, Format::Zip, &["a"], Limits::default()).unwrap_err();
+    assert!(matches!(err, UnpackError::Mismatch(_)), "{err}");
+}
+
+#[test]
+fn zip_parent_dir_component_is_refused() {
+    let mut w = ::zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    w.start_file("../evil.sh", ::zip::write::SimpleFileOptions::default()).unwrap();
+    w.write_all(b"#!/bin/sh").unwrap();
+    let bytes = w.finish().unwrap().into_inner();
+    let err = fixture().unpack(&bytes, Format::Zip, &[], Limits::default()).unwrap_err();
+    assert!(matches!(err, UnpackError::ParentDir { .. }), "{err}");
+    assert_names(&err, "../evil.sh");
+}
+
+#[test]
+fn zip_entry_larger_than_its_declared_size_is_refused() {
+    // A deflated entry of 1000 bytes whose headers claim 10. The zip crate stops reading at the
+    // declared size; the Collector's own count (next test) is the second guard.
+    let mut w = ::zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    w.start_file("liar", ::zip::write::SimpleFileOptions::default()).unwrap();
+    w.write_all(&[b'z'; 1000]).unwrap();
+    let mut bytes = w.finish().unwrap().into_inner();
+    lie_about_sizes(&mut bytes, 10);
+
+    let f = fixture();
+    let err = f.unpack(&bytes, Format::Zip, &["liar"], Limits::default()).unwrap_err();
+    assert!(matches!(err, UnpackError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("declared"), "{err}");
+    assert!(!f.store.contains(&Digest::of(&[b'z'; 1000])));
+}
+
+#[test]
+fn content_is_counted_as_read_not_as_declared() {
+    let f = fixture();
+    let wanted = BTreeSet::from(["liar".to_string()]);
+    let limits = Limits { max_entry_bytes: 100, ..Limits::default() };
+    let mut c = Collector::new(NAME, &wanted, limits, &f.store);
+    let path = c.check("liar", Kind::File, 0o644, 10).unwrap().unwrap();
+    let err = c.store(path, 0o644, 10, &mut &[0u8; 1000][..]).unwrap_err();
+    assert!(matches!(err, UnpackError::EntryTooLarge { limit: 100, .. }), "{err}");
+    assert_names(&err, "liar");
+
+    let limits = Limits { max_total_bytes: 50, ..Limits::default() };
+    let mut c = Collector::new(NAME, &wanted, limits, &f.store);
+    let path = c.check("liar", Kind::File, 0o644, 10).unwrap().unwrap();
+    let err = c.store(path, 0o644, 10, &mut &[0u8; 1000][..]).unwrap_err();
+    assert!(matches!(err, UnpackError::TotalTooLarge { limit: 50, .. }), "{err}");
+}
+
+/// Rewrites the uncompressed size in every local and central header of a one-entry zip.
+fn lie_about_sizes(zip: &mut [u8], size: u32) {
+    for i in 0..zip.len() - 4 {
+        let at = match &zip[i..i + 4] {
+            b"PK\x03\x04" => i + 22,
+            b"PK\x01\x02" => i + 24,
+            _ => continue,
+        };
+        zip[at..at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+}

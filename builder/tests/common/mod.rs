@@ -1,0 +1,86 @@
+//! Shared helpers of the end-to-end tests: where the offline fixtures are, how to run the
+//! `lpbake` binary with its own cache, and tools the tests need (failing, never skipping, when
+//! something is missing).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// `target/fixtures` from `make fixtures`; panics with the fix when absent.
+pub fn fixtures() -> PathBuf {
+    let f = repo().join("target/fixtures");
+    assert!(
+        f.join("mirror/blobs/sha256").is_dir() && f.join("lpbake.lock").is_file(),
+        "offline fixtures missing in {}: run `make deps fixtures`",
+        f.display()
+    );
+    f
+}
+
+/// An external tool the test needs, or a panic naming `make deps`.
+pub fn tool(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    found.unwrap_or_else(|| panic!("`{name}` is not installed: run `make deps`"))
+}
+
+/// `lpbake` with a private cache dir and no inherited cache settings.
+pub fn lpbake(cache: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lpbake"));
+    c.env("LPBAKE_CACHE_DIR", cache).env_remove("SOURCE_DATE_EPOCH").env_remove("XDG_CACHE_HOME");
+    c
+}
+
+/// The offline build of the default spec into `out`.
+pub fn build_offline(cache: &Path, out: &Path) -> Output {
+    let f = fixtures();
+    lpbake(cache)
+        .current_dir(repo())
+        .args(["build", "--offline", "--mirror"])
+        .arg(f.join("mirror"))
+        .arg("--lock")
+        .arg(f.join("lpbake.lock"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+pub fn ok(o: &Output) -> String {
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "command failed ({}):\n{text}", o.status);
+    text
+}
+
+pub fn failed(o: &Output) -> String {
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success(), "command should have failed:\n{text}");
+    text
+}
+
+/// sha256 of every file under `root`, by relative path.
+pub fn tree_digests(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    lpbake::digest::Digest::of(&bytes).to_string(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}

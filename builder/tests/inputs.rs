@@ -1,0 +1,217 @@
+//! Acceptance: bad inputs fail with one clear message and leave the previous output whole:
+//! a tampered mirror blob (expected and actual sha256 named), an archive attack reaching the
+//! CLI, a malformed spec; and the lock is filled from a checksums file, refused under --locked.
+
+mod common;
+use common::*;
+use lpbake::digest::Digest;
+use std::path::Path;
+
+/// A copy of the fixture mirror whose blobs are hard links, except `victim`, which is a copy
+/// with one byte changed.
+fn tampered_mirror(dst: &Path, victim: &Digest) {
+    let src = fixtures().join("mirror/blobs/sha256");
+    let blobs = dst.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_str() == Some(&victim.hex()) {
+            let mut bytes = std::fs::read(e.path()).unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x55;
+            std::fs::write(blobs.join(e.file_name()), bytes).unwrap();
+        } else {
+            std::fs::hard_link(e.path(), blobs.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn pin_of(url_part: &str) -> Digest {
+    let lock = lpbake::lock::Lock::load(&fixtures().join("lpbake.lock")).unwrap();
+    lock.files.iter().find(|(u, _)| u.contains(url_part)).map(|(_, p)| p.sha256).expect("pinned in the fixture lock")
+}
+
+#[test]
+fn tampered_mirror_blob_fails_naming_both_hashes_and_leaves_output_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("A");
+    ok(&build_offline(&tmp.path().join("cache"), &out));
+    let before = tree_digests(&out);
+
+    let victim = pin_of("livepeer-linux-amd64.tar.gz");
+    let mirror = tmp.path().join("bad-mirror");
+    tampered_mirror(&mirror, &victim);
+    let f = fixtures();
+    let o = lpbake(&tmp.path().join("fresh-cache"))
+        .current_dir(repo())
+        .args(["build", "--offline", "--mirror"])
+        .arg(&mirror)
+        .arg("--lock")
+        .arg(f.join("lpbake.lock"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = failed(&o);
+    assert!(text.contains(&format!("expected {victim}")), "{text}");
+    let actual = Digest::of(&std::fs::read(mirror.join("blobs/sha256").join(victim.hex())).unwrap());
+    assert!(text.contains(&format!("got {actual}")), "{text}");
+    assert_eq!(text.matches("error:").count(), 1, "one error, not a cascade:\n{text}");
+    assert_eq!(tree_digests(&out), before, "the previous output changed");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".lpbake-out-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp output left behind");
+}
+
+/// A one-component spec over a local tarball, for tests of input handling.
+fn local_spec(dir: &Path, tarball: &Path, checksums: Option<&Path>) {
+    let sums = checksums.map(|c| format!("checksums = \"file://{}\"\n", c.display())).unwrap_or_default();
+    let text = format!(
+        "[component]\nversion = \"1.0\"\nlicense = \"MIT\"\n[component.source]\nurl = \"file://{}\"\n{sums}[[component.install]]\nfrom = \"tool/bin/tool\"\nto = \"/usr/local/bin/tool\"\nmode = 0o755\n[image]\nbase = \"scratch\"\ncomponents = [\"tool\"]\nuser = \"65532:65532\"\nentrypoint = [\"/usr/local/bin/tool\"]\n",
+        tarball.display()
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("tool.toml"), text).unwrap();
+}
+
+/// A .tar.gz with the given (path, content) regular files, written with raw headers so that
+/// hostile paths are possible.
+fn tarball(path: &Path, files: &[(&str, &[u8])]) {
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn lock_pins_from_checksums_and_locked_refuses_missing_pins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("tool-1.0.tar.gz");
+    tarball(&tgz, &[("tool/bin/tool", b"#!/bin/sh\necho tool\n")]);
+    let sha = Digest::of(&std::fs::read(&tgz).unwrap());
+    let sums = tmp.path().join("SHA256SUMS");
+    std::fs::write(&sums, format!("{}  other.tar.gz\n{}  tool-1.0.tar.gz\n", "0".repeat(64), sha.hex())).unwrap();
+    let spec = tmp.path().join("spec");
+    local_spec(&spec, &tgz, Some(&sums));
+    let lock = tmp.path().join("lpbake.lock");
+    let cache = tmp.path().join("cache");
+    let run = |args: &[&str]| {
+        lpbake(&cache).arg(args[0]).arg("--spec").arg(&spec).arg("--lock").arg(&lock).args(&args[1..]).output().unwrap()
+    };
+
+    // --locked with an empty lock: refused, nothing written.
+    let text = failed(&run(&["build", "--locked", "--out", tmp.path().join("o1").to_str().unwrap()]));
+    assert!(text.contains("--locked") && text.contains("lpbake lock"), "{text}");
+    assert!(!lock.exists() && !tmp.path().join("o1").exists());
+
+    // lock: the pin comes from the checksums file, which is pinned too.
+    ok(&run(&["lock"]));
+    let l = lpbake::lock::Lock::load(&lock).unwrap();
+    let url = format!("file://{}", tgz.display());
+    assert_eq!(l.files[&url].sha256, sha);
+    assert!(l.files.contains_key(&format!("file://{}", sums.display())));
+
+    // Now --locked builds, and the image holds the file.
+    ok(&run(&["build", "--locked", "--out", tmp.path().join("o2").to_str().unwrap()]));
+    assert!(tmp.path().join("o2/tool.oci.tar").is_file());
+
+    // A tarball that no longer matches its pin fails naming both hashes.
+    tarball(&tgz, &[("tool/bin/tool", b"#!/bin/sh\necho evil\n")]);
+    let new = Digest::of(&std::fs::read(&tgz).unwrap());
+    let text = failed(
+        &lpbake(&tmp.path().join("cache2"))
+            .arg("build")
+            .arg("--spec")
+            .arg(&spec)
+            .arg("--lock")
+            .arg(&lock)
+            .arg("--out")
+            .arg(tmp.path().join("o3"))
+            .output()
+            .unwrap(),
+    );
+    assert!(text.contains(&format!("expected {sha}")) && text.contains(&format!("got {new}")), "{text}");
+    assert!(!tmp.path().join("o3").exists());
+}
+
+#[test]
+fn build_without_locked_writes_missing_pins_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("tool.tar.gz");
+    tarball(&tgz, &[("tool/bin/tool", b"x")]);
+    let spec = tmp.path().join("spec");
+    local_spec(&spec, &tgz, None);
+    let lock = tmp.path().join("lpbake.lock");
+    let o = lpbake(&tmp.path().join("cache"))
+        .arg("build")
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--lock")
+        .arg(&lock)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let text = ok(&o);
+    assert!(text.contains("lpbake.lock") && text.contains("pinned"), "{text}");
+    assert!(text.contains("no checksums file"), "trust-on-first-use must be announced:\n{text}");
+    let l = lpbake::lock::Lock::load(&lock).unwrap();
+    assert_eq!(l.files.values().next().unwrap().sha256, Digest::of(&std::fs::read(&tgz).unwrap()));
+}
+
+#[test]
+fn archive_attack_reaches_the_operator_as_one_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("tool.tar.gz");
+    tarball(&tgz, &[("tool/bin/tool", b"x"), ("../../etc/cron.d/evil", b"* * * * * root sh\n")]);
+    let spec = tmp.path().join("spec");
+    local_spec(&spec, &tgz, None);
+    let out = tmp.path().join("out");
+    let o = lpbake(&tmp.path().join("cache"))
+        .arg("build")
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--lock")
+        .arg(tmp.path().join("l.lock"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = failed(&o);
+    assert!(text.contains("../../etc/cron.d/evil") && text.contains("tool.tar.gz"), "{text}");
+    assert!(!out.exists());
+    assert!(!tmp.path().join("etc").exists());
+}
+
+#[test]
+fn malformed_spec_names_file_line_and_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("spec");
+    std::fs::create_dir_all(&spec).unwrap();
+    std::fs::write(
+        spec.join("x.toml"),
+        "[image]\nbase = \"scratch\"\ncomponents = []\nuser = \"65532:65532\"\nentrypiont = [\"/x\"]\n",
+    )
+    .unwrap();
+    let o = lpbake(&tmp.path().join("cache"))
+        .arg("build")
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let text = failed(&o);
+    assert!(text.contains("x.toml:5") && text.contains("entrypiont") && text.contains("fix:"), "{text}");
+}
