@@ -191,6 +191,7 @@ impl Planner<'_> {
         let epoch = self.layerer.epoch;
         let config = image::config(&base, img, self.spec, &layers, epoch);
         let manifest = image::manifest(&config, &base, &layers);
+        let sbom = crate::sbom::document(img, self.spec, self.lock, &base, crate::digest::Digest::of(&manifest), epoch);
         let version = img.version(self.spec).to_string();
         let mut all: Vec<(Digest, u64)> = base.layers.iter().map(|l| (l.digest, l.size)).collect();
         all.extend(layers.iter().map(|l| (l.digest, l.size)));
@@ -200,6 +201,7 @@ impl Planner<'_> {
             version,
             manifest,
             config,
+            sbom,
             layers: all,
         })
     }
@@ -259,6 +261,14 @@ impl Planner<'_> {
                 MemberKind::Dir => Content::Dir,
                 MemberKind::Symlink { target } => Content::Symlink { target: target.clone() },
             };
+            if let Some(why) = crate::secrets::looks_secret(&i.to) {
+                return Err(Error::config(
+                    &comp.file,
+                    None,
+                    format!("component `{}` puts {} into the image: it looks like {why}", comp.name, i.to),
+                    "never bake keys or passwords into an image: drop this install and provide the file at run time (a volume, or systemd LoadCredential=)",
+                ));
+            }
             tree.add(&i.to, Entry { mode: i.mode.unwrap_or(m.mode & 0o777), uid: i.uid, gid: i.gid, content });
         }
         Ok(tree)

@@ -101,6 +101,9 @@ fn default_labels(img: &Image, spec: &Spec, base: &Base, created: &str) -> BTree
     );
     if let Some(first) = comps.first() {
         l.insert("org.opencontainers.image.source".into(), first.source.url.clone());
+        if let Some(r) = &first.revision {
+            l.insert("org.opencontainers.image.revision".into(), r.clone());
+        }
         if let Some(h) = &first.homepage {
             l.insert("org.opencontainers.image.url".into(), h.clone());
         }

@@ -16,6 +16,8 @@ pub mod lock;
 pub mod output;
 pub mod report;
 pub mod resolve;
+pub mod sbom;
+pub mod secrets;
 pub mod spec;
 pub mod stage;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Build outputs of one image: `oci/<name>/` (OCI image layout), `<name>.oci.tar` (the same
-//! layout as one archive) and `<name>.docker.tar` (plus `manifest.json`, for `docker load`),
-//! and `images.json`, the summary of every image's digests.
+//! layout as one archive), `<name>.docker.tar` (plus `manifest.json`, for `docker load`) and
+//! `<name>.spdx.json` (its SBOM); and `images.json`, the summary of every image's digests.
 
 use crate::digest::Digest;
 use crate::error::{IoContext, Result};
@@ -25,6 +25,8 @@ pub struct Built {
     pub tags: Vec<String>,
     pub manifest: Vec<u8>,
     pub config: Vec<u8>,
+    /// SPDX SBOM (written beside the image, pushed as its referrer).
+    pub sbom: Vec<u8>,
     /// Layer blobs in manifest order, with their sizes.
     pub layers: Vec<(Digest, u64)>,
 }
@@ -36,13 +38,19 @@ impl Built {
             "manifest": Digest::of(&self.manifest).to_string(),
             "config": Digest::of(&self.config).to_string(),
             "layers": self.layers.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>(),
+            "sbom": Digest::of(&self.sbom).to_string(),
             "tags": self.tags,
         })
     }
 
     /// The files this image puts in the output directory.
-    pub fn files(&self) -> [String; 3] {
-        [format!("oci/{}", self.name), format!("{}.oci.tar", self.name), format!("{}.docker.tar", self.name)]
+    pub fn files(&self) -> [String; 4] {
+        [
+            format!("oci/{}", self.name),
+            format!("{}.oci.tar", self.name),
+            format!("{}.docker.tar", self.name),
+            format!("{}.spdx.json", self.name),
+        ]
     }
 
     fn blobs(&self, store: &BlobStore) -> Result<Vec<(Digest, u64)>> {
@@ -69,8 +77,9 @@ impl Built {
 
 const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-/// Writes all three outputs of `b` under `dir`.
+/// Writes all outputs of `b` under `dir`.
 pub fn write_image(dir: &Path, b: &Built, store: &BlobStore, epoch: u64) -> Result<()> {
+    write_atomic(&dir.join(format!("{}.spdx.json", b.name)), &b.sbom)?;
     let blobs = b.blobs(store)?;
     let index = b.index();
 

@@ -25,6 +25,8 @@ pub struct Component {
     pub version: String,
     pub license: String,
     pub homepage: Option<String>,
+    /// Upstream revision (tag or commit) the source was built from.
+    pub revision: Option<String>,
     pub source: Source,
     pub install: Vec<Install>,
 }
@@ -120,6 +122,7 @@ struct ComponentDef {
     version: String,
     license: String,
     homepage: Option<String>,
+    revision: Option<String>,
     source: Source,
     #[serde(default)]
     install: Vec<InstallDef>,
@@ -288,6 +291,7 @@ fn parse_file(spec: &mut Spec, file: &Path, text: &str) -> Result<()> {
                 version: c.version,
                 license: c.license,
                 homepage: c.homepage,
+                revision: c.revision,
                 source: c.source,
                 install,
             },
