@@ -1,0 +1,90 @@
+//! Wires lpwatch together: binds the listeners, starts the probes, the proxy, the status
+//! endpoint, the check loop and the watchdog, tells systemd it is ready, and stops on a signal.
+
+use crate::checks::Ctx;
+use crate::clock::unix_now;
+use crate::config::Config;
+use crate::http::Status;
+use crate::livepeer::LivepeerCli;
+use crate::monitor::Monitor;
+use crate::notify::{watchdog_loop, Heartbeat, Notifier};
+use crate::pool::{run_probes, Pool};
+use crate::proxy::Proxy;
+use crate::server::serve;
+use crate::snapshot::Board;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why lpwatch could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind { addr: SocketAddr, what: &'static str, source: std::io::Error },
+    #[error("{0}")]
+    Setup(String),
+}
+
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, what, source })
+}
+
+/// Runs lpwatch until SIGINT or SIGTERM.
+pub async fn run(cfg: Config) -> Result<(), StartError> {
+    let cfg = Arc::new(cfg);
+    let start_time = unix_now();
+    let http = bind(cfg.http_listen, "listen.http").await?;
+    let rpc = match cfg.rpc_listen {
+        Some(a) => Some(bind(a, "listen.rpc").await?),
+        None => None,
+    };
+    let cli = LivepeerCli::new(cfg.livepeer.cli_url.clone()).map_err(StartError::Setup)?;
+    let pool = if cfg.on_chain() { Some(Arc::new(Pool::new(&cfg).map_err(StartError::Setup)?)) } else { None };
+    let board = Arc::new(Board::default());
+    let heartbeat = Arc::new(Heartbeat::default());
+    let notifier = Arc::new(Notifier::from_env());
+
+    if let Some(pool) = &pool {
+        // Learn every upstream's health before the first proxied request and check pass.
+        let first = tokio::time::timeout(cfg.rpc.probe_timeout * 2, pool.probe_all());
+        let _ = first.await;
+        tokio::spawn(run_probes(pool.clone(), cfg.rpc.probe_interval));
+        if let Some(listener) = rpc {
+            let proxy = Proxy::new(pool.clone(), &cfg.rpc);
+            let conns = cfg.rpc.max_concurrent * 4;
+            tokio::spawn(serve(listener, conns, move |req| proxy.clone().handle(req)));
+            tracing::info!("JSON-RPC proxy on http://{}", cfg.rpc_listen.map_or(String::new(), |a| a.to_string()));
+        }
+    }
+
+    let status = Status { cfg: cfg.clone(), board: board.clone(), pool: pool.clone(), cli: cli.clone(), start_time };
+    tokio::spawn(serve(http, 64, move |req| status.clone().handle(req)));
+    tracing::info!("status on http://{}/healthz and /metrics", cfg.http_listen);
+
+    let monitor = Monitor::new(Ctx { cfg: cfg.clone(), pool: pool.clone(), cli }, board.clone(), heartbeat.clone());
+    let max_silence = cfg.checks.interval + monitor.check_bound() * 2 + Duration::from_secs(5);
+    tokio::spawn(monitor.run());
+    tokio::spawn(watchdog_loop(notifier.clone(), heartbeat, max_silence));
+    notifier.send("READY=1\nSTATUS=serving /healthz and /metrics");
+
+    wait_for_signal().await;
+    notifier.send("STOPPING=1");
+    tracing::info!("stopping");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The command line: every flag has an `LPWATCH_*` twin and wins over the config file.
+//! RPC upstream URLs (which often carry API keys) are never flags: see `--help`.
+
+use crate::config::Overrides;
+use clap::Parser;
+use std::path::PathBuf;
+
+const ABOUT: &str = "Watches a Livepeer node: health, metrics, reward() and ETH balance, and \
+fails its Ethereum RPC over between several upstreams.";
+
+const LONG_ABOUT: &str = "\
+Watches a Livepeer node: health, metrics, reward() and ETH balance, and fails its Ethereum RPC \
+over between several upstreams.
+
+lpwatch serves two things on loopback by default:
+  http://127.0.0.1:7936/healthz   200 only when every critical check is ok; JSON with every check
+  http://127.0.0.1:7936/metrics   lpwatch_* gauges + livepeer's own /metrics, relayed read-only
+  http://127.0.0.1:7937/          a JSON-RPC proxy: start livepeer with -ethUrl http://127.0.0.1:7937
+
+Checks: livepeer (CLI /status), reward (last reward round vs current round, read on chain with
+eth_call, falling back to the CLI API), eth_balance, chain_head (age, eth_syncing), chain_id, rpc.
+Each is ok, degraded or failing, with a reason.";
+
+const AFTER_HELP: &str = "\
+Configuration comes from one TOML file (--config), overridden by LPWATCH_* variables, overridden
+by flags. Unknown keys are errors. A minimal file for an Arbitrum orchestrator:
+
+    network = \"arbitrum-one-mainnet\"
+    [[rpc.upstream]]
+    name = \"primary\"
+    url_file = \"/run/credentials/lpwatch.service/rpc-primary\"   # keeps the API key out of ps
+    [[rpc.upstream]]
+    name = \"fallback\"
+    url = \"https://arb1.arbitrum.io/rpc\"
+    [checks]
+    min_eth_balance = \"0.02\"
+    reward_grace = \"2h\"
+
+RPC upstreams are never given as flags (URLs often hold API keys, and flags show in ps): use
+[[rpc.upstream]] url / url_file in the file, or LPWATCH_RPC_UPSTREAMS=url1,url2 (replaces the
+file's list). `lpwatch --check-config` prints the effective configuration with URLs redacted.
+
+Under systemd use Type=notify and WatchdogSec=: lpwatch sends READY=1 once serving and
+WATCHDOG=1 only while its check loop completes passes on time.
+
+Full reference: watch/README.md.";
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(name = "lpwatch", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = AFTER_HELP)]
+pub struct Args {
+    /// TOML config file.
+    #[arg(short, long, env = "LPWATCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Network, as livepeer's -network: arbitrum-one-mainnet, offchain, or a custom name
+    /// (which then needs --chain-id and [contracts]).
+    #[arg(long, env = "LPWATCH_NETWORK", value_name = "NAME")]
+    pub network: Option<String>,
+
+    /// Expected chain id (implied by known networks).
+    #[arg(long, env = "LPWATCH_CHAIN_ID", value_name = "ID")]
+    pub chain_id: Option<u64>,
+
+    /// Address for /healthz and /metrics [default: 127.0.0.1:7936].
+    #[arg(long, env = "LPWATCH_HTTP_LISTEN", value_name = "IP:PORT")]
+    pub http_listen: Option<String>,
+
+    /// Address of the JSON-RPC proxy, or "off" [default: 127.0.0.1:7937].
+    #[arg(long, env = "LPWATCH_RPC_LISTEN", value_name = "IP:PORT")]
+    pub rpc_listen: Option<String>,
+
+    /// livepeer's CLI API [default: http://127.0.0.1:7935].
+    #[arg(long, env = "LPWATCH_LIVEPEER_CLI", value_name = "URL")]
+    pub livepeer_cli: Option<String>,
+
+    /// Orchestrator account to watch [default: livepeer's /ethAddr].
+    #[arg(long, env = "LPWATCH_ORCHESTRATOR", value_name = "0xADDRESS")]
+    pub orchestrator: Option<String>,
+
+    /// Time between check passes, e.g. 15s [default: 15s].
+    #[arg(long, env = "LPWATCH_CHECK_INTERVAL", value_name = "DURATION")]
+    pub check_interval: Option<String>,
+
+    /// Log filter (error, warn, info, debug, or tracing directives).
+    #[arg(long, env = "LPWATCH_LOG", default_value = "info", value_name = "FILTER")]
+    pub log: String,
+
+    /// Validate the configuration, print it (URLs redacted) and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+impl Args {
+    /// The overrides these arguments (and `LPWATCH_RPC_UPSTREAMS`) make to the file.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            network: self.network.clone(),
+            chain_id: self.chain_id,
+            http_listen: self.http_listen.clone(),
+            rpc_listen: self.rpc_listen.clone(),
+            livepeer_cli: self.livepeer_cli.clone(),
+            orchestrator: self.orchestrator.clone(),
+            check_interval: self.check_interval.clone(),
+            upstreams: std::env::var("LPWATCH_RPC_UPSTREAMS").ok(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_is_consistent() {
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,23 @@
+//! lpwatch: health, metrics, reward and balance watch, and JSON-RPC failover for a Livepeer
+//! node. The binary (`main.rs`) only parses arguments and calls [`app::run`].
+
+pub mod abi;
+pub mod app;
+pub mod bounded;
+pub mod checks;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod jsonrpc;
+pub mod livepeer;
+pub mod metrics;
+pub mod monitor;
+pub mod network;
+pub mod notify;
+pub mod pool;
+pub mod proxy;
+pub mod server;
+pub mod snapshot;
+pub mod units;
+pub mod upstream;
