@@ -28,6 +28,10 @@ pub enum Error {
     #[error(transparent)]
     Unpack(#[from] UnpackError),
 
+    /// The Docker engine is unreachable or refused a request.
+    #[error("{msg}\n  fix: {fix}")]
+    Engine { msg: String, fix: String },
+
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 

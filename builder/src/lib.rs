@@ -6,6 +6,7 @@
 pub mod base;
 pub mod build;
 pub mod digest;
+pub mod engine;
 pub mod error;
 pub mod fetch;
 pub mod fsutil;

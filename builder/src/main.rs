@@ -57,6 +57,19 @@ enum Command {
     Lock(LockArgs),
     /// Rebuild OUT from the spec and lock and prove every file in it is byte-for-byte identical.
     Verify(VerifyArgs),
+    /// Load built images (OUT/<image>.docker.tar) into the Docker engine, tagged lpbake/<image>:<version> and :latest.
+    ///
+    /// Talks to the engine's API directly (no docker CLI needed); DOCKER_HOST is honoured.
+    Load(LoadArgs),
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Output folder of a previous `lpbake build`.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    out: PathBuf,
+    /// Images to load (default: every image in OUT/images.json).
+    images: Vec<String>,
 }
 
 #[derive(Args, Clone)]
@@ -91,6 +104,9 @@ struct BuildArgs {
     /// Layer compression.
     #[arg(long, value_enum, default_value = "gzip")]
     compression: Compression,
+    /// Then load the images into the Docker engine (see `lpbake load`).
+    #[arg(long)]
+    load: bool,
 }
 
 #[derive(Args)]
@@ -156,7 +172,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(a) => {
             let out = a.out.clone();
-            build::run(&options(a.inputs, cache, a.out, a.locked, a.images, a.compression), &report).map(|o| {
+            let load_after = a.load;
+            build::run(&options(a.inputs, cache, a.out, a.locked, a.images, a.compression), &report)
+                .and_then(|o| {
+                    let loaded = if load_after { load(&out, &o.images.keys().cloned().collect::<Vec<_>>(), &report)? } else { Vec::new() };
+                    Ok((o, loaded))
+                })
+                .map(|(o, loaded)| {
                 if !report.json() {
                     for (name, s) in &o.images {
                         report.step(format!(
@@ -167,9 +189,10 @@ fn main() -> ExitCode {
                     }
                     report.step(format!("wrote {}", out.join(lpbake::output::SUMMARY).display()));
                 }
-                serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged })
+                serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged, "loaded": loaded })
             })
         }
+        Command::Load(a) => load(&a.out, &a.images, &report).map(|tags| serde_json::json!({ "loaded": tags })),
         Command::Lock(a) => lock(a, cache, &report),
         Command::Verify(a) => {
             let out = a.out.clone();
@@ -209,4 +232,34 @@ fn lock(a: LockArgs, cache: PathBuf, report: &Reporter) -> lpbake::Result<serde_
     }
     report.step(format!("{}: {} change(s)", a.inputs.lock.display(), changes.len()));
     Ok(serde_json::json!({ "lock": a.inputs.lock, "changes": changes }))
+}
+
+/// Loads the named images (all of OUT/images.json when none are named) into the engine.
+fn load(out: &std::path::Path, names: &[String], report: &Reporter) -> lpbake::Result<Vec<String>> {
+    let summary = lpbake::output::read_summary(out);
+    if summary.is_empty() {
+        return Err(lpbake::Error::Verify(format!(
+            "{}: no images.json here\n  fix: build first (`lpbake build --out {}`), or pass --out DIR",
+            out.display(),
+            out.display()
+        )));
+    }
+    let names: Vec<String> = if names.is_empty() { summary.keys().cloned().collect() } else { names.to_vec() };
+    let paths: Vec<(String, std::path::PathBuf)> =
+        names.iter().map(|n| (n.clone(), out.join(format!("{n}.docker.tar")))).collect();
+    for (n, p) in &paths {
+        if !summary.contains_key(n) || !p.is_file() {
+            return Err(lpbake::Error::Verify(format!(
+                "{}: no image `{n}` was built here\n  fix: pick one of: {}",
+                out.display(),
+                summary.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let refs: Vec<(String, &std::path::Path)> = paths.iter().map(|(n, p)| (n.clone(), p.as_path())).collect();
+    let tags = lpbake::engine::load(&refs, report)?;
+    for t in &tags {
+        report.step(format!("loaded {t}"));
+    }
+    Ok(tags)
 }

@@ -215,3 +215,33 @@ fn malformed_spec_names_file_line_and_fix() {
     let text = failed(&o);
     assert!(text.contains("x.toml:5") && text.contains("entrypiont") && text.contains("fix:"), "{text}");
 }
+
+#[test]
+fn planted_keystore_file_fails_the_build_naming_its_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("tool.tar.gz");
+    let key = "keystore/UTC--2024-01-01T00-00-00.000000000Z--c0ffee0000000000000000000000000000000000";
+    tarball(&tgz, &[("tool/bin/tool", b"x"), (key, br#"{"crypto":{}}"#)]);
+    let spec = tmp.path().join("spec");
+    local_spec(&spec, &tgz, None);
+    let text = std::fs::read_to_string(spec.join("tool.toml")).unwrap();
+    let planted = text.replace(
+        "[image]",
+        &format!("[[component.install]]\nfrom = \"{key}\"\nto = \"/var/lib/livepeer/{key}\"\n[image]"),
+    );
+    std::fs::write(spec.join("tool.toml"), planted).unwrap();
+    let out = tmp.path().join("out");
+    let o = lpbake(&tmp.path().join("cache"))
+        .arg("build")
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--lock")
+        .arg(tmp.path().join("l.lock"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = failed(&o);
+    assert!(text.contains(&format!("/var/lib/livepeer/{key}")) && text.contains("keystore"), "{text}");
+    assert!(!out.exists());
+}

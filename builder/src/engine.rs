@@ -1,0 +1,51 @@
+//! Loading built images into a Docker engine through its API (bollard; no docker CLI): each
+//! docker-archive is streamed from disk, and the engine tags it from the archive's
+//! manifest.json (`lpbake/<image>:<version>` and `:latest`). `DOCKER_HOST` is honoured.
+
+use crate::error::{Error, Result};
+use crate::report::Reporter;
+use bollard::query_parameters::ImportImageOptionsBuilder;
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::path::Path;
+
+fn engine_address() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+fn unreachable(e: impl std::fmt::Display) -> Error {
+    Error::Engine {
+        msg: format!("no Docker engine answers at {}: {e}", engine_address()),
+        fix: "start one (`systemctl start docker`, or `dockerd &` as root; `make deps` does it for the tests), or point DOCKER_HOST at it".into(),
+    }
+}
+
+/// Loads each `(image, docker-archive path)` and returns the tags the engine reported.
+pub fn load(archives: &[(String, &Path)], report: &Reporter) -> Result<Vec<String>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(unreachable)?;
+    rt.block_on(async {
+        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        // Speak the engine's API version, whatever bollard's default is.
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        let mut tags = Vec::new();
+        for (name, path) in archives {
+            report.step(format!("loading {name} into the Docker engine"));
+            let file = tokio::fs::File::open(path).await.map_err(|e| Error::io(path, e))?;
+            let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+            let opts = ImportImageOptionsBuilder::default().quiet(true).build();
+            let mut progress = docker.import_image_stream(opts, body, None);
+            while let Some(item) = progress.next().await {
+                let info = item.map_err(|e| Error::Engine {
+                    msg: format!("the engine refused {}: {e}", path.display()),
+                    fix: "rebuild the image (`lpbake build`); if it persists, check the engine's log".into(),
+                })?;
+                if let Some(line) = info.stream.as_deref() {
+                    if let Some(tag) = line.trim().strip_prefix("Loaded image: ") {
+                        tags.push(tag.to_string());
+                    }
+                }
+            }
+        }
+        Ok(tags)
+    })
+}
