@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # Every recipe that runs tools sees the test tools' paths (LPBAKE_GETH, LPBAKE_TEST_FFMPEG, PATH, ...).
 ENV := . tests/env/paths.sh &&
 
-.PHONY: help deps fixtures build test lock fmt lint
+.PHONY: help deps fixtures build test bench lock fmt lint
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -25,6 +25,10 @@ test: ## run the test suite against the fixtures (needs `make deps fixtures`)
 	@if [ ! -f target/fixtures/lpbake.lock ] || [ ! -d target/fixtures/mirror/blobs/sha256 ]; then \
 		echo "make test: no fixtures in target/fixtures: run 'make deps fixtures' first" >&2; exit 1; fi
 	$(ENV) cargo test --workspace --release
+
+bench: ## build/load/push timings side by side with docker and skopeo, and lpwatch proxy overhead (needs `make deps fixtures`)
+	$(ENV) bash tests/bench/build.sh
+	$(ENV) bash watch/bench/run.sh
 
 lock: ## regenerate lpbake.lock from images/*.toml (`lpbake lock`)
 	$(ENV) cargo run --release --quiet -p lpbake -- lock

@@ -6,6 +6,7 @@
 use crate::digest::{Digest, HashMismatch, HashWriter, VerifyingReader};
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// A directory of blobs named by their sha256.
@@ -109,6 +110,8 @@ impl BlobWriter {
                 return Err(CommitError::Mismatch(HashMismatch { what: String::new(), expected, actual }));
             }
         }
+        // Blobs are linked into outputs that others read: 0644 whatever the umask.
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         // No fsync: a blob torn by a crash is caught by the verification on every read.
         drop(file);
         let dest = self.store.path(&actual);

@@ -15,17 +15,7 @@ fn docker(args: &[&str]) -> String {
 fn build_load_then_images_run_read_only_as_non_root() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("A");
-    let f = fixtures();
-    let o = lpbake(&tmp.path().join("cache"))
-        .current_dir(repo())
-        .args(["build", "--offline", "--load", "--mirror"])
-        .arg(f.join("mirror"))
-        .arg("--lock")
-        .arg(f.join("lpbake.lock"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = build_offline_with(&tmp.path().join("cache"), &out, &["--load"]);
     let text = ok(&o);
     for tag in ["lpbake/livepeer:0.9.1", "lpbake/livepeer:latest", "lpbake/geth:1.17.7", "lpbake/ffmpeg:latest"] {
         assert!(text.contains(&format!("loaded {tag}")), "{tag} not loaded:\n{text}");

@@ -42,16 +42,8 @@ fn tampered_mirror_blob_fails_naming_both_hashes_and_leaves_output_untouched() {
     let mirror = tmp.path().join("bad-mirror");
     tampered_mirror(&mirror, &victim);
     let f = fixtures();
-    let o = lpbake(&tmp.path().join("fresh-cache"))
-        .current_dir(repo())
-        .args(["build", "--offline", "--mirror"])
-        .arg(&mirror)
-        .arg("--lock")
-        .arg(f.join("lpbake.lock"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let args = ["--offline".into(), "--mirror".into(), mirror.clone().into_os_string()];
+    let o = build_spec(&tmp.path().join("fresh-cache"), &repo().join("images"), &f.join("lpbake.lock"), &out, &args);
     let text = failed(&o);
     assert!(text.contains(&format!("expected {victim}")), "{text}");
     let actual = Digest::of(&std::fs::read(mirror.join("blobs/sha256").join(victim.hex())).unwrap());
@@ -129,18 +121,7 @@ fn lock_pins_from_checksums_and_locked_refuses_missing_pins() {
     // A tarball that no longer matches its pin fails naming both hashes.
     tarball(&tgz, &[("tool/bin/tool", b"#!/bin/sh\necho evil\n")]);
     let new = Digest::of(&std::fs::read(&tgz).unwrap());
-    let text = failed(
-        &lpbake(&tmp.path().join("cache2"))
-            .arg("build")
-            .arg("--spec")
-            .arg(&spec)
-            .arg("--lock")
-            .arg(&lock)
-            .arg("--out")
-            .arg(tmp.path().join("o3"))
-            .output()
-            .unwrap(),
-    );
+    let text = failed(&build_spec(&tmp.path().join("cache2"), &spec, &lock, &tmp.path().join("o3"), &[]));
     assert!(text.contains(&format!("expected {sha}")) && text.contains(&format!("got {new}")), "{text}");
     assert!(!tmp.path().join("o3").exists());
 }
@@ -153,16 +134,7 @@ fn build_without_locked_writes_missing_pins_and_says_so() {
     let spec = tmp.path().join("spec");
     local_spec(&spec, &tgz, None);
     let lock = tmp.path().join("lpbake.lock");
-    let o = lpbake(&tmp.path().join("cache"))
-        .arg("build")
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--lock")
-        .arg(&lock)
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .output()
-        .unwrap();
+    let o = build_spec(&tmp.path().join("cache"), &spec, &lock, &tmp.path().join("out"), &[]);
     let text = ok(&o);
     assert!(text.contains("lpbake.lock") && text.contains("pinned"), "{text}");
     assert!(text.contains("no checksums file"), "trust-on-first-use must be announced:\n{text}");
@@ -178,16 +150,7 @@ fn archive_attack_reaches_the_operator_as_one_error_and_writes_nothing() {
     let spec = tmp.path().join("spec");
     local_spec(&spec, &tgz, None);
     let out = tmp.path().join("out");
-    let o = lpbake(&tmp.path().join("cache"))
-        .arg("build")
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--lock")
-        .arg(tmp.path().join("l.lock"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = build_spec(&tmp.path().join("cache"), &spec, &tmp.path().join("l.lock"), &out, &[]);
     let text = failed(&o);
     assert!(text.contains("../../etc/cron.d/evil") && text.contains("tool.tar.gz"), "{text}");
     assert!(!out.exists());
@@ -204,14 +167,7 @@ fn malformed_spec_names_file_line_and_fix() {
         "[image]\nbase = \"scratch\"\ncomponents = []\nuser = \"65532:65532\"\nentrypiont = [\"/x\"]\n",
     )
     .unwrap();
-    let o = lpbake(&tmp.path().join("cache"))
-        .arg("build")
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .output()
-        .unwrap();
+    let o = build_spec(&tmp.path().join("cache"), &spec, &tmp.path().join("l.lock"), &tmp.path().join("out"), &[]);
     let text = failed(&o);
     assert!(text.contains("x.toml:5") && text.contains("entrypiont") && text.contains("fix:"), "{text}");
 }
@@ -231,16 +187,7 @@ fn planted_keystore_file_fails_the_build_naming_its_path() {
     );
     std::fs::write(spec.join("tool.toml"), planted).unwrap();
     let out = tmp.path().join("out");
-    let o = lpbake(&tmp.path().join("cache"))
-        .arg("build")
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--lock")
-        .arg(tmp.path().join("l.lock"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = build_spec(&tmp.path().join("cache"), &spec, &tmp.path().join("l.lock"), &out, &[]);
     let text = failed(&o);
     assert!(text.contains(&format!("/var/lib/livepeer/{key}")) && text.contains("keystore"), "{text}");
     assert!(!out.exists());

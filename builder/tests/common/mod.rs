@@ -36,17 +36,31 @@ pub fn lpbake(cache: &Path) -> Command {
     c
 }
 
-/// The offline build of the default spec into `out`.
+/// The offline build of the default spec from the fixtures into `out`.
 pub fn build_offline(cache: &Path, out: &Path) -> Output {
+    build_offline_with(cache, out, &[])
+}
+
+/// [`build_offline`] with `extra` arguments (e.g. `--load`).
+pub fn build_offline_with(cache: &Path, out: &Path, extra: &[&str]) -> Output {
     let f = fixtures();
+    let mut mirror = vec!["--offline".into(), "--mirror".into(), f.join("mirror").into_os_string()];
+    mirror.extend(extra.iter().map(Into::into));
+    build_spec(cache, &repo().join("images"), &f.join("lpbake.lock"), out, &mirror)
+}
+
+/// `lpbake build --spec SPEC --lock LOCK --out OUT EXTRA...`.
+pub fn build_spec(cache: &Path, spec: &Path, lock: &Path, out: &Path, extra: &[std::ffi::OsString]) -> Output {
     lpbake(cache)
         .current_dir(repo())
-        .args(["build", "--offline", "--mirror"])
-        .arg(f.join("mirror"))
+        .arg("build")
+        .arg("--spec")
+        .arg(spec)
         .arg("--lock")
-        .arg(f.join("lpbake.lock"))
+        .arg(lock)
         .arg("--out")
         .arg(out)
+        .args(extra)
         .output()
         .unwrap()
 }

@@ -1,0 +1,160 @@
+//! Acceptance of `lpbake push` against the loopback registry (127.0.0.1:5000, from `make deps`):
+//! a first push uploads the images, a second one finds every blob there and uploads nothing;
+//! skopeo pulls back by digest the very bytes that were built; each SBOM is reachable as a
+//! referrer through the tag-schema fallback; and memory stays flat while 100 MB go up.
+
+mod common;
+use common::*;
+use lpbake::digest::Digest;
+use lpbake::push::{push, PushStats};
+use lpbake::report::{Mode, Reporter};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::{Client, Reference};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const REGISTRY: &str = "127.0.0.1:5000";
+
+fn registry_answers() {
+    let addr = REGISTRY.parse().unwrap();
+    if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+        panic!("the test registry does not answer on {REGISTRY} ({e}): run `make deps`");
+    }
+}
+
+/// Peak resident memory of this process so far, in bytes.
+fn peak_rss() -> u64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
+    usage.ru_maxrss as u64 * 1024
+}
+
+fn timed_push(out: &Path, target: &str) -> (BTreeMap<String, PushStats>, Duration) {
+    let start = Instant::now();
+    let stats = push(out, target, &[], false, &Reporter::new(Mode::Human)).unwrap_or_else(|e| panic!("{e}"));
+    let took = start.elapsed();
+    eprintln!("push to {target} took {took:.2?}: {stats:#?}");
+    (stats, took)
+}
+
+/// `skopeo inspect --raw` of `reference` on the test registry.
+fn raw_manifest(reference: &str) -> Vec<u8> {
+    let o = Command::new(tool("skopeo"))
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{REGISTRY}/{reference}"))
+        .output()
+        .unwrap();
+    ok(&o);
+    o.stdout
+}
+
+#[test]
+fn push_uploads_once_and_pulls_back_identical_bytes() {
+    registry_answers();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    ok(&build_offline(&tmp.path().join("cache"), &out));
+    let summary: BTreeMap<String, Value> = serde_json::from_slice(&std::fs::read(out.join("images.json")).unwrap()).unwrap();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let prefix = format!("test-{:x}", nanos ^ std::process::id());
+    let target = format!("{REGISTRY}/{prefix}");
+
+    // A registry that does not answer: one error naming it and the fix.
+    let quiet = Reporter::new(Mode::Quiet);
+    let msg = push(&out, "127.0.0.1:1/x", &["livepeer".into()], false, &quiet).unwrap_err().to_string();
+    assert!(msg.contains("127.0.0.1:1") && msg.contains("not answering") && msg.contains("make deps"), "{msg}");
+    let msg = push(&out, &target, &["nope".into()], false, &quiet).unwrap_err().to_string();
+    assert!(msg.contains("no image `nope`") && msg.contains("livepeer"), "{msg}");
+
+    // First push: everything goes up (shared layers once, then mounted), memory stays flat.
+    let rss = peak_rss();
+    let (first, _) = timed_push(&out, &target);
+    let growth = peak_rss().saturating_sub(rss);
+    assert!(growth < 64 << 20, "peak memory grew by {} MiB during the push", growth >> 20);
+    assert_eq!(first.keys().collect::<Vec<_>>(), summary.keys().collect::<Vec<_>>());
+    for (name, s) in &first {
+        // Distinct config and layers, the empty config and the SBOM.
+        let mut blobs: Vec<&Value> = summary[name]["layers"].as_array().unwrap().iter().collect();
+        blobs.push(&summary[name]["config"]);
+        blobs.sort_by_key(|v| v.as_str());
+        blobs.dedup();
+        assert_eq!(s.blobs_uploaded + s.blobs_mounted + s.blobs_present, blobs.len() + 2, "{name}: {s:?}");
+        assert_eq!(s.manifests, 3, "{name}: image manifest, SBOM manifest, referrers index: {s:?}");
+    }
+    let uploaded: u64 = first.values().map(|s| s.bytes_uploaded).sum();
+    assert!(uploaded > 50 << 20, "only {uploaded} bytes uploaded");
+    assert!(first.values().map(|s| s.blobs_mounted).sum::<usize>() > 0, "shared layers were not mounted");
+
+    // Second push: every blob is there, nothing is sent, the referrers index is unchanged.
+    let (second, _) = timed_push(&out, &target);
+    for (name, s) in &second {
+        assert_eq!((s.blobs_uploaded, s.blobs_mounted, s.bytes_uploaded), (0, 0, 0), "{name}: {s:?}");
+        assert_eq!(s.blobs_present, first[name].blobs_uploaded + first[name].blobs_mounted + first[name].blobs_present);
+        assert_eq!(s.manifests, 2, "{name}: {s:?}");
+    }
+
+    // Pulled back by digest, with skopeo: the same manifest, config and layers, byte for byte.
+    let livepeer = &summary["livepeer"];
+    let digest = livepeer["manifest"].as_str().unwrap();
+    let back = tmp.path().join("back");
+    let o = Command::new(tool("skopeo"))
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{target}/livepeer@{digest}"))
+        .arg(format!("oci:{}:x", back.display()))
+        .output()
+        .unwrap();
+    ok(&o);
+    let pulled: Vec<(String, String)> = tree_digests(&back.join("blobs"));
+    for (path, sha) in &pulled {
+        assert_eq!(format!("sha256/{}", &sha["sha256:".len()..]), *path, "pulled blob {path} is not its digest");
+    }
+    let mut want: Vec<String> = livepeer["layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
+    want.extend([digest.to_string(), livepeer["config"].as_str().unwrap().to_string()]);
+    want.sort();
+    assert_eq!(pulled.into_iter().map(|(_, d)| d).collect::<Vec<_>>(), want);
+    for tag in ["0.9.1", "latest"] {
+        let m = raw_manifest(&format!("{prefix}/livepeer:{tag}"));
+        assert_eq!(Digest::of(&m).to_string(), digest, "tag {tag}");
+    }
+
+    // The SBOM: listed under the fallback tag, found by an OCI client's referrers look-up, and
+    // its layer is OUT/livepeer.spdx.json.
+    let hex = &digest["sha256:".len()..];
+    let index: Value = serde_json::from_slice(&raw_manifest(&format!("{prefix}/livepeer:sha256-{hex}"))).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{index}");
+    assert_eq!(entries[0]["artifactType"], "application/spdx+json");
+    let artifact_digest = entries[0]["digest"].as_str().unwrap();
+    let artifact: Value = serde_json::from_slice(&raw_manifest(&format!("{prefix}/livepeer@{artifact_digest}"))).unwrap();
+    assert_eq!(artifact["subject"]["digest"], digest);
+    assert_eq!(artifact["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+    assert_eq!(artifact["layers"][0]["digest"], livepeer["sbom"]);
+
+    let client = Client::new(ClientConfig {
+        protocol: ClientProtocol::HttpsExcept(vec![REGISTRY.into()]),
+        ..Default::default()
+    });
+    let image = Reference::with_digest(REGISTRY.into(), format!("{prefix}/livepeer"), digest.into());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sbom = rt.block_on(async {
+        let referrers = client.pull_referrers(&image, Some("application/spdx+json")).await.unwrap();
+        assert_eq!(referrers.manifests.len(), 1);
+        assert_eq!(referrers.manifests[0].digest, artifact_digest);
+        let mut sbom = Vec::new();
+        client.pull_blob(&image, livepeer["sbom"].as_str().unwrap(), &mut sbom).await.unwrap();
+        sbom
+    });
+    assert!(sbom == std::fs::read(out.join("livepeer.spdx.json")).unwrap(), "pulled SBOM differs from the built one");
+}
+
+#[test]
+fn insecure_is_refused_for_a_remote_registry_without_traffic() {
+    let report = Reporter::new(Mode::Quiet);
+    // No output and an unresolvable host: any attempt to read or connect would fail differently.
+    let err = push(Path::new("/nonexistent"), "registry.invalid:5000/team", &[], true, &report).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("--insecure") && msg.contains("registry.invalid:5000") && msg.contains("fix:"), "{msg}");
+}
