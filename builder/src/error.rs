@@ -25,6 +25,10 @@ pub enum Error {
     #[error("fetching {what}: {msg}\n  fix: {fix}")]
     Fetch { what: String, msg: String, fix: String },
 
+    /// Publishing to a registry failed.
+    #[error("pushing to {what}: {msg}\n  fix: {fix}")]
+    Push { what: String, msg: String, fix: String },
+
     #[error(transparent)]
     Unpack(#[from] UnpackError),
 

@@ -15,6 +15,7 @@ pub mod json;
 pub mod layer;
 pub mod lock;
 pub mod output;
+pub mod push;
 pub mod report;
 pub mod resolve;
 pub mod sbom;

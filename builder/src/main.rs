@@ -61,6 +61,27 @@ enum Command {
     ///
     /// Talks to the engine's API directly (no docker CLI needed); DOCKER_HOST is honoured.
     Load(LoadArgs),
+    /// Push built images (and their SBOMs, as OCI referrers) to a registry: REGISTRY[/prefix].
+    ///
+    /// Images go to <REGISTRY>/<prefix>/<image>, tagged <version> and latest. Only blobs the
+    /// registry lacks are sent, so a second push of the same images uploads nothing. Credentials
+    /// come from the Docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json, including
+    /// credential helpers).
+    Push(PushArgs),
+}
+
+#[derive(Args)]
+struct PushArgs {
+    /// Where to: HOST[:PORT][/prefix], e.g. registry.example.org/livepeer or 127.0.0.1:5000/test.
+    target: String,
+    /// Images to push (default: every image in OUT/images.json).
+    images: Vec<String>,
+    /// Output folder of a previous `lpbake build`.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    out: PathBuf,
+    /// Speak plain http: allowed only for 127.0.0.1, localhost and [::1].
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -193,6 +214,15 @@ fn main() -> ExitCode {
             })
         }
         Command::Load(a) => load(&a.out, &a.images, &report).map(|tags| serde_json::json!({ "loaded": tags })),
+        Command::Push(a) => lpbake::push::push(&a.out, &a.target, &a.images, a.insecure, &report).map(|stats| {
+            for (name, s) in &stats {
+                report.step(format!(
+                    "{name}: {} blob(s) uploaded ({} bytes), {} mounted, {} already there",
+                    s.blobs_uploaded, s.bytes_uploaded, s.blobs_mounted, s.blobs_present
+                ));
+            }
+            serde_json::json!({ "target": a.target, "pushed": stats })
+        }),
         Command::Lock(a) => lock(a, cache, &report),
         Command::Verify(a) => {
             let out = a.out.clone();

@@ -350,7 +350,7 @@ fn parse_file(spec: &mut Spec, file: &Path, text: &str) -> Result<()> {
         }
         let components =
             i.components.into_iter().map(|c| (c.get_ref().clone(), line_of(text, c.span().start))).collect::<Vec<_>>();
-        for (k, _) in &i.env {
+        for k in i.env.keys() {
             if k.is_empty() || k.contains('=') {
                 return Err(Error::config(
                     file,

@@ -7,7 +7,8 @@ use common::*;
 
 fn registry() -> String {
     let r = std::env::var("LPBAKE_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
-    let up = std::process::Command::new(tool("curl")).args(["-sf", &format!("http://{r}/v2/")]).output().unwrap().status;
+    let up =
+        std::process::Command::new(tool("curl")).args(["-sf", &format!("http://{r}/v2/")]).output().unwrap().status;
     assert!(up.success(), "no registry answers on {r}: run `make deps` (tests/env/services.sh start)");
     r
 }

@@ -36,13 +36,18 @@ impl ImageRef {
         self.reference.resolve_registry()
     }
 
-    fn is_loopback(&self) -> bool {
-        let host = self.registry().rsplit_once(':').map_or(self.registry(), |(h, _)| h);
+    /// Whether `registry` (`host[:port]`) is this machine: the only registries spoken to over
+    /// plain http (by pulls here and by `lpbake push`).
+    pub(crate) fn is_loopback(registry: &str) -> bool {
+        let host = match registry.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => registry,
+        };
         matches!(host, "127.0.0.1" | "localhost" | "[::1]")
     }
 
     fn client(&self) -> Client {
-        let protocol = if self.is_loopback() {
+        let protocol = if Self::is_loopback(self.registry()) {
             ClientProtocol::HttpsExcept(vec![self.registry().to_string()])
         } else {
             ClientProtocol::Https
