@@ -84,7 +84,9 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         },
         unpacked: opts.cache.join("unpacked"),
     };
-    let built: Vec<Built> = names.iter().map(|n| planner.plan(&spec.images[n.as_str()])).collect::<Result<_>>()?;
+    let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
+    let components = planner.component_layers(&images)?;
+    let built: Vec<Built> = images.iter().map(|img| planner.plan(img, &components)).collect::<Result<_>>()?;
 
     let previous = output::read_summary(&opts.out);
     let is_current =
@@ -110,10 +112,20 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
             copy_tree(&opts.out.join(&f), &tmp.path().join(&f))?;
         }
     }
-    for b in &changed {
-        report.step(format!("writing {} ({})", b.name, Digest::of(&b.manifest)));
-        output::write_image(tmp.path(), b, &cache, lock.source_date_epoch())?;
-    }
+    // Each image's outputs on their own thread: writing is I/O and hashing, not shared state.
+    let epoch = lock.source_date_epoch();
+    let written: Vec<Result<()>> = std::thread::scope(|s| {
+        let writers: Vec<_> = changed
+            .iter()
+            .map(|b| {
+                report.step(format!("writing {} ({})", b.name, Digest::of(&b.manifest)));
+                let (dir, cache) = (tmp.path(), &cache);
+                s.spawn(move || output::write_image(dir, b, cache, epoch))
+            })
+            .collect();
+        writers.into_iter().map(join).collect()
+    });
+    written.into_iter().collect::<Result<()>>()?;
     output::write_summary(tmp.path(), &summary)?;
     let tmp = tmp.keep();
     crate::fsutil::publish_dir(&tmp, &opts.out)?;
@@ -162,18 +174,31 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    fn plan(&self, img: &Image) -> Result<Built> {
+    /// The layer of every component the images use, each component on its own thread, so that
+    /// one source's unpacking overlaps another's compression.
+    fn component_layers(&self, images: &[&Image]) -> Result<BTreeMap<String, LayerRef>> {
+        let names: BTreeSet<&String> = images.iter().flat_map(|i| &i.components).collect();
+        let results: Vec<(String, Result<LayerRef>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = names
+                .into_iter()
+                .map(|n| {
+                    let comp = &self.spec.components[n.as_str()];
+                    (n.clone(), s.spawn(move || self.component_layer(comp)))
+                })
+                .collect();
+            workers.into_iter().map(|(n, w)| (n, join(w))).collect()
+        });
+        results.into_iter().map(|(n, r)| r.map(|l| (n, l))).collect()
+    }
+
+    fn component_layer(&self, comp: &Component) -> Result<LayerRef> {
+        let tree = self.component_tree(comp)?;
+        self.layer(&tree, format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url), &comp.name)
+    }
+
+    fn plan(&self, img: &Image, components: &BTreeMap<String, LayerRef>) -> Result<Built> {
         let base = self.base(img)?;
-        let mut layers = Vec::new();
-        for c in &img.components {
-            let comp = &self.spec.components[c.as_str()];
-            let tree = self.component_tree(comp)?;
-            layers.push(self.layer(
-                &tree,
-                format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url),
-                &comp.name,
-            )?);
-        }
+        let mut layers: Vec<LayerRef> = img.components.iter().map(|c| components[c].clone()).collect();
         let own = image_tree(img);
         if !own.is_empty() {
             layers.push(self.layer(
@@ -304,6 +329,11 @@ impl Planner<'_> {
         crate::fsutil::write_atomic(&index, &serde_json::to_vec(&members).expect("members serialize"))?;
         Ok(members)
     }
+}
+
+/// The result of a scoped thread; a panic in it continues in the caller.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 fn store_open(path: &Path, sha: Digest) -> Result<crate::digest::VerifyingReader<std::fs::File>> {

@@ -1,5 +1,5 @@
 //! Deterministic layers: a staged [`Tree`] becomes a tar stream (sorted, fixed mtime, numeric
-//! owners, no atime/ctime), compressed with a header-free gzip (or zstd). One pass hashes the
+//! owners, no atime/ctime), compressed with a header-free, block-parallel gzip (or zstd). One pass hashes the
 //! tar (diff_id) on one thread and compresses and hashes the result (digest) on another. A
 //! layer is cached by a key of its inputs, so an unchanged layer is never recompressed.
 
@@ -40,7 +40,7 @@ pub struct Layer {
 }
 
 /// Bumped whenever the bytes a tree turns into change, so old cache entries are not reused.
-const LAYER_FORMAT: &str = "lpbake-layer-1";
+const LAYER_FORMAT: &str = "lpbake-layer-2";
 const GZIP_LEVEL: u32 = 6;
 const ZSTD_LEVEL: i32 = 3;
 const CHUNK: usize = 256 * 1024;
@@ -143,7 +143,7 @@ fn compress(rx: Receiver<Vec<u8>>, store: &BlobStore, compression: Compression) 
     let blob = store.writer()?;
     let blob = match compression {
         Compression::Gzip => {
-            let mut gz = flate2::GzBuilder::new().mtime(0).write(blob, flate2::Compression::new(GZIP_LEVEL));
+            let mut gz = crate::gzip::ParGzWriter::new(blob, GZIP_LEVEL)?;
             for chunk in rx {
                 gz.write_all(&chunk)?;
             }

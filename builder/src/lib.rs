@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod fetch;
 pub mod fsutil;
+pub mod gzip;
 pub mod image;
 pub mod json;
 pub mod layer;

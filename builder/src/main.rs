@@ -68,6 +68,17 @@ enum Command {
     /// come from the Docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json, including
     /// credential helpers).
     Push(PushArgs),
+    /// Print the SPDX 2.3 SBOM of a built image (OUT/<image>.spdx.json, checked against images.json).
+    Sbom(SbomArgs),
+}
+
+#[derive(Args)]
+struct SbomArgs {
+    /// The image, e.g. livepeer.
+    image: String,
+    /// Output folder of a previous `lpbake build`.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -214,6 +225,14 @@ fn main() -> ExitCode {
             })
         }
         Command::Load(a) => load(&a.out, &a.images, &report).map(|tags| serde_json::json!({ "loaded": tags })),
+        Command::Sbom(a) => match sbom(&a.out, &a.image) {
+            // The SBOM is the output, also with --json: print it as it is.
+            Ok(bytes) => {
+                print!("{}", String::from_utf8_lossy(&bytes));
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => Err(e),
+        },
         Command::Push(a) => lpbake::push::push(&a.out, &a.target, &a.images, a.insecure, &report).map(|stats| {
             for (name, s) in &stats {
                 report.step(format!(
@@ -292,4 +311,29 @@ fn load(out: &std::path::Path, names: &[String], report: &Reporter) -> lpbake::R
         report.step(format!("loaded {t}"));
     }
     Ok(tags)
+}
+
+/// The SBOM of `image` in `out`, verified against the digest recorded in images.json.
+fn sbom(out: &std::path::Path, image: &str) -> lpbake::Result<Vec<u8>> {
+    let summary = lpbake::output::read_summary(out);
+    let want = summary.get(image).and_then(|s| s["sbom"].as_str()).and_then(lpbake::digest::Digest::parse);
+    let path = out.join(format!("{image}.spdx.json"));
+    let Some(want) = want else {
+        return Err(lpbake::Error::Verify(format!(
+            "{}: no image `{image}` with an SBOM was built here\n  fix: build it (`lpbake build --out {}`), or pick one of: {}",
+            out.display(),
+            out.display(),
+            summary.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    };
+    let bytes = std::fs::read(&path).map_err(|e| lpbake::Error::io(&path, e))?;
+    let got = lpbake::digest::Digest::of(&bytes);
+    if got != want {
+        return Err(lpbake::Error::Mismatch(lpbake::digest::HashMismatch {
+            what: path.display().to_string(),
+            expected: want,
+            actual: got,
+        }));
+    }
+    Ok(bytes)
 }

@@ -52,6 +52,27 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
         }
     }
 
+    // The SBOM names every pinned input with version, URL, sha256 and license, and the base.
+    let o = lpbake(&tmp.path().join("cache-a")).args(["sbom", "livepeer", "--out"]).arg(&a).output().unwrap();
+    let sbom: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    let lock = lpbake::lock::Lock::load(&f.join("lpbake.lock")).unwrap();
+    let spec = lpbake::spec::load(&repo().join("images")).unwrap();
+    for name in ["livepeer", "ffmpeg"] {
+        let c = &spec.components[name];
+        let p = sbom["packages"].as_array().unwrap().iter().find(|p| p["name"] == name).expect("component in SBOM");
+        assert_eq!(p["versionInfo"], c.version.as_str());
+        assert_eq!(p["downloadLocation"], c.source.url.as_str());
+        assert_eq!(p["licenseDeclared"], c.license.as_str());
+        assert_eq!(p["checksums"][0]["checksumValue"], lock.files[&c.source.url].sha256.hex().as_str());
+    }
+    let base = lock.images["debian:bookworm-slim"];
+    assert!(sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["checksums"][0]["checksumValue"] == base.hex().as_str()));
+
     // skopeo reads the layout; its digest is the one in images.json.
     let o = Command::new(tool("skopeo"))
         .arg("inspect")
