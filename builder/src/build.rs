@@ -7,7 +7,7 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::{Fetcher, ImageRef};
 use crate::image::{self, LayerRef};
-use crate::layer::{Compression, Layerer};
+use crate::layer::{Compression, Layerer, Piece};
 use crate::lock::Lock;
 use crate::output::{self, Built};
 use crate::report::Reporter;
@@ -191,9 +191,33 @@ impl Planner<'_> {
         results.into_iter().map(|(n, r)| r.map(|l| (n, l))).collect()
     }
 
+    /// The layer of one component: from the caches when its members are known; otherwise
+    /// unpacked now, with the layer streamed and compressed while the archive is decoded.
     fn component_layer(&self, comp: &Component) -> Result<LayerRef> {
-        let tree = self.component_tree(comp)?;
-        self.layer(&tree, format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url), &comp.name)
+        refuse_secrets(comp)?;
+        let created_by = format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url);
+        let pin = self.lock.files[&comp.source.url];
+        let (members, streamed) = match comp.source.kind().expect("validated when the spec was read") {
+            SourceKind::File => (self.file_member(comp, pin.sha256)?, None),
+            SourceKind::Archive(format) => match self.cached_members(comp, format, pin.sha256) {
+                Some(m) => (m, None),
+                None => self.unpack(comp, format, pin.sha256)?,
+            },
+        };
+        let tree = tree_of(comp, &members);
+        match streamed {
+            Some(l) => {
+                self.layerer.remember(&tree, &l)?;
+                Ok(LayerRef {
+                    digest: l.digest,
+                    diff_id: l.diff_id,
+                    size: l.size,
+                    media_type: l.media_type,
+                    created_by,
+                })
+            }
+            None => self.layer(&tree, created_by, &comp.name),
+        }
     }
 
     fn plan(&self, img: &Image, components: &BTreeMap<String, LayerRef>) -> Result<Built> {
@@ -256,78 +280,134 @@ impl Planner<'_> {
         Ok(LayerRef { digest: l.digest, diff_id: l.diff_id, size: l.size, media_type: l.media_type, created_by })
     }
 
-    /// The files `comp` installs, read from its (cached) unpacked members.
-    fn component_tree(&self, comp: &Component) -> Result<Tree> {
-        let src = &comp.source;
-        let pin = self.lock.files[&src.url];
-        let kind = src.kind().expect("validated when the spec was read");
-        let members = match kind {
-            SourceKind::File => {
-                let path = self.fetcher.pinned(&src.url, pin.sha256)?;
-                let store = self.fetcher.cache();
-                if !store.contains(&pin.sha256) {
-                    let mut w = store.writer().at(store.root())?;
-                    std::io::copy(&mut store_open(&path, pin.sha256)?, &mut w).at(&path)?;
-                    w.commit(Some(pin.sha256)).map_err(|e| Error::io(&path, e.into()))?;
-                }
-                let size = std::fs::metadata(&path).at(&path)?.len();
-                BTreeMap::from([(
-                    String::new(),
-                    Member { path: String::new(), mode: 0o755, kind: MemberKind::File { sha256: pin.sha256, size } },
-                )])
-            }
-            SourceKind::Archive(format) => self.members(comp, format, pin.sha256)?,
-        };
-        let mut tree = Tree::default();
-        for i in &comp.install {
-            let m = &members[i.from.as_deref().unwrap_or_default()];
-            let content = match &m.kind {
-                MemberKind::File { sha256, size } => Content::File { blob: *sha256, size: *size },
-                MemberKind::Dir => Content::Dir,
-                MemberKind::Symlink { target } => Content::Symlink { target: target.clone() },
-            };
-            if let Some(why) = crate::secrets::looks_secret(&i.to) {
-                return Err(Error::config(
-                    &comp.file,
-                    None,
-                    format!("component `{}` puts {} into the image: it looks like {why}", comp.name, i.to),
-                    "never bake keys or passwords into an image: drop this install and provide the file at run time (a volume, or systemd LoadCredential=)",
-                ));
-            }
-            tree.add(&i.to, Entry { mode: i.mode.unwrap_or(m.mode & 0o777), uid: i.uid, gid: i.gid, content });
+    /// A plain-file source as the one member "" (in the cache, which the layer writer reads).
+    fn file_member(&self, comp: &Component, sha: Digest) -> Result<BTreeMap<String, Member>> {
+        let path = self.fetcher.pinned(&comp.source.url, sha)?;
+        let store = self.fetcher.cache();
+        if !store.contains(&sha) {
+            let mut w = store.writer().at(store.root())?;
+            std::io::copy(&mut store_open(&path, sha)?, &mut w).at(&path)?;
+            w.commit(Some(sha)).map_err(|e| Error::io(&path, e.into()))?;
         }
-        Ok(tree)
+        let size = std::fs::metadata(&path).at(&path)?.len();
+        let member = Member { path: String::new(), mode: 0o755, kind: MemberKind::File { sha256: sha, size } };
+        Ok(BTreeMap::from([(String::new(), member)]))
     }
 
-    /// The wanted members of an archive source: from the unpack index, or unpacked now.
-    fn members(&self, comp: &Component, format: unpack::Format, sha: Digest) -> Result<BTreeMap<String, Member>> {
+    /// Where the unpack index of `comp`'s members lives, and which members it wants.
+    fn unpack_index(&self, comp: &Component, format: unpack::Format, sha: Digest) -> (PathBuf, BTreeSet<String>) {
         let wanted: BTreeSet<String> = comp.install.iter().filter_map(|i| i.from.clone()).collect();
         let key = Digest::of(
             format!("{sha}\n{format:?}\n{}", wanted.iter().cloned().collect::<Vec<_>>().join("\n")).as_bytes(),
         );
-        let index = self.unpacked.join(key.hex());
+        (self.unpacked.join(key.hex()), wanted)
+    }
+
+    /// The members of an earlier unpack, if the index and every member's blob are still there.
+    fn cached_members(
+        &self,
+        comp: &Component,
+        format: unpack::Format,
+        sha: Digest,
+    ) -> Option<BTreeMap<String, Member>> {
+        let (index, _) = self.unpack_index(comp, format, sha);
+        let members: BTreeMap<String, Member> = serde_json::from_slice(&std::fs::read(index).ok()?).ok()?;
         let store = self.fetcher.cache();
-        if let Some(m) =
-            std::fs::read(&index).ok().and_then(|b| serde_json::from_slice::<BTreeMap<String, Member>>(&b).ok())
-        {
-            let complete = m.values().all(|m| match &m.kind {
+        members
+            .values()
+            .all(|m| match &m.kind {
                 MemberKind::File { sha256, .. } => store.contains(sha256),
                 _ => true,
-            });
-            if complete {
-                return Ok(m);
-            }
-        }
+            })
+            .then_some(members)
+    }
+
+    /// Unpacks `comp`'s members into the cache while a second thread turns the same bytes into
+    /// the component's layer; returns the members and that layer (None if it could not be
+    /// streamed, e.g. the archive holds the files in another order than the layer).
+    fn unpack(
+        &self,
+        comp: &Component,
+        format: unpack::Format,
+        sha: Digest,
+    ) -> Result<(BTreeMap<String, Member>, Option<crate::layer::Layer>)> {
+        let (index, wanted) = self.unpack_index(comp, format, sha);
         let path = self.fetcher.pinned(&comp.source.url, sha)?;
-        self.report.step(format!("unpacking {} ({})", comp.source.file_name(), comp.name));
+        self.report.step(format!("unpacking {} ({}) and compressing its layer", comp.source.file_name(), comp.name));
         let limits = Limits {
             max_entry_bytes: comp.source.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
             ..Limits::default()
         };
-        let members = unpack::unpack(&path, sha, &comp.source.url, format, &wanted, &limits, store)?;
+        let (shape, files) = shape_of(comp);
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        let (members, layer) = std::thread::scope(|s| {
+            let writer = s.spawn(|| self.layerer.streamed(&shape, &files, rx));
+            let mut tee = ChannelTee(tx);
+            let store = self.fetcher.cache();
+            let members =
+                unpack::unpack_tee(&path, sha, &comp.source.url, format, &wanted, &limits, store, Some(&mut tee));
+            drop(tee); // ends the layer's input
+            (members, join(writer))
+        });
+        let members = members?;
         std::fs::create_dir_all(&self.unpacked).at(&self.unpacked)?;
         crate::fsutil::write_atomic(&index, &serde_json::to_vec(&members).expect("members serialize"))?;
-        Ok(members)
+        Ok((members, layer?))
+    }
+}
+
+/// Stops the build if `comp` would put key material into an image.
+fn refuse_secrets(comp: &Component) -> Result<()> {
+    for i in &comp.install {
+        if let Some(why) = crate::secrets::looks_secret(&i.to) {
+            return Err(Error::config(
+                &comp.file,
+                None,
+                format!("component `{}` puts {} into the image: it looks like {why}", comp.name, i.to),
+                "never bake keys or passwords into an image: drop this install and provide the file at run time (a volume, or systemd LoadCredential=)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The files `comp` installs, given its unpacked members.
+fn tree_of(comp: &Component, members: &BTreeMap<String, Member>) -> Tree {
+    let mut tree = Tree::default();
+    for i in &comp.install {
+        let m = &members[i.from.as_deref().unwrap_or_default()];
+        let content = match &m.kind {
+            MemberKind::File { sha256, size } => Content::File { blob: *sha256, size: *size },
+            MemberKind::Dir => Content::Dir,
+            MemberKind::Symlink { target } => Content::Symlink { target: target.clone() },
+        };
+        tree.add(&i.to, Entry { mode: i.mode.unwrap_or(m.mode & 0o777), uid: i.uid, gid: i.gid, content });
+    }
+    tree
+}
+
+/// The layer of `comp` before its members are read: its directories, and for each file the
+/// archive member it comes from and its explicit mode (sizes and other modes come later).
+fn shape_of(comp: &Component) -> (Tree, BTreeMap<String, (String, Option<u32>)>) {
+    let mut shape = Tree::default();
+    let mut files = BTreeMap::new();
+    for i in &comp.install {
+        let placeholder = Content::File { blob: Digest::of(b""), size: 0 };
+        shape.add(&i.to, Entry { mode: i.mode.unwrap_or(0), uid: i.uid, gid: i.gid, content: placeholder });
+        files.insert(i.to.trim_start_matches('/').to_string(), (i.from.clone().unwrap_or_default(), i.mode));
+    }
+    (shape, files)
+}
+
+/// Passes unpacked bytes to a streamed layer; once the layer gave up, they are dropped.
+struct ChannelTee(std::sync::mpsc::SyncSender<Piece>);
+
+impl unpack::Tee for ChannelTee {
+    fn begin(&mut self, path: &str, mode: u32, size: u64) {
+        let _ = self.0.send(Piece::Begin { path: path.to_string(), mode, size });
+    }
+    fn data(&mut self, chunk: &[u8]) {
+        let _ = self.0.send(Piece::Data(chunk.to_vec()));
     }
 }
 

@@ -7,9 +7,10 @@ use crate::digest::{Digest, HashWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::json::canonical;
 use crate::stage::{Content, Tree};
-use crate::store::BlobStore;
+use crate::store::{BlobStore, BlobWriter};
 use serde::{Deserialize, Serialize};
-use std::io::{self, Write};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -77,29 +78,155 @@ impl Layerer {
         if let Some(l) = self.cached(tree) {
             return Ok((l, true));
         }
-        let layer = self.write(tree)?;
-        std::fs::create_dir_all(&self.index).at(&self.index)?;
-        crate::fsutil::write_atomic(
-            &self.index.join(self.key(tree).hex()),
-            &serde_json::to_vec(&layer).expect("layer serializes"),
-        )?;
+        let layer = self
+            .compressed(|out| write_tar(tree, self.epoch, &self.store, out).map(|(_, d)| Some(d)))?
+            .expect("a tree's tar always completes");
+        self.remember(tree, &layer)?;
         Ok((layer, false))
     }
 
-    fn write(&self, tree: &Tree) -> Result<Layer> {
+    /// Records `layer` as the layer of `tree` in the cache index.
+    pub fn remember(&self, tree: &Tree, layer: &Layer) -> Result<()> {
+        std::fs::create_dir_all(&self.index).at(&self.index)?;
+        crate::fsutil::write_atomic(
+            &self.index.join(self.key(tree).hex()),
+            &serde_json::to_vec(layer).expect("layer serializes"),
+        )
+    }
+
+    /// Writes a layer while its files are still being unpacked (nix2container's trick: hash and
+    /// compress as the bytes stream by). `shape` holds the layer's directories and files; each
+    /// file of `files` (layer path -> archive member and explicit mode) gets its size, mode and
+    /// bytes from `pieces`, which arrive in archive order. None when that order is not the
+    /// layer's order, or the stream ends early: the caller then writes the layer from the store.
+    pub fn streamed(
+        &self,
+        shape: &Tree,
+        files: &BTreeMap<String, (String, Option<u32>)>,
+        pieces: Receiver<Piece>,
+    ) -> Result<Option<Layer>> {
+        self.compressed(|out| {
+            let mut tar = tar::Builder::new(HashWriter::new(out));
+            let mut pieces = Pieces { rx: pieces, chunk: Vec::new(), pos: 0, left: 0 };
+            for (path, e) in &shape.entries {
+                let Some((member, mode)) = files.get(path) else {
+                    append(&mut tar, path, e.mode, e.uid, e.gid, &e.content, self.epoch, io::empty()).at(path)?;
+                    continue;
+                };
+                let Some(Piece::Begin { path: got, mode: got_mode, size }) = pieces.next_piece() else {
+                    return Ok(None);
+                };
+                if &got != member {
+                    return Ok(None);
+                }
+                pieces.left = size;
+                let content = Content::File { blob: Digest::of(b""), size };
+                let mode = mode.unwrap_or(got_mode & 0o777);
+                if append(&mut tar, path, mode, e.uid, e.gid, &content, self.epoch, &mut pieces).is_err()
+                    || pieces.left > 0
+                {
+                    return Ok(None);
+                }
+            }
+            let (mut out, diff_id, _) = tar.into_inner().at("tar stream")?.finish();
+            out.flush().at("tar stream")?;
+            Ok(Some(diff_id))
+        })
+    }
+
+    /// Runs `produce` (which writes a tar stream and returns its sha256, or None to give up)
+    /// while another thread compresses the stream into a blob, committed only on success.
+    fn compressed(&self, produce: impl FnOnce(ChunkSender) -> Result<Option<Digest>>) -> Result<Option<Layer>> {
         let (tx, rx) = sync_channel::<Vec<u8>>(8);
         let store = self.store.clone();
         let compression = self.compression;
         let compressor = std::thread::spawn(move || compress(rx, &store, compression));
-        // The sender is dropped when write_tar returns, which ends the compressor's input.
-        let tar_result = write_tar(tree, self.epoch, &self.store, ChunkSender { buf: Vec::with_capacity(CHUNK), tx })
-            .map(|(_, d)| d);
+        // The sender is dropped when `produce` returns, which ends the compressor's input.
+        let produced = produce(ChunkSender { buf: Vec::with_capacity(CHUNK), tx });
         let compressed = compressor
             .join()
             .map_err(|_| Error::io(self.store.root(), io::Error::other("compression thread panicked")))?;
-        let diff_id = tar_result?;
-        let (digest, size) = compressed.at(self.store.root())?;
-        Ok(Layer { digest, diff_id, size, media_type: self.compression.media_type().into() })
+        let Some(diff_id) = produced? else { return Ok(None) };
+        let (digest, size) = compressed.and_then(|blob| Ok(blob.commit(None)?)).at(self.store.root())?;
+        Ok(Some(Layer { digest, diff_id, size, media_type: self.compression.media_type().into() }))
+    }
+}
+
+/// What a streamed layer receives from the unpacker.
+pub enum Piece {
+    Begin { path: String, mode: u32, size: u64 },
+    Data(Vec<u8>),
+}
+
+/// The bytes of the current file of a streamed layer: `left` more, from `Data` pieces.
+struct Pieces {
+    rx: Receiver<Piece>,
+    chunk: Vec<u8>,
+    pos: usize,
+    left: u64,
+}
+
+impl Pieces {
+    fn next_piece(&mut self) -> Option<Piece> {
+        if self.pos < self.chunk.len() {
+            return None; // data left over from the previous file: the sizes lied
+        }
+        self.rx.recv().ok()
+    }
+}
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        if self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Piece::Data(d)) => (self.chunk, self.pos) = (d, 0),
+                _ => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "member ended early")),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos).min(self.left as usize);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Appends one entry with lpbake's fixed header fields.
+#[allow(clippy::too_many_arguments)]
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    content: &Content,
+    epoch: u64,
+    data: impl Read,
+) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(mode);
+    h.set_uid(uid.into());
+    h.set_gid(gid.into());
+    h.set_mtime(epoch);
+    match content {
+        Content::Dir => {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            tar.append_data(&mut h, format!("{path}/"), io::empty())
+        }
+        Content::File { size, .. } => {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(*size);
+            tar.append_data(&mut h, path, data)
+        }
+        Content::Symlink { target } => {
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            tar.append_link(&mut h, path, target)
+        }
     }
 }
 
@@ -108,29 +235,13 @@ impl Layerer {
 pub fn write_tar<W: Write>(tree: &Tree, epoch: u64, store: &BlobStore, out: W) -> Result<(W, Digest)> {
     let mut tar = tar::Builder::new(HashWriter::new(out));
     for (path, e) in &tree.entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(e.mode);
-        h.set_uid(e.uid.into());
-        h.set_gid(e.gid.into());
-        h.set_mtime(epoch);
         match &e.content {
-            Content::Dir => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_size(0);
-                tar.append_data(&mut h, format!("{path}/"), io::empty()).at(path)?;
-            }
-            Content::File { blob, size } => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_size(*size);
+            Content::File { blob, .. } => {
                 let src = store.path(blob);
                 let reader = store.open(blob).at(&src)?;
-                tar.append_data(&mut h, path, reader).at(&src)?;
+                append(&mut tar, path, e.mode, e.uid, e.gid, &e.content, epoch, reader).at(&src)?;
             }
-            Content::Symlink { target } => {
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_size(0);
-                tar.append_link(&mut h, path, target).at(path)?;
-            }
+            other => append(&mut tar, path, e.mode, e.uid, e.gid, other, epoch, io::empty()).at(path)?,
         }
     }
     let hashed = tar.into_inner().at("tar stream")?;
@@ -139,25 +250,25 @@ pub fn write_tar<W: Write>(tree: &Tree, epoch: u64, store: &BlobStore, out: W) -
     Ok((out, digest))
 }
 
-fn compress(rx: Receiver<Vec<u8>>, store: &BlobStore, compression: Compression) -> io::Result<(Digest, u64)> {
+/// Compresses everything received into a new blob, left uncommitted for the caller.
+fn compress(rx: Receiver<Vec<u8>>, store: &BlobStore, compression: Compression) -> io::Result<BlobWriter> {
     let blob = store.writer()?;
-    let blob = match compression {
+    match compression {
         Compression::Gzip => {
             let mut gz = crate::gzip::ParGzWriter::new(blob, GZIP_LEVEL)?;
             for chunk in rx {
                 gz.write_all(&chunk)?;
             }
-            gz.finish()?
+            gz.finish()
         }
         Compression::Zstd => {
             let mut z = zstd::Encoder::new(blob, ZSTD_LEVEL)?;
             for chunk in rx {
                 z.write_all(&chunk)?;
             }
-            z.finish()?
+            z.finish()
         }
-    };
-    Ok(blob.commit(None)?)
+    }
 }
 
 /// Hands the tar stream to the compression thread in large chunks.
@@ -194,7 +305,6 @@ impl Write for ChunkSender {
 mod tests {
     use super::*;
     use crate::stage::Entry;
-    use std::io::Read;
 
     fn setup(compression: Compression) -> (tempfile::TempDir, Layerer, Tree) {
         let dir = tempfile::tempdir().unwrap();

@@ -36,8 +36,9 @@ use std::time::Duration;
 const EMPTY: &[u8] = b"{}";
 const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
 const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-/// Blobs up to this size are uploaded in one PUT, larger ones as a series of PATCHes.
-const MONOLITHIC_MAX: u64 = 16 << 20;
+/// Blobs up to this size are streamed in one PUT; larger ones go as a series of PATCHes, so a
+/// dropped connection costs one chunk, not the whole blob.
+const MONOLITHIC_MAX: u64 = 1 << 30;
 /// Bytes read per stream item: oci-client's (fixed) PATCH size, so each item is one chunk.
 const CHUNK: usize = 4 << 20;
 

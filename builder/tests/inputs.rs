@@ -192,3 +192,38 @@ fn planted_keystore_file_fails_the_build_naming_its_path() {
     assert!(text.contains(&format!("/var/lib/livepeer/{key}")) && text.contains("keystore"), "{text}");
     assert!(!out.exists());
 }
+
+#[test]
+fn archive_order_unlike_layer_order_falls_back_to_the_same_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("tool.tar.gz");
+    // The archive holds b before a; the layer lists a before b, so it cannot be streamed.
+    tarball(&tgz, &[("tool/bin/b", b"bee\n"), ("tool/bin/a", b"ay\n")]);
+    let spec = tmp.path().join("spec");
+    local_spec(&spec, &tgz, None);
+    let text = std::fs::read_to_string(spec.join("tool.toml")).unwrap().replace(
+        "from = \"tool/bin/tool\"\nto = \"/usr/local/bin/tool\"",
+        "from = \"tool/bin/b\"\nto = \"/usr/local/bin/b\"\n[[component.install]]\nfrom = \"tool/bin/a\"\nto = \"/usr/local/bin/a\"",
+    );
+    std::fs::write(spec.join("tool.toml"), text).unwrap();
+    let lock = tmp.path().join("l.lock");
+    let (cold, warm) = (tmp.path().join("cold"), tmp.path().join("warm"));
+    ok(&build_spec(&tmp.path().join("cache"), &spec, &lock, &cold, &[]));
+    // Rebuilt from the unpacked files alone (layer cache gone), the image is the same.
+    std::fs::remove_dir_all(tmp.path().join("cache/layers")).unwrap();
+    ok(&build_spec(&tmp.path().join("cache"), &spec, &lock, &warm, &[]));
+    assert_eq!(std::fs::read(cold.join("images.json")).unwrap(), std::fs::read(warm.join("images.json")).unwrap());
+    // And the layer holds both files with their bytes.
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(cold.join("images.json")).unwrap()).unwrap();
+    let layer = summary["tool"]["layers"][0].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let gz = std::fs::File::open(cold.join("oci/tool/blobs/sha256").join(layer)).unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for e in tar::Archive::new(flate2::read::GzDecoder::new(gz)).entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut e, &mut body).unwrap();
+        files.insert(e.path().unwrap().display().to_string(), body);
+    }
+    assert_eq!(files["usr/local/bin/a"], "ay\n");
+    assert_eq!(files["usr/local/bin/b"], "bee\n");
+}

@@ -135,8 +135,19 @@ unload; d_load=$(secs docker load -i "$work/A/livepeer.docker.tar")
 printf '%-44s %10s\n' "lpbake load" "$(fmt "$lp_load") s"
 printf '%-44s %10s\n' "docker load (same archive)" "$(fmt "$d_load") s"
 printf '%-44s %10s\n' "lpbake load / docker load" "$(ratio "$lp_load" "$d_load")x"
-lp_push=$(secs "$lpbake" -q push --out "$work/A" --insecure "$registry/bench-$run_id-lpbake" livepeer)
-sk_push=$(secs skopeo copy --dest-tls-verify=false "oci:$work/A/oci/livepeer" "docker://$registry/bench-$run_id-skopeo/livepeer:x")
-printf '%-44s %10s\n' "lpbake push (new repository)" "$(fmt "$lp_push") s"
-printf '%-44s %10s\n' "skopeo copy (new repository)" "$(fmt "$sk_push") s"
+# Each push goes to its own fresh registry (empty storage), so neither finds blobs the other sent.
+fresh_registry() { # fresh_registry PORT: a throwaway loopback registry; prints its pid
+  mkdir -p "$work/registry-$1"
+  REGISTRY_HTTP_ADDR="127.0.0.1:$1" REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$work/registry-$1" \
+    docker-registry serve tests/env/registry.yml >"$work/registry-$1.log" 2>&1 &
+  echo $!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/v2/" >/dev/null && return; sleep 0.1; done
+  echo "bench: registry on 127.0.0.1:$1 did not start (see $work/registry-$1.log)" >&2; exit 1
+}
+reg1=$(fresh_registry 5101); reg2=$(fresh_registry 5102)
+lp_push=$(secs "$lpbake" -q push --out "$work/A" --insecure "127.0.0.1:5101/bench" livepeer)
+sk_push=$(secs env HOME="$work/skopeo-home" skopeo copy --dest-tls-verify=false "oci:$work/A/oci/livepeer" "docker://127.0.0.1:5102/bench/livepeer:x")
+kill "$reg1" "$reg2"
+printf '%-44s %10s\n' "lpbake push (empty registry)" "$(fmt "$lp_push") s"
+printf '%-44s %10s\n' "skopeo copy (empty registry)" "$(fmt "$sk_push") s"
 printf '%-44s %10s\n' "lpbake push / skopeo copy" "$(ratio "$lp_push" "$sk_push")x"

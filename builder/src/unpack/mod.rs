@@ -217,7 +217,30 @@ pub fn unpack(
     limits: &Limits,
     store: &BlobStore,
 ) -> Result<BTreeMap<String, Member>, UnpackError> {
+    unpack_tee(archive, expected, name, format, wanted, limits, store, None)
+}
+
+/// Sees each wanted file's content while it is unpacked, to stream it onwards (into a layer)
+/// as it is stored: [`Tee::begin`] before a file's bytes, then [`Tee::data`] for each chunk.
+pub trait Tee {
+    fn begin(&mut self, path: &str, mode: u32, size: u64);
+    fn data(&mut self, chunk: &[u8]);
+}
+
+/// [`unpack`], showing wanted files' content to `tee` as it is stored.
+#[allow(clippy::too_many_arguments)]
+pub fn unpack_tee<'a>(
+    archive: &Path,
+    expected: Digest,
+    name: &'a str,
+    format: Format,
+    wanted: &'a BTreeSet<String>,
+    limits: &Limits,
+    store: &'a BlobStore,
+    tee: Option<&'a mut dyn Tee>,
+) -> Result<BTreeMap<String, Member>, UnpackError> {
     let mut c = Collector::new(name, wanted, *limits, store);
+    c.tee = tee;
     let open = |path: &Path| {
         File::open(path).map_err(|source| UnpackError::Open { archive: name.to_string(), path: path.into(), source })
     };
@@ -276,6 +299,7 @@ pub(crate) struct Collector<'a> {
     /// member's file name (both at most 10).
     first: Vec<String>,
     same_name: BTreeMap<String, Vec<String>>,
+    tee: Option<&'a mut dyn Tee>,
 }
 
 impl<'a> Collector<'a> {
@@ -293,6 +317,7 @@ impl<'a> Collector<'a> {
             symlinks: BTreeMap::new(),
             first: Vec::new(),
             same_name,
+            tee: None,
         }
     }
 
@@ -389,7 +414,10 @@ impl<'a> Collector<'a> {
     ) -> Result<(), UnpackError> {
         let store_error = |source| UnpackError::Store { archive: self.name.into(), path: path.clone(), source };
         let mut out = self.store.writer().map_err(store_error)?;
-        self.copy(&path, declared, content, &mut out)?;
+        if let Some(tee) = self.tee.as_mut() {
+            tee.begin(&path, mode & 0o7777, declared);
+        }
+        self.copy(&path, declared, content, &mut out, true)?;
         let (sha256, size) = out.commit(None).map_err(|e| match e {
             CommitError::Io(e) => store_error(e),
             CommitError::Mismatch(m) => store_error(io::Error::new(io::ErrorKind::InvalidData, m)),
@@ -400,11 +428,19 @@ impl<'a> Collector<'a> {
 
     /// Reads and discards content that is not wanted, still counting it against the limits.
     pub(crate) fn skip(&mut self, path: &str, declared: u64, content: &mut dyn Read) -> Result<(), UnpackError> {
-        self.copy(path, declared, content, &mut io::sink()).map(drop)
+        self.copy(path, declared, content, &mut io::sink(), false).map(drop)
     }
 
-    /// Copies `r` to `w`, counting the bytes actually read: sizes in headers can lie.
-    fn copy(&mut self, path: &str, declared: u64, r: &mut dyn Read, w: &mut dyn Write) -> Result<u64, UnpackError> {
+    /// Copies `r` to `w` (and to the tee, with `tee`), counting the bytes actually read: sizes in
+    /// headers can lie.
+    fn copy(
+        &mut self,
+        path: &str,
+        declared: u64,
+        r: &mut dyn Read,
+        w: &mut dyn Write,
+        tee: bool,
+    ) -> Result<u64, UnpackError> {
         let mut n: u64 = 0;
         loop {
             let k = match r.read(&mut self.buf) {
@@ -425,6 +461,9 @@ impl<'a> Collector<'a> {
                 path: path.into(),
                 source,
             })?;
+            if let Some(t) = self.tee.as_mut().filter(|_| tee) {
+                t.data(&self.buf[..k]);
+            }
         }
         self.total = self.total.saturating_add(n.saturating_sub(declared));
         Ok(n)
