@@ -208,13 +208,7 @@ impl Planner<'_> {
         match streamed {
             Some(l) => {
                 self.layerer.remember(&tree, &l)?;
-                Ok(LayerRef {
-                    digest: l.digest,
-                    diff_id: l.diff_id,
-                    size: l.size,
-                    media_type: l.media_type,
-                    created_by,
-                })
+                Ok(LayerRef::new(l, created_by))
             }
             None => self.layer(&tree, created_by, &comp.name),
         }
@@ -277,7 +271,7 @@ impl Planner<'_> {
         if cached {
             self.report.step(format!("layer {what}: cached {}", l.digest));
         }
-        Ok(LayerRef { digest: l.digest, diff_id: l.diff_id, size: l.size, media_type: l.media_type, created_by })
+        Ok(LayerRef::new(l, created_by))
     }
 
     /// A plain-file source as the one member "" (in the cache, which the layer writer reads).

@@ -22,6 +22,13 @@ pub struct LayerRef {
     pub created_by: String,
 }
 
+impl LayerRef {
+    /// A built layer with the history line that says what made it.
+    pub fn new(l: crate::layer::Layer, created_by: String) -> Self {
+        LayerRef { digest: l.digest, diff_id: l.diff_id, size: l.size, media_type: l.media_type, created_by }
+    }
+}
+
 /// RFC 3339 UTC time of `epoch`.
 pub fn timestamp(epoch: u64) -> String {
     humantime::format_rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch)).to_string()
