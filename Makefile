@@ -21,7 +21,7 @@ fixtures: ## build the offline mirror target/fixtures/mirror and its lock target
 build: ## build every crate in release mode
 	$(ENV) cargo build --release --workspace
 
-test: ## run the test suite against the fixtures (needs `make deps fixtures`)
+test: lint ## check formatting and lints, then run the test suite against the fixtures (needs `make deps fixtures`)
 	@if [ ! -f target/fixtures/lpbake.lock ] || [ ! -d target/fixtures/mirror/blobs/sha256 ]; then \
 		echo "make test: no fixtures in target/fixtures: run 'make deps fixtures' first" >&2; exit 1; fi
 	$(ENV) cargo test --workspace --release
