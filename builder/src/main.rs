@@ -19,6 +19,8 @@ use std::process::ExitCode;
 ///   lpbake build --locked             build out/ from the pins, refusing to change them
 ///   lpbake build --offline --mirror M build with no network, inputs from mirror M
 ///   lpbake verify out                 rebuild and prove out/ matches the spec and lock
+///   lpbake build --load               ...and load the images into the local Docker engine
+///   lpbake push REGISTRY/prefix       publish them; only missing blobs are sent
 #[derive(Parser)]
 #[command(name = "lpbake", version, verbatim_doc_comment, max_term_width = 100)]
 struct Cli {
@@ -40,8 +42,8 @@ enum Command {
     /// Build the images of the spec into --out (OCI layout, oci-archive, docker-archive, images.json).
     ///
     /// Output, under --out DIR: oci/<image>/ (OCI image layout), <image>.oci.tar,
-    /// <image>.docker.tar (for `docker load`), and images.json (manifest, config and layer digests
-    /// of each image). The new output is assembled beside DIR and swapped in whole: a failed or
+    /// <image>.docker.tar (for `docker load`), <image>.spdx.json (SPDX 2.3 SBOM), and images.json
+    /// (manifest, config, layer and SBOM digests of each image). The new output is assembled beside DIR and swapped in whole: a failed or
     /// interrupted build leaves the previous output as it was. Unchanged images and layers are
     /// reused, so a rebuild with nothing changed does no work.
     ///
