@@ -36,7 +36,7 @@ pub enum Error {
     #[error("{msg}\n  fix: {fix}")]
     Engine { msg: String, fix: String },
 
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), io_fix(path, source))]
     Io { path: PathBuf, source: std::io::Error },
 
     /// The output does not match what the spec and lock produce (`lpbake verify`).
@@ -56,6 +56,20 @@ impl Error {
     pub fn config(file: impl AsRef<Path>, line: Option<usize>, msg: impl Into<String>, fix: impl Into<String>) -> Self {
         Error::Config { file: file.as_ref().to_path_buf(), line, msg: msg.into(), fix: fix.into() }
     }
+}
+
+/// The fix for the io errors an operator can act on.
+fn io_fix(path: &Path, e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    let fix = match e.kind() {
+        StorageFull => format!(
+            "free space on the filesystem holding {} (or point --out / --cache-dir elsewhere); the previous output is untouched",
+            path.display()
+        ),
+        PermissionDenied => format!("make {} writable for this user, or choose another --out / --cache-dir", path.display()),
+        _ => return String::new(),
+    };
+    format!("\n  fix: {fix}")
 }
 
 /// Adds the path to an io::Error.

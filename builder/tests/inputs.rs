@@ -227,3 +227,44 @@ fn archive_order_unlike_layer_order_falls_back_to_the_same_layer() {
     assert_eq!(files["usr/local/bin/a"], "ay\n");
     assert_eq!(files["usr/local/bin/b"], "bee\n");
 }
+
+#[test]
+fn full_disk_is_one_clear_error_and_leaves_nothing_behind() {
+    // A 16 MiB filesystem in a private mount namespace: gone when the shell exits.
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("tool.tar.gz");
+    // Incompressible (xorshift), so the layer is as big as the file.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let big: Vec<u8> = (0..40_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    tarball(&tgz, &[("tool/bin/tool", &big)]);
+    let spec = tmp.path().join("spec");
+    local_spec(&spec, &tgz, None);
+    let small = tmp.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=16m tmpfs {small} || exit 99; \
+         {bin} build --spec {spec} --lock {lock} --out {small}/out; echo \"rc=$?\"; echo \"left=$(ls -A {small})\"",
+        small = small.display(),
+        bin = env!("CARGO_BIN_EXE_lpbake"),
+        spec = spec.display(),
+        lock = tmp.path().join("l.lock").display(),
+    );
+    let o = std::process::Command::new(tool("unshare"))
+        .args(["-m", "sh", "-c", &script])
+        .env("LPBAKE_CACHE_DIR", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_ne!(o.status.code(), Some(99), "cannot mount a tmpfs (needs root, as `make test` runs):\n{text}");
+    assert!(text.contains("rc=1"), "{text}");
+    assert!(text.contains("No space left on device") && text.contains("fix: free space"), "{text}");
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+    assert!(text.contains("left=\n") || text.trim_end().ends_with("left="), "half-written output left:\n{text}");
+}
