@@ -46,6 +46,13 @@ impl CheckResult {
     pub fn failing(reason: impl Into<String>) -> Self {
         CheckResult { state: State::Failing, reason: reason.into() }
     }
+
+    /// The result of a check that needs the orchestrator's address when nobody knows it.
+    pub fn address_unknown() -> Self {
+        CheckResult::failing(
+            "orchestrator address unknown: set livepeer.orchestrator_address, or make livepeer's CLI /ethAddr answer",
+        )
+    }
 }
 
 /// Numbers from the livepeer check.

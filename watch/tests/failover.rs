@@ -14,6 +14,18 @@ async fn nonce(client: &reqwest::Client, url: &str) -> u64 {
     u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16).unwrap_or(u64::MAX)
 }
 
+/// An lpwatch config proxying to `upstreams` (name, url) in order, with fast probes and checks;
+/// `checks_extra` is appended to the [checks] table.
+fn proxy_config(upstreams: &[(&str, &str)], checks_extra: &str) -> String {
+    let ups: String =
+        upstreams.iter().map(|(name, url)| format!("[[rpc.upstream]]\nname = \"{name}\"\nurl = \"{url}\"\n")).collect();
+    format!(
+        "network = \"devnet\"\nchain_id = 1337\n[livepeer]\ncli_url = \"http://127.0.0.1:9\"\n\
+         orchestrator_address = \"{DEV}\"\n{ups}[rpc]\nprobe_interval = \"300ms\"\nprobe_timeout = \"1s\"\n\
+         [checks]\ninterval = \"500ms\"\ntimeout = \"1s\"{checks_extra}\n"
+    )
+}
+
 /// A transfer with a unique value, so every transaction (and hash) is distinct across chains.
 fn tx(value: u64) -> Value {
     json!([{"from": DEV, "to": "0x000000000000000000000000000000000000dEaD",
@@ -25,34 +37,7 @@ async fn killing_the_active_upstream_moves_traffic_without_loss_or_duplicates() 
     let client = reqwest::Client::new();
     let (a, b) = tokio::join!(Geth::start(1), Geth::start(1));
     let mut a = a;
-    let config = format!(
-        r#"
-network = "devnet"
-chain_id = 1337
-
-[livepeer]
-cli_url = "http://127.0.0.1:9"
-orchestrator_address = "{DEV}"
-
-[[rpc.upstream]]
-name = "a"
-url = "{}"
-
-[[rpc.upstream]]
-name = "b"
-url = "{}"
-
-[rpc]
-probe_interval = "300ms"
-probe_timeout = "1s"
-
-[checks]
-interval = "500ms"
-timeout = "1s"
-max_head_age = "10s"
-"#,
-        a.url, b.url
-    );
+    let config = proxy_config(&[("a", &a.url), ("b", &b.url)], "\nmax_head_age = \"10s\"");
     let w = Lpwatch::start(&config, true, &[]).await;
     let proxy = w.rpc.clone().expect("proxy url");
 
@@ -119,28 +104,7 @@ async fn a_dead_first_upstream_is_skipped() {
     let client = reqwest::Client::new();
     let geth = Geth::start(1).await;
     let dead = format!("http://127.0.0.1:{}", common::free_port());
-    let config = format!(
-        r#"
-network = "devnet"
-chain_id = 1337
-[livepeer]
-cli_url = "http://127.0.0.1:9"
-orchestrator_address = "{DEV}"
-[[rpc.upstream]]
-name = "dead"
-url = "{dead}"
-[[rpc.upstream]]
-name = "geth"
-url = "{}"
-[rpc]
-probe_interval = "300ms"
-probe_timeout = "1s"
-[checks]
-interval = "500ms"
-timeout = "1s"
-"#,
-        geth.url
-    );
+    let config = proxy_config(&[("dead", &dead), ("geth", &geth.url)], "");
     let w = Lpwatch::start(&config, true, &[]).await;
     let proxy = w.rpc.clone().expect("proxy url");
     for i in 0..5 {

@@ -26,13 +26,7 @@ pub fn evaluate(wei: u128, min: u128, warn: Option<u128>) -> CheckResult {
 /// Reads the balance and judges it.
 pub async fn run(ctx: &Ctx, addr: Option<Address>) -> (CheckResult, BalanceFacts) {
     let Some(addr) = addr else {
-        return (
-            CheckResult::failing(
-                "orchestrator address unknown: set livepeer.orchestrator_address, or make \
-                 livepeer's CLI /ethAddr answer",
-            ),
-            BalanceFacts::default(),
-        );
+        return (CheckResult::address_unknown(), BalanceFacts::default());
     };
     let timeout = ctx.cfg.checks.timeout;
     let chain = match &ctx.pool {

@@ -76,13 +76,7 @@ impl RewardCheck {
     pub async fn run(&mut self, ctx: &Ctx, addr: Option<Address>) -> (CheckResult, RewardFacts) {
         let timeout = ctx.cfg.checks.timeout;
         let Some(addr) = addr else {
-            return (
-                CheckResult::failing(
-                    "orchestrator address unknown: set livepeer.orchestrator_address, or make \
-                     livepeer's CLI /ethAddr answer",
-                ),
-                RewardFacts::default(),
-            );
+            return (CheckResult::address_unknown(), RewardFacts::default());
         };
         let mut facts = RewardFacts { orchestrator: Some(addr.to_string()), ..Default::default() };
         let (current, info, note) = match from_chain(ctx, &addr, timeout).await {
