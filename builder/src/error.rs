@@ -39,9 +39,10 @@ pub enum Error {
     #[error("{}: {source}{}", path.display(), io_fix(path, source))]
     Io { path: PathBuf, source: std::io::Error },
 
-    /// The output does not match what the spec and lock produce (`lpbake verify`).
+    /// A build output is missing something asked for, or does not match what the spec and lock
+    /// produce (`lpbake verify`). The message carries its own fix.
     #[error("{0}")]
-    Verify(String),
+    Output(String),
 }
 
 impl Error {

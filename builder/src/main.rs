@@ -289,7 +289,7 @@ fn lock(a: LockArgs, cache: PathBuf, report: &Reporter) -> lpbake::Result<serde_
 fn load(out: &std::path::Path, names: &[String], report: &Reporter) -> lpbake::Result<Vec<String>> {
     let summary = lpbake::output::read_summary(out);
     if summary.is_empty() {
-        return Err(lpbake::Error::Verify(format!(
+        return Err(lpbake::Error::Output(format!(
             "{}: no images.json here\n  fix: build first (`lpbake build --out {}`), or pass --out DIR",
             out.display(),
             out.display()
@@ -300,7 +300,7 @@ fn load(out: &std::path::Path, names: &[String], report: &Reporter) -> lpbake::R
         names.iter().map(|n| (n.clone(), out.join(format!("{n}.docker.tar")))).collect();
     for (n, p) in &paths {
         if !summary.contains_key(n) || !p.is_file() {
-            return Err(lpbake::Error::Verify(format!(
+            return Err(lpbake::Error::Output(format!(
                 "{}: no image `{n}` was built here\n  fix: pick one of: {}",
                 out.display(),
                 summary.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -321,7 +321,7 @@ fn sbom(out: &std::path::Path, image: &str) -> lpbake::Result<Vec<u8>> {
     let want = summary.get(image).and_then(|s| s["sbom"].as_str()).and_then(lpbake::digest::Digest::parse);
     let path = out.join(format!("{image}.spdx.json"));
     let Some(want) = want else {
-        return Err(lpbake::Error::Verify(format!(
+        return Err(lpbake::Error::Output(format!(
             "{}: no image `{image}` with an SBOM was built here\n  fix: build it (`lpbake build --out {}`), or pick one of: {}",
             out.display(),
             out.display(),

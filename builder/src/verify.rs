@@ -29,7 +29,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<usize> {
     if problems.is_empty() {
         Ok(want.len())
     } else {
-        Err(Error::Verify(format!(
+        Err(Error::Output(format!(
             "{} does not match its spec and lock:\n  {}\n  fix: rebuild it with `lpbake build --out {}`",
             opts.out.display(),
             problems.join("\n  "),
