@@ -56,45 +56,41 @@ wait_for() {
     done
 }
 
-start_dockerd() {
-    if docker_up; then
-        say "docker engine: already answering"
+# start_daemon NAME UP_FN WAIT_SECS CMD...: unless UP_FN already answers, start CMD in the
+# background (setsid, all fds redirected: it outlives this script and holds no terminal or pipe),
+# record its pid in $RUN_DIR/NAME.pid, log to $RUN_DIR/NAME.log, and wait until UP_FN answers.
+start_daemon() {
+    local name="$1" up="$2" secs="$3" pid
+    shift 3
+    local pidfile="$RUN_DIR/$name.pid" log="$RUN_DIR/$name.log"
+    if "$up"; then
+        say "$name: already answering"
         return 0
     fi
-    local pid pidfile="$RUN_DIR/dockerd.pid" log="$RUN_DIR/dockerd.log"
     if pid="$(live_pid "$pidfile")"; then
-        say "docker engine: dockerd (pid $pid) running but not answering yet; waiting"
+        say "$name: pid $pid running but not answering yet; waiting"
     else
-        command -v dockerd >/dev/null 2>&1 || die "dockerd not found: run 'make deps' (apt-get install docker.io)"
-        [ "$(id -u)" -eq 0 ] || die "dockerd must be started as root"
-        say "docker engine: starting dockerd (log: $log)"
-        # setsid + all fds redirected: the daemon outlives this script and holds no terminal or pipe.
-        setsid dockerd >"$log" 2>&1 </dev/null &
+        say "$name: starting $* (log: $log)"
+        setsid "$@" >"$log" 2>&1 </dev/null &
         echo $! >"$pidfile"
     fi
-    wait_for dockerd "$DOCKERD_WAIT" "$pidfile" "$log" docker_up
-    say "docker engine: up ($(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
+    wait_for "$name" "$secs" "$pidfile" "$log" "$up"
+}
+
+start_dockerd() {
+    command -v dockerd >/dev/null 2>&1 || die "dockerd not found: run 'make deps' (apt-get install docker.io)"
+    docker_up || [ "$(id -u)" -eq 0 ] || die "dockerd must be started as root"
+    start_daemon dockerd docker_up "$DOCKERD_WAIT" dockerd
+    say "dockerd: up ($(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
 }
 
 start_registry() {
-    if registry_up; then
-        say "registry: already answering at $REGISTRY_URL"
-        return 0
-    fi
-    local pid pidfile="$RUN_DIR/registry.pid" log="$RUN_DIR/registry.log"
-    if pid="$(live_pid "$pidfile")"; then
-        say "registry: pid $pid running but not answering yet; waiting"
-    else
-        command -v docker-registry >/dev/null 2>&1 ||
-            die "docker-registry not found: run 'make deps' (apt-get install docker-registry)"
-        mkdir -p "$REGISTRY_DIR"
-        say "registry: starting on 127.0.0.1:5000, storage $REGISTRY_DIR (log: $log)"
-        REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$REGISTRY_DIR" \
-            setsid docker-registry serve "$REGISTRY_CONFIG" >"$log" 2>&1 </dev/null &
-        echo $! >"$pidfile"
-    fi
-    wait_for registry "$REGISTRY_WAIT" "$pidfile" "$log" registry_up
-    say "registry: up at $REGISTRY_URL"
+    command -v docker-registry >/dev/null 2>&1 ||
+        die "docker-registry not found: run 'make deps' (apt-get install docker-registry)"
+    mkdir -p "$REGISTRY_DIR"
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$REGISTRY_DIR" \
+        start_daemon registry registry_up "$REGISTRY_WAIT" docker-registry serve "$REGISTRY_CONFIG"
+    say "registry: up at $REGISTRY_URL (storage $REGISTRY_DIR)"
 }
 
 # stop_one NAME PIDFILE: TERM, wait up to 30 s, then KILL; only the pid this script recorded.
