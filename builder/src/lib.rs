@@ -25,6 +25,7 @@ pub mod spec;
 pub mod stage;
 pub mod store;
 pub mod unpack;
+pub mod urls;
 pub mod verify;
 
 pub use error::{Error, Result};
