@@ -19,7 +19,7 @@ IMAGEIO_FFMPEG_VERSION=0.8.1
 IMAGEIO_FFMPEG_MEMBER=imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2
 
 APT_PACKAGES=(
-    docker.io docker-registry skopeo umoci mmdebstrap prometheus
+    docker.io docker-registry skopeo umoci mmdebstrap prometheus pigz
     jq xz-utils zstd e2fsprogs time curl ca-certificates git
     python3 python3-pip build-essential
 )
