@@ -44,13 +44,15 @@ pub fn source(text: &str) -> Result<(Url, Transport), Refusal> {
     let transport = match url.scheme() {
         "https" if url.host().is_some() => Transport::Https,
         "http" if is_loopback(&url) => Transport::LoopbackHttp,
-        "http" => return Err(Refusal::new(
-            format!(
+        "http" => {
+            return Err(Refusal::new(
+                format!(
                 "plain http to {} is refused: only loopback hosts (127.0.0.0/8, ::1, localhost) are fetched over http",
                 host_of(&url)
             ),
-            "use the https:// URL of the upstream file",
-        )),
+                "use the https:// URL of the upstream file",
+            ))
+        }
         "file" => Transport::File,
         other => {
             return Err(Refusal::new(
