@@ -160,7 +160,7 @@ async fn main() -> Result<(), String> {
         json!({"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}),
         json!({"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":[dev, "latest"]}),
         json!({"jsonrpc":"2.0","id":3,"method":"eth_getBlockByNumber","params":["latest", false]}),
-        json!({"jsonrpc":"2.0","id":4,"method":"eth_call","params":[{"to": dev, "data": "0x8a19c8bc"}, "latest"]}),
+        json!({"jsonrpc":"2.0","id":4,"method":"eth_call","params":[{"to": dev, "data": lpwatch::abi::current_round_call()}, "latest"]}),
     ]
     .iter()
     .map(|v| v.to_string())

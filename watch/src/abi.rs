@@ -22,20 +22,17 @@ impl FromStr for Address {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let hex = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
-        if hex.len() != 40 {
-            return Err(format!("invalid address {s:?}: expected 0x and 40 hex digits"));
-        }
-        let bytes = decode_hex(hex).map_err(|e| format!("invalid address {s:?}: {e}"))?;
+        let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
         let mut a = [0u8; 20];
-        a.copy_from_slice(&bytes);
+        hex::decode_to_slice(digits, &mut a)
+            .map_err(|e| format!("invalid address {s:?} ({e}): expected 0x and 40 hex digits"))?;
         Ok(Address(a))
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{}", encode_hex(&self.0))
+        write!(f, "0x{}", hex::encode(self.0))
     }
 }
 
@@ -45,39 +42,14 @@ impl fmt::Debug for Address {
     }
 }
 
-/// Lower-case hex without prefix.
-pub fn encode_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// Decodes hex (no prefix, even length).
-pub fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
-    if hex.len() % 2 != 0 {
-        return Err("odd number of hex digits".into());
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(format!("invalid hex digit {:?}", c as char)),
-    };
-    hex.as_bytes().chunks(2).map(|p| Ok(nib(p[0])? << 4 | nib(p[1])?)).collect()
-}
-
 /// Calldata for `currentRound()`.
 pub fn current_round_call() -> String {
-    format!("0x{}", encode_hex(&CURRENT_ROUND))
+    format!("0x{}", hex::encode(CURRENT_ROUND))
 }
 
 /// Calldata for `getTranscoder(addr)`.
 pub fn get_transcoder_call(addr: &Address) -> String {
-    format!("0x{}{:0>64}", encode_hex(&GET_TRANSCODER), encode_hex(&addr.0))
+    format!("0x{}{:0>64}", hex::encode(GET_TRANSCODER), hex::encode(addr.0))
 }
 
 /// The fields of `getTranscoder`'s return tuple that lpwatch uses.
@@ -134,6 +106,19 @@ mod tests {
         assert_eq!(a.to_string(), "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23");
         assert!("0x12".parse::<Address>().is_err());
         assert!("0xzz7536e3605d9c16a7a3d7b1898e529396a65c23".parse::<Address>().is_err());
+    }
+
+    /// The first four bytes of keccak256 of a function signature.
+    fn selector(signature: &str) -> [u8; 4] {
+        use sha3::{Digest, Keccak256};
+        let hash = Keccak256::digest(signature.as_bytes());
+        [hash[0], hash[1], hash[2], hash[3]]
+    }
+
+    #[test]
+    fn selectors_are_the_signatures_hashes() {
+        assert_eq!(CURRENT_ROUND, selector("currentRound()"));
+        assert_eq!(GET_TRANSCODER, selector("getTranscoder(address)"));
     }
 
     #[test]

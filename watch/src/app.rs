@@ -10,12 +10,17 @@ use crate::monitor::Monitor;
 use crate::notify::{watchdog_loop, Heartbeat, Notifier};
 use crate::pool::{run_probes, Pool};
 use crate::proxy::Proxy;
-use crate::server::serve;
+use crate::server::{serve, Limits};
 use crate::snapshot::Board;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// The longest a client may take to send a request's headers, on either port.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a client may take to send a proxied request's body (at most `rpc.request_timeout`).
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why lpwatch could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,15 +56,21 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         let _ = first.await;
         tokio::spawn(run_probes(pool.clone(), cfg.rpc.probe_interval));
         if let Some(listener) = rpc {
-            let proxy = Proxy::new(pool.clone(), &cfg.rpc);
-            let conns = cfg.rpc.max_concurrent * 4;
-            tokio::spawn(serve(listener, conns, move |req| proxy.clone().handle(req)));
+            let limits = Limits {
+                max_connections: cfg.rpc.max_concurrent * 4,
+                header_timeout: HEADER_TIMEOUT,
+                body_timeout: BODY_TIMEOUT.min(cfg.rpc.request_timeout),
+                max_body: cfg.rpc.max_request_bytes,
+            };
+            tokio::spawn(serve(listener, limits, Proxy::new(pool.clone(), &cfg.rpc)));
             tracing::info!("JSON-RPC proxy on http://{}", cfg.rpc_listen.map_or(String::new(), |a| a.to_string()));
         }
     }
 
     let status = Status { cfg: cfg.clone(), board: board.clone(), pool: pool.clone(), cli: cli.clone(), start_time };
-    tokio::spawn(serve(http, 64, move |req| status.clone().handle(req)));
+    let limits =
+        Limits { max_connections: 64, header_timeout: HEADER_TIMEOUT, body_timeout: HEADER_TIMEOUT, max_body: 4096 };
+    tokio::spawn(serve(http, limits, status));
     tracing::info!("status on http://{}/healthz and /metrics", cfg.http_listen);
 
     let monitor = Monitor::new(Ctx { cfg: cfg.clone(), pool: pool.clone(), cli }, board.clone(), heartbeat.clone());

@@ -32,7 +32,7 @@ pub async fn read_body(mut resp: reqwest::Response, max: usize) -> Result<Bytes,
             }
             Ok(None) => return Ok(buf.freeze()),
             Err(e) if e.is_timeout() => return Err(BodyError::Timeout),
-            Err(e) => return Err(BodyError::Io(crate::jsonrpc::error_chain(&e))),
+            Err(e) => return Err(BodyError::Io(crate::jsonrpc::transport_error(e))),
         }
     }
 }

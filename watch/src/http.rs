@@ -2,13 +2,13 @@
 //! every check) and `GET /metrics` (lpwatch's gauges plus livepeer's own metrics, relayed
 //! read-only so nothing else of the CLI port is exposed).
 
-use crate::config::{CheckName, Config};
+use crate::config::Config;
 use crate::livepeer::LivepeerCli;
 use crate::metrics::{filter_relayed, render};
 use crate::pool::Pool;
-use crate::server::{respond, Resp};
+use crate::server::{respond, Handler, Resp};
 use crate::snapshot::Board;
-use hyper::body::Incoming;
+use bytes::Bytes;
 use hyper::Request;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -24,8 +24,8 @@ pub struct Status {
     pub start_time: f64,
 }
 
-impl Status {
-    pub async fn handle(self, req: Request<Incoming>) -> Resp {
+impl Handler for Status {
+    async fn handle(self, req: Request<Bytes>) -> Resp {
         if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
             return respond(405, "text/plain", "only GET\n");
         }
@@ -37,14 +37,21 @@ impl Status {
         }
     }
 
+    fn refuse(&self, status: u16, why: &str) -> Resp {
+        respond(status, "text/plain", format!("{why}\n"))
+    }
+}
+
+impl Status {
     /// The `/healthz` JSON.
     pub fn health_json(&self) -> (bool, Value) {
         let s = self.board.latest();
         let healthy = s.healthy(&self.cfg.checks.critical);
         let mut checks = Map::new();
         for (name, r) in &s.checks {
-            let critical = CheckName::ALL.iter().any(|c| c.as_str() == *name && self.cfg.checks.critical.contains(c));
-            checks.insert((*name).to_string(), json!({"state": r.state, "reason": r.reason, "critical": critical}));
+            let critical = self.cfg.checks.critical.contains(name);
+            checks
+                .insert(name.as_str().to_string(), json!({"state": r.state, "reason": r.reason, "critical": critical}));
         }
         let worst = s.checks.values().map(|r| r.state).max();
         let status = if s.iteration == 0 {

@@ -68,7 +68,7 @@ pub fn quantity_u128_saturating(v: &Value) -> Result<u128, RpcError> {
 
 /// Hex data (`"0x..."`) as bytes.
 pub fn data_bytes(v: &Value) -> Result<Vec<u8>, RpcError> {
-    crate::abi::decode_hex(hex_str(v)?).map_err(RpcError::Invalid)
+    hex::decode(hex_str(v)?).map_err(|e| RpcError::Invalid(format!("bad hex data: {e}")))
 }
 
 fn hex_str(v: &Value) -> Result<&str, RpcError> {
@@ -100,10 +100,13 @@ pub fn error_body(id: Value, code: i64, message: &str) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// An error and its causes on one line (reqwest hides the useful part in `source()`).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+/// A reqwest error and its causes on one line (reqwest hides the useful part in `source()`),
+/// without the URL reqwest puts in its message: an upstream URL may hold an API key, and this
+/// text reaches logs, `/healthz` and clients. Every reqwest error is described through here.
+pub fn transport_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut s = e.to_string();
-    let mut cur = e.source();
+    let mut cur = std::error::Error::source(&e);
     while let Some(c) = cur {
         let t = c.to_string();
         if !s.contains(&t) {
@@ -116,13 +119,13 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Classifies a reqwest error; `Connect` only when nothing was sent.
-pub fn classify(e: &reqwest::Error) -> RpcError {
+pub fn classify(e: reqwest::Error) -> RpcError {
     if e.is_connect() {
-        RpcError::Connect(error_chain(e))
+        RpcError::Connect(transport_error(e))
     } else if e.is_timeout() {
         RpcError::Timeout
     } else {
-        RpcError::Other(error_chain(e))
+        RpcError::Other(transport_error(e))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::abi::{Address, TranscoderInfo};
 use crate::bounded::{read_body, BodyError};
-use crate::jsonrpc::{error_chain, truncate};
+use crate::jsonrpc::{transport_error, truncate};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -65,11 +65,11 @@ impl LivepeerCli {
         let work = async {
             let resp = self.client.get(url).timeout(timeout).send().await.map_err(|e| {
                 if e.is_connect() {
-                    CliError::Connect(error_chain(&e))
+                    CliError::Connect(transport_error(e))
                 } else if e.is_timeout() {
                     CliError::Timeout
                 } else {
-                    CliError::Other(error_chain(&e))
+                    CliError::Other(transport_error(e))
                 }
             })?;
             let status = resp.status();

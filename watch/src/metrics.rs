@@ -2,7 +2,7 @@
 //! snapshot and the pool, plus the filter applied to livepeer's relayed `/metrics`.
 
 use crate::clock::{age_of, unix_now};
-use crate::config::{CheckName, Config};
+use crate::config::Config;
 use crate::pool::Pool;
 use crate::snapshot::Snapshot;
 use crate::units::wei_to_eth;
@@ -67,17 +67,15 @@ pub fn render(s: &Snapshot, cfg: &Config, pool: Option<&Pool>, start_time: f64) 
     );
     o.head("lpwatch_check_status", "gauge", "Check state: 0 ok, 1 degraded, 2 failing.");
     for (name, r) in &s.checks {
-        o.val("lpwatch_check_status", &[("check", name)], f64::from(r.state.level()));
+        o.val("lpwatch_check_status", &[("check", name.as_str())], f64::from(r.state.level()));
     }
     o.head("lpwatch_check_ok", "gauge", "1 when the check is ok.");
     for (name, r) in &s.checks {
-        o.val("lpwatch_check_ok", &[("check", name)], b(r.state == crate::snapshot::State::Ok));
+        o.val("lpwatch_check_ok", &[("check", name.as_str())], b(r.state == crate::snapshot::State::Ok));
     }
     o.head("lpwatch_check_critical", "gauge", "1 when the check counts for /healthz.");
-    for c in CheckName::ALL {
-        if s.checks.contains_key(c.as_str()) {
-            o.val("lpwatch_check_critical", &[("check", c.as_str())], b(cfg.checks.critical.contains(&c)));
-        }
+    for name in s.checks.keys() {
+        o.val("lpwatch_check_critical", &[("check", name.as_str())], b(cfg.checks.critical.contains(name)));
     }
     o.head("lpwatch_loop_iterations_total", "counter", "Check loop passes completed.");
     o.val("lpwatch_loop_iterations_total", &[], s.iteration as f64);

@@ -2,9 +2,8 @@
 //! time), publish the snapshot, log state changes and beat the heartbeat the watchdog reads.
 
 use crate::abi::Address;
-use crate::checks::{balance, chain, livepeer::LivepeerCheck, reward::RewardCheck, rpc, Ctx};
+use crate::checks::{balance, chain, livepeer::LivepeerCheck, reward::RewardCheck, rpc, CheckName, Ctx};
 use crate::clock::unix_now;
-use crate::config::CheckName;
 use crate::notify::Heartbeat;
 use crate::snapshot::{Board, CheckResult, Snapshot};
 use std::future::Future;
@@ -88,20 +87,20 @@ impl Monitor {
                 bounded(bound, head.run(&pool, max_age, t)),
             );
             let (id_verdict, chain_id) = chain::chain_id(&pool, ctx.cfg.chain_id.unwrap_or(0));
-            snap.checks.insert(CheckName::Livepeer.as_str(), lp.0);
+            snap.checks.insert(CheckName::Livepeer, lp.0);
             snap.livepeer = lp.1;
-            snap.checks.insert(CheckName::Reward.as_str(), rw.0);
+            snap.checks.insert(CheckName::Reward, rw.0);
             snap.reward = rw.1;
-            snap.checks.insert(CheckName::EthBalance.as_str(), bal.0);
+            snap.checks.insert(CheckName::EthBalance, bal.0);
             snap.balance = bal.1;
-            snap.checks.insert(CheckName::ChainHead.as_str(), hd.0);
+            snap.checks.insert(CheckName::ChainHead, hd.0);
             snap.chain = hd.1;
             snap.chain.chain_id = chain_id;
-            snap.checks.insert(CheckName::ChainId.as_str(), id_verdict);
-            snap.checks.insert(CheckName::Rpc.as_str(), rpc::check(&pool));
+            snap.checks.insert(CheckName::ChainId, id_verdict);
+            snap.checks.insert(CheckName::Rpc, rpc::check(&pool));
         } else {
             let lp = lp_fut.await;
-            snap.checks.insert(CheckName::Livepeer.as_str(), lp.0);
+            snap.checks.insert(CheckName::Livepeer, lp.0);
             snap.livepeer = lp.1;
         }
         self.iteration += 1;
@@ -117,8 +116,8 @@ impl Monitor {
             let before = self.last.checks.get(name).map(|p| p.state);
             if before != Some(r.state) {
                 match r.state {
-                    crate::snapshot::State::Ok => tracing::info!(check = name, "ok: {}", r.reason),
-                    s => tracing::warn!(check = name, "{}: {}", s.as_str(), r.reason),
+                    crate::snapshot::State::Ok => tracing::info!(check = name.as_str(), "ok: {}", r.reason),
+                    s => tracing::warn!(check = name.as_str(), "{}: {}", s.as_str(), r.reason),
                 }
             }
         }

@@ -129,13 +129,13 @@ impl Pool {
         let work = async {
             let resp = self
                 .client
-                .post(up.cfg.url.clone())
+                .post(up.cfg.url.expose().clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(request_body(id, method, params))
                 .timeout(timeout)
                 .send()
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(classify)?;
             if !resp.status().is_success() {
                 return Err(RpcError::Http(resp.status().as_u16()));
             }
@@ -253,7 +253,7 @@ impl Pool {
             let up = &self.upstreams[idx];
             let sent = self
                 .client
-                .post(up.cfg.url.clone())
+                .post(up.cfg.url.expose().clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
                 .timeout(self.request_timeout)
@@ -264,7 +264,7 @@ impl Pool {
                 Err(e) if e.is_connect() => {
                     up.count(Outcome::ConnectError);
                     up.mark_down("connection failed");
-                    refused.push(format!("{}: {}", up.name(), jsonrpc::error_chain(&e)));
+                    refused.push(format!("{}: {}", up.name(), jsonrpc::transport_error(e)));
                     continue;
                 }
                 Err(e) => {
@@ -281,7 +281,7 @@ impl Pool {
                             "upstream {} {what} after the request was sent; not retried \
                              elsewhere because it may have been executed ({})",
                             up.name(),
-                            jsonrpc::error_chain(&e)
+                            jsonrpc::transport_error(e)
                         ),
                     };
                 }

@@ -1,7 +1,7 @@
 //! What one pass of the check loop found: a state and reason per check plus the numbers behind
 //! them. `/healthz` and `/metrics` only ever read the latest snapshot.
 
-use crate::config::CheckName;
+use crate::checks::CheckName;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
@@ -103,7 +103,7 @@ pub struct Snapshot {
     /// Unix time the pass ended.
     pub completed_at: f64,
     pub loop_seconds: f64,
-    pub checks: BTreeMap<&'static str, CheckResult>,
+    pub checks: BTreeMap<CheckName, CheckResult>,
     pub livepeer: LivepeerFacts,
     pub reward: RewardFacts,
     pub balance: BalanceFacts,
@@ -113,7 +113,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Every critical check that runs is ok (and at least one pass has completed).
     pub fn healthy(&self, critical: &BTreeSet<CheckName>) -> bool {
-        self.iteration > 0 && critical.iter().all(|c| self.checks.get(c.as_str()).is_none_or(|r| r.state == State::Ok))
+        self.iteration > 0 && critical.iter().all(|c| self.checks.get(c).is_none_or(|r| r.state == State::Ok))
     }
 }
 

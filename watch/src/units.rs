@@ -1,5 +1,6 @@
-//! Human units in the config file: durations (`"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`) and
-//! ETH amounts (`"0.05"`, exact to the wei), with serde adapters that give clear errors.
+//! Human units in the config file: durations (`"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`, read
+//! and written by humantime) and ETH amounts (`"0.05"`, exact to the wei), with serde adapters
+//! that give clear errors.
 
 use serde::{Deserialize, Deserializer};
 use std::fmt;
@@ -8,36 +9,16 @@ use std::time::Duration;
 /// Wei per ETH.
 pub const WEI_PER_ETH: u128 = 1_000_000_000_000_000_000;
 
-/// Parses `"<integer><unit>"` with unit `ms`, `s`, `m`, `h` or `d`.
+/// Parses a duration such as `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"` or `"1h 30m"` (humantime).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let hint = "write a whole number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"2h\", \"1d\"";
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration {text:?}: {hint}"))?;
-    let ms = match unit {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1_000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "d" => n.checked_mul(86_400_000),
-        _ => return Err(format!("invalid duration {text:?}: {hint}")),
-    };
-    ms.map(Duration::from_millis).ok_or_else(|| format!("duration {text:?} is too large"))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("invalid duration {text:?} ({e}): write a number and a unit, e.g. \"500ms\", \"30s\", \"5m\", \"2h\", \"1d\"")
+    })
 }
 
-/// Formats a duration the way [`parse_duration`] reads it.
+/// Formats a duration the way [`parse_duration`] reads it (`"2h"`, `"1s 500ms"`).
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 != 0 {
-        format!("{ms}ms")
-    } else if ms % 3_600_000 == 0 && ms > 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
-        format!("{}m", ms / 60_000)
-    } else {
-        format!("{}s", ms / 1000)
-    }
+    humantime::format_duration(d).to_string()
 }
 
 /// Parses a decimal ETH amount (`"0.05"`, `"2"`) into wei, exactly.
@@ -131,10 +112,11 @@ mod tests {
         assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86400));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("-5s").is_err());
-        assert!(parse_duration("1.5s").is_err());
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("99999999999999999d").is_err());
         assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s 500ms");
+        assert_eq!(parse_duration("1s 500ms").unwrap(), Duration::from_millis(1500));
         assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 

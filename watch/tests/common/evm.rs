@@ -3,10 +3,10 @@
 //! `lastRewardRound` first, `activationRound` and `deactivationRound` fifth and sixth), plus two
 //! test-only setters. Deployed twice, once as RoundsManager and once as BondingManager.
 
-/// `currentRound()`.
-pub const SEL_CURRENT_ROUND: u32 = 0x8a19c8bc;
-/// `getTranscoder(address)`.
-pub const SEL_GET_TRANSCODER: u32 = 0x5dce9948;
+/// `currentRound()`: lpwatch's own selector (checked against the signature's hash in abi.rs).
+pub const SEL_CURRENT_ROUND: u32 = u32::from_be_bytes(lpwatch::abi::CURRENT_ROUND);
+/// `getTranscoder(address)`, likewise.
+pub const SEL_GET_TRANSCODER: u32 = u32::from_be_bytes(lpwatch::abi::GET_TRANSCODER);
 /// Test-only `setCurrentRound(uint256)` (selector chosen, not hashed).
 pub const SEL_SET_ROUND: u32 = 0x11111111;
 /// Test-only `setLastRewardRound(address,uint256)` (selector chosen, not hashed).

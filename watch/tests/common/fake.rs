@@ -1,5 +1,5 @@
 //! A scriptable fake HTTP peer on loopback for hostile-input tests: answers each request as a
-//! closure says: normally, never, endlessly, a byte at a time, or with garbage; counts requests
+//! closure says: normally, never, endlessly, a byte at a time, cut off, or with garbage; counts requests
 //! by JSON-RPC method.
 
 use serde_json::{json, Value};
@@ -28,6 +28,10 @@ pub enum Reply {
     Endless,
     /// 200 with a declared length, one byte every 200 ms.
     Trickle,
+    /// Read the request, then close the connection without a word.
+    Close,
+    /// 200 with a declared length, part of the body, then close.
+    Cut,
 }
 
 impl Reply {
@@ -145,6 +149,13 @@ async fn serve_conn(mut s: TcpStream, script: Script, counts: Arc<Mutex<HashMap<
                     .await;
                 let junk = vec![b'1'; 65536];
                 while s.write_all(&junk).await.is_ok() {}
+                return;
+            }
+            Reply::Close => return,
+            Reply::Cut => {
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+                    .await;
                 return;
             }
             Reply::Trickle => {

@@ -230,7 +230,7 @@ impl Geth {
     /// Deploys `init_code` and returns the contract address.
     pub async fn deploy(&self, client: &reqwest::Client, init_code: &[u8]) -> String {
         let receipt = self
-            .transact(client, json!({"from": DEV, "data": format!("0x{}", hex(init_code)), "gas": "0x100000"}))
+            .transact(client, json!({"from": DEV, "data": format!("0x{}", hex::encode(init_code)), "gas": "0x100000"}))
             .await;
         assert_eq!(receipt["status"], json!("0x1"), "deploy failed: {receipt}");
         receipt["contractAddress"].as_str().expect("contractAddress").to_string()
@@ -240,11 +240,6 @@ impl Geth {
 /// Path of a file in tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(name)
-}
-
-/// Lower-case hex.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A running lpwatch binary with its config.

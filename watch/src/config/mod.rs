@@ -1,0 +1,152 @@
+//! The configuration lpwatch runs with: the validated [`Config`] every other module reads, and
+//! the ways to get one. The job is split by stage: `file` reads the TOML file as written
+//! (strict), `resolve` applies flags and environment, fills defaults and validates, `describe`
+//! prints the effective configuration for `--check-config`.
+
+mod describe;
+mod file;
+mod resolve;
+
+use crate::abi::Address;
+use crate::checks::CheckName;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line or in `LPWATCH_*` variables; each wins over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub network: Option<String>,
+    pub chain_id: Option<u64>,
+    pub http_listen: Option<String>,
+    pub rpc_listen: Option<String>,
+    pub livepeer_cli: Option<String>,
+    pub orchestrator: Option<String>,
+    pub check_interval: Option<String>,
+    /// `LPWATCH_RPC_UPSTREAMS`: comma-separated URLs (environment only: URLs often hold API keys).
+    pub upstreams: Option<String>,
+}
+
+/// Where the Livepeer protocol contracts live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contracts {
+    pub rounds_manager: Address,
+    pub bonding_manager: Address,
+}
+
+/// An upstream URL. Hosted RPC providers put the API key in the path, the query or the user
+/// info, so this has no `Display`, its `Debug` shows only [`SecretUrl::redacted`], and only the
+/// HTTP client ever sees it whole ([`SecretUrl::expose`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(reqwest::Url);
+
+impl SecretUrl {
+    /// The whole URL, API key included: for the HTTP client only.
+    pub fn expose(&self) -> &reqwest::Url {
+        &self.0
+    }
+
+    /// The part that is safe to print: scheme, host and port, never user info, path or query.
+    pub fn redacted(&self) -> String {
+        let host = self.0.host_str().unwrap_or("?");
+        match self.0.port() {
+            Some(p) => format!("{}://{host}:{p}", self.0.scheme()),
+            None => format!("{}://{host}", self.0.scheme()),
+        }
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/... (redacted)", self.redacted())
+    }
+}
+
+/// One JSON-RPC upstream. `name` is its label, the only way it is ever shown (logs, `/healthz`,
+/// metrics, error bodies): configured, or derived from the host (`upstream-N` without one).
+#[derive(Clone, Debug)]
+pub struct UpstreamCfg {
+    pub name: String,
+    pub url: SecretUrl,
+}
+
+/// The livepeer node lpwatch watches.
+#[derive(Clone, Debug)]
+pub struct LivepeerCfg {
+    pub cli_url: reqwest::Url,
+    pub orchestrator: Option<Address>,
+    pub min_transcoders: u64,
+    pub relay_metrics: bool,
+}
+
+/// The RPC failover pool and proxy.
+#[derive(Clone, Debug)]
+pub struct RpcCfg {
+    pub upstreams: Vec<UpstreamCfg>,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+    pub max_concurrent: usize,
+}
+
+/// The check loop and its thresholds.
+#[derive(Clone, Debug)]
+pub struct ChecksCfg {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub critical: BTreeSet<CheckName>,
+    pub reward_grace: Duration,
+    pub min_eth_balance: u128,
+    pub warn_eth_balance: Option<u128>,
+    pub max_head_age: Duration,
+}
+
+/// Everything lpwatch needs to run, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub network: String,
+    /// `None` for `offchain`: no chain checks, no proxy.
+    pub chain_id: Option<u64>,
+    pub http_listen: SocketAddr,
+    pub rpc_listen: Option<SocketAddr>,
+    pub livepeer: LivepeerCfg,
+    pub contracts: Option<Contracts>,
+    pub rpc: RpcCfg,
+    pub checks: ChecksCfg,
+}
+
+impl Config {
+    /// Reads `path` (if any), applies `ov`, fills defaults and validates.
+    pub fn load(path: Option<&Path>, ov: &Overrides) -> Result<Config, ConfigError> {
+        let file = match path {
+            None => file::FileConfig::default(),
+            Some(p) => file::read(p)?,
+        };
+        resolve::resolve(file, ov)
+    }
+
+    /// Parses config text (for tests).
+    pub fn from_toml(text: &str, ov: &Overrides) -> Result<Config, ConfigError> {
+        resolve::resolve(file::parse(text, Path::new("<text>"))?, ov)
+    }
+
+    /// The chain checks run (anything but `offchain`).
+    pub fn on_chain(&self) -> bool {
+        self.chain_id.is_some()
+    }
+}
