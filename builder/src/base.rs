@@ -69,7 +69,11 @@ impl Base {
         let config: Value = serde_json::from_slice(&config).map_err(|e| not_json(image, config_digest, e))?;
         let mut layers = Vec::new();
         for l in manifest.layers() {
-            layers.push(BaseLayer { digest: sha(l)?, size: l.size(), media_type: oci_layer_type(&l.media_type().to_string()) });
+            layers.push(BaseLayer {
+                digest: sha(l)?,
+                size: l.size(),
+                media_type: oci_layer_type(l.media_type().as_ref()),
+            });
         }
         if config["rootfs"]["diff_ids"].as_array().map(Vec::len) != Some(layers.len()) {
             return Err(bad("config diff_ids do not match the manifest's layers".into()));

@@ -241,7 +241,7 @@ impl Planner<'_> {
         let epoch = self.layerer.epoch;
         let config = image::config(&base, img, self.spec, &layers, epoch);
         let manifest = crate::oci::manifest::image(&config, &base, &layers);
-        let sbom = crate::oci::sbom::document(img, self.spec, self.lock, &base, crate::digest::Digest::of(&manifest), epoch);
+        let sbom = crate::oci::sbom::document(img, self.spec, self.lock, &base, Digest::of(&manifest), epoch);
         let version = img.version(self.spec).to_string();
         let mut all: Vec<(Digest, u64)> = base.layers.iter().map(|l| (l.digest, l.size)).collect();
         all.extend(layers.iter().map(|l| (l.digest, l.size)));

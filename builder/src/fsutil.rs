@@ -192,7 +192,7 @@ mod tests {
         // Not staging directories: left alone whatever they hold.
         std::fs::create_dir_all(root.path().join("out")).unwrap();
         std::fs::write(root.path().join("out").join(STAGING_LOCK), "").unwrap();
-        assert_eq!(remove_dead_staging(root.path()).unwrap(), [dead.clone()]);
+        assert_eq!(remove_dead_staging(root.path()).unwrap(), std::slice::from_ref(&dead));
         assert!(!dead.exists());
         assert!(live.path().join("blob").exists(), "a live build's staging directory was removed");
         assert!(root.path().join("out").exists());

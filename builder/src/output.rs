@@ -139,14 +139,18 @@ pub fn replaceable(out: &Path) -> Result<Summary> {
     if top.is_empty() {
         return Ok(Summary::default());
     }
+    let fix = "move your files elsewhere, or pass an empty or new directory as --out";
     let not_ours = |entry: String| {
-        refuse(
-            format!("holds {entry}, which lpbake did not write; lpbake replaces --out whole and would delete it"),
-            "move your files elsewhere, or pass an empty or new directory as --out",
-        )
+        refuse(format!("holds {entry}, which lpbake did not write; replacing --out whole would delete it"), fix)
     };
     let Ok(Some(summary)) = Summary::read(out) else {
-        return not_ours(format!("{} but no lpbake {}", top.join(", "), summary::FILE));
+        let shown = top.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        let why = format!(
+            "holds files lpbake did not write ({shown}{}) and no {} of lpbake's; replacing --out whole would delete them",
+            if top.len() > 3 { ", ..." } else { "" },
+            summary::FILE
+        );
+        return refuse(why, fix);
     };
     let ours: Vec<String> =
         summary.images.keys().flat_map(|n| files(n)).chain([summary::FILE.to_string(), "oci".into()]).collect();

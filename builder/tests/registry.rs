@@ -71,7 +71,8 @@ fn base_pulled_from_registry_by_digest_matches_offline_build() {
     // Same images; only the SBOMs differ, as they name the base by its other reference.
     let images = |dir: &std::path::Path| {
         let summary = lpbake::oci::summary::Summary::read(dir).unwrap().unwrap();
-        let without_sbom = |i: &lpbake::oci::summary::ImageSummary| (i.manifest, i.config, i.layers.clone(), i.tags.clone());
+        let without_sbom =
+            |i: &lpbake::oci::summary::ImageSummary| (i.manifest, i.config, i.layers.clone(), i.tags.clone());
         summary.images.iter().map(|(n, i)| (n.clone(), without_sbom(i))).collect::<Vec<_>>()
     };
     assert_eq!(images(&out), images(&offline), "pulling the base changed the images");

@@ -2,8 +2,9 @@
 //! working directories, time zone, locale and umask, give identical images; the outputs open
 //! with skopeo and umoci and hold the binaries where the spec says, as root-owned 0755 files
 //! in images that run as a non-root user; a rebuild with nothing changed does nothing, and
-//! `lpbake verify` proves the output; outputs share no inode with the cache; and an --out that
-//! is not lpbake's own output is refused, untouched.
+//! `lpbake verify` proves the output; outputs share no inode with the cache; a killed build's
+//! staging directory is removed by the next; and an --out that is not lpbake's own output is
+//! refused, untouched.
 
 mod common;
 use common::*;
@@ -166,7 +167,7 @@ fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn outputs_share_no_inode_with_the_cache_and_verify_finds_a_changed_blob() {
+fn outputs_share_no_inode_with_the_cache_and_an_interrupted_build_is_cleaned_up() {
     let tmp = tempfile::tempdir().unwrap();
     let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
     ok(&build_offline(&cache, &out));
@@ -206,6 +207,34 @@ fn outputs_share_no_inode_with_the_cache_and_verify_finds_a_changed_blob() {
         .unwrap();
     let text = failed(&o);
     assert!(text.contains(&format!("differs: oci/livepeer/blobs/sha256/{}", layer.hex())), "{text}");
+
+    // A build killed while it writes leaves its staging directory; the next build removes it.
+    let staging =
+        || -> Vec<String> { listing(tmp.path()).into_iter().filter(|n| n.starts_with(".lpbake-out-")).collect() };
+    let killed = tmp.path().join("killed");
+    let mut child = lpbake(&cache)
+        .current_dir(repo())
+        .args(["-q", "build", "--offline", "--mirror"])
+        .arg(f.join("mirror"))
+        .arg("--lock")
+        .arg(f.join("lpbake.lock"))
+        .arg("--out")
+        .arg(&killed)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // Killed once its staging directory holds the lock file (the build is in it).
+    let locked = || staging().iter().any(|d| tmp.path().join(d).join(".lpbake-lock").exists());
+    while !locked() && start.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = staging();
+    assert_eq!(left.len(), 1, "the killed build left no staging directory to clean: {left:?}");
+    let text = ok(&build_offline(&cache, &killed));
+    assert!(text.contains(&format!("removed {}", tmp.path().join(&left[0]).display())), "{text}");
+    assert!(staging().is_empty(), "{:?}", staging());
 }
 
 /// `lpbake build --out OUT` run in `cwd`, with inputs that do not exist: an --out that is

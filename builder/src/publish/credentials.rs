@@ -11,7 +11,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-
 /// Credentials for one registry and where they came from (named in errors; the secret never is).
 pub struct Credentials {
     pub auth: RegistryAuth,

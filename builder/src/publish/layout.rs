@@ -103,8 +103,8 @@ impl Layout {
         let blob = |d: Digest, size: u64| BlobFile { digest: d, size, path: layout.join("blobs/sha256").join(d.hex()) };
         let manifest = read_verified(&blob(digest, listed.size()))?;
         let manifest_path = blob(digest, 0).path;
-        let parsed = manifest::parse(&manifest)
-            .map_err(|e| bad(&manifest_path, format!("not an image manifest: {e}")))?;
+        let parsed =
+            manifest::parse(&manifest).map_err(|e| bad(&manifest_path, format!("not an image manifest: {e}")))?;
         let mut blobs: Vec<BlobFile> = Vec::new();
         for d in std::iter::once(parsed.config()).chain(parsed.layers()) {
             let sha = sha256_of(d.digest())
