@@ -1,9 +1,13 @@
 //! Base images pulled by digest (ko / rules_oci model): the manifest (picked from an index for
-//! linux/amd64), the config, and the layer descriptors, which are reused unchanged.
+//! linux/amd64; both read as oci-spec types), the config (kept as JSON, every field of it), and
+//! the layer descriptors, which are reused unchanged.
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::fetch::{Fetcher, ImageRef, INDEX_TYPES};
+use crate::fetch::{Fetcher, ImageRef};
+use crate::oci::media::sha256_of;
+use crate::oci::{index, manifest};
+use oci_spec::image::{Arch, ImageIndex, Os};
 use serde_json::{json, Value};
 
 pub const PLATFORM_OS: &str = "linux";
@@ -46,60 +50,58 @@ impl Base {
     /// Reads the base `image` pinned at `pinned` (a manifest or an index).
     pub fn load(fetcher: &Fetcher, image: &ImageRef, pinned: Digest) -> Result<Self> {
         let mut digest = pinned;
-        let mut manifest = read_json(fetcher, image, digest, true)?;
-        if is_index(&manifest) {
-            digest = pick_platform(image, &manifest)?;
-            manifest = read_json(fetcher, image, digest, true)?;
+        let mut bytes = read(fetcher, image, digest, true)?;
+        if let Ok(index) = index::parse(&bytes) {
+            digest = pick_platform(image, &index)?;
+            bytes = read(fetcher, image, digest, true)?;
         }
-        let bad = |msg: &str| Error::Fetch {
+        let bad = |msg: String| Error::Fetch {
             what: format!("base image {image}@{digest}"),
-            msg: msg.into(),
+            msg,
             fix: "pin a single-platform manifest or an index that has linux/amd64".into(),
         };
-        let config_digest = manifest["config"]["digest"]
-            .as_str()
-            .and_then(Digest::parse)
-            .ok_or_else(|| bad("manifest has no config digest"))?;
-        let config = read_json(fetcher, image, config_digest, false)?;
+        let manifest = manifest::parse(&bytes).map_err(|e| bad(format!("not an image manifest: {e}")))?;
+        let sha = |d: &oci_spec::image::Descriptor| {
+            sha256_of(d.digest()).ok_or_else(|| bad(format!("{} is not a sha256 digest", d.digest())))
+        };
+        let config_digest = sha(manifest.config())?;
+        let config = read(fetcher, image, config_digest, false)?;
+        let config: Value = serde_json::from_slice(&config).map_err(|e| not_json(image, config_digest, e))?;
         let mut layers = Vec::new();
-        for l in manifest["layers"].as_array().ok_or_else(|| bad("manifest has no layers"))? {
+        for l in manifest.layers() {
             layers.push(BaseLayer {
-                digest: l["digest"]
-                    .as_str()
-                    .and_then(Digest::parse)
-                    .ok_or_else(|| bad("layer without a sha256 digest"))?,
-                size: l["size"].as_u64().ok_or_else(|| bad("layer without a size"))?,
-                media_type: oci_layer_type(l["mediaType"].as_str().unwrap_or_default()),
+                digest: sha(l)?,
+                size: l.size(),
+                media_type: oci_layer_type(l.media_type().as_ref()),
             });
         }
         if config["rootfs"]["diff_ids"].as_array().map(Vec::len) != Some(layers.len()) {
-            return Err(bad("config diff_ids do not match the manifest's layers"));
+            return Err(bad("config diff_ids do not match the manifest's layers".into()));
         }
         Ok(Base { image: Some(image.clone()), digest: Some(digest), config, layers })
     }
 }
 
-fn read_json(fetcher: &Fetcher, image: &ImageRef, d: Digest, manifest: bool) -> Result<Value> {
+/// The bytes of manifest or blob `d` of `image`, from the cache (fetched first if need be).
+fn read(fetcher: &Fetcher, image: &ImageRef, d: Digest, manifest: bool) -> Result<Vec<u8>> {
     let path = if manifest { fetcher.image_manifest(image, d)? } else { fetcher.image_blob(image, d)? };
-    let bytes = fetcher.cache().read_small(&d).at(&path)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Fetch {
+    fetcher.cache().read_small(&d).at(&path)
+}
+
+fn not_json(image: &ImageRef, d: Digest, e: serde_json::Error) -> Error {
+    Error::Fetch {
         what: format!("{image}@{d}"),
-        msg: format!("not JSON: {e}"),
-        fix: "the pinned digest must name a manifest, index or config".into(),
-    })
+        msg: format!("not a JSON image config: {e}"),
+        fix: "the pinned digest must name a manifest or index whose config is JSON".into(),
+    }
 }
 
-fn is_index(v: &Value) -> bool {
-    v["manifests"].is_array() || v["mediaType"].as_str().is_some_and(|m| INDEX_TYPES.contains(&m))
-}
-
-fn pick_platform(image: &ImageRef, index: &Value) -> Result<Digest> {
-    index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|m| m["platform"]["os"] == PLATFORM_OS && m["platform"]["architecture"] == PLATFORM_ARCH)
-        .and_then(|m| m["digest"].as_str().and_then(Digest::parse))
+fn pick_platform(image: &ImageRef, index: &ImageIndex) -> Result<Digest> {
+    index
+        .manifests()
+        .iter()
+        .find(|m| m.platform().as_ref().is_some_and(|p| *p.os() == Os::Linux && *p.architecture() == Arch::Amd64))
+        .and_then(|m| sha256_of(m.digest()))
         .ok_or_else(|| Error::Fetch {
             what: format!("base image {image}"),
             msg: "its index has no linux/amd64 manifest".into(),

@@ -6,9 +6,11 @@ use crate::base::Base;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::{Fetcher, ImageRef};
-use crate::image::{self, LayerRef};
+use crate::fsutil::{self, Staging};
 use crate::layer::{Compression, Layerer, Piece};
 use crate::lock::Lock;
+use crate::oci::config::{self as image, LayerRef};
+use crate::oci::summary::Summary;
 use crate::output::{self, Built};
 use crate::report::Reporter;
 use crate::resolve;
@@ -16,7 +18,6 @@ use crate::spec::{Component, Image, SourceKind, Spec};
 use crate::stage::{Content, Entry, Tree};
 use crate::store::BlobStore;
 use crate::unpack::{self, Limits, Member, MemberKind};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -37,7 +38,7 @@ pub struct Options {
 /// What a build did.
 #[derive(Debug)]
 pub struct Outcome {
-    pub images: BTreeMap<String, Value>,
+    pub images: Summary,
     pub rebuilt: Vec<String>,
     pub unchanged: Vec<String>,
 }
@@ -67,6 +68,8 @@ pub fn prepare(opts: &Options, fetcher: &Fetcher, report: &Reporter) -> Result<(
 }
 
 pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
+    // Refused before any work: an --out that is not lpbake's to replace (checked again at the end).
+    output::replaceable(&opts.out)?;
     let cache = BlobStore::create(&opts.cache).at(&opts.cache)?;
     let fetcher = Fetcher::new(cache.clone(), opts.mirror.as_deref(), opts.offline, report.clone())?;
     let (spec, lock) = prepare(opts, &fetcher, report)?;
@@ -88,10 +91,11 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     let components = planner.component_layers(&images)?;
     let built: Vec<Built> = images.iter().map(|img| planner.plan(img, &components)).collect::<Result<_>>()?;
 
-    let previous = output::read_summary(&opts.out);
-    let is_current =
-        |b: &Built| previous.get(&b.name) == Some(&b.summary()) && b.files().iter().all(|f| opts.out.join(f).exists());
-    let summary: BTreeMap<String, Value> = built.iter().map(|b| (b.name.clone(), b.summary())).collect();
+    let previous = output::replaceable(&opts.out)?;
+    let is_current = |b: &Built| {
+        previous.images.get(&b.name) == Some(&b.summary()) && b.files().iter().all(|f| opts.out.join(f).exists())
+    };
+    let summary = Summary { images: built.iter().map(|b| (b.name.clone(), b.summary())).collect() };
     let (unchanged, changed): (Vec<&Built>, Vec<&Built>) = built.iter().partition(|b| is_current(b));
     let outcome = Outcome {
         images: summary.clone(),
@@ -103,10 +107,14 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         return Ok(outcome);
     }
 
-    // Assemble the new output beside the old one, then swap it in whole.
-    let parent = crate::fsutil::parent_of(&opts.out);
+    // Assemble the new output beside the old one, then swap it in whole; first remove what
+    // builds that died left there.
+    let parent = fsutil::parent_of(&opts.out);
     std::fs::create_dir_all(&parent).at(&parent)?;
-    let tmp = tempfile::Builder::new().prefix(".lpbake-out-").tempdir_in(&parent).at(&parent)?;
+    for dead in fsutil::remove_dead_staging(&parent)? {
+        report.warn(format!("removed {}, left by an interrupted build", dead.display()));
+    }
+    let tmp = Staging::new(&parent)?;
     for b in &unchanged {
         for f in b.files() {
             copy_tree(&opts.out.join(&f), &tmp.path().join(&f))?;
@@ -126,9 +134,8 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         writers.into_iter().map(join).collect()
     });
     written.into_iter().collect::<Result<()>>()?;
-    output::write_summary(tmp.path(), &summary)?;
-    let tmp = tmp.keep();
-    crate::fsutil::publish_dir(&tmp, &opts.out)?;
+    summary.write(tmp.path())?;
+    tmp.publish(&opts.out)?;
     Ok(outcome)
 }
 
@@ -150,7 +157,7 @@ fn select(spec: &Spec, wanted: &[String]) -> Result<Vec<String>> {
     Ok(wanted.to_vec())
 }
 
-/// Hard-links every file under `src` into the same place under `dst`.
+/// Copies every file under `src` into the same place under `dst`.
 fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     if src.is_dir() {
         for e in std::fs::read_dir(src).at(src)? {
@@ -159,7 +166,7 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         }
         Ok(())
     } else {
-        crate::fsutil::link_or_copy(src, dst)
+        fsutil::copy_file(src, dst)
     }
 }
 
@@ -233,8 +240,8 @@ impl Planner<'_> {
         }
         let epoch = self.layerer.epoch;
         let config = image::config(&base, img, self.spec, &layers, epoch);
-        let manifest = image::manifest(&config, &base, &layers);
-        let sbom = crate::sbom::document(img, self.spec, self.lock, &base, crate::digest::Digest::of(&manifest), epoch);
+        let manifest = crate::oci::manifest::image(&config, &base, &layers);
+        let sbom = crate::oci::sbom::document(img, self.spec, self.lock, &base, Digest::of(&manifest), epoch);
         let version = img.version(self.spec).to_string();
         let mut all: Vec<(Digest, u64)> = base.layers.iter().map(|l| (l.digest, l.size)).collect();
         all.extend(layers.iter().map(|l| (l.digest, l.size)));

@@ -1,10 +1,17 @@
-//! Filesystem steps that must never leave half-written state: atomic file writes and the
-//! directory swap that publishes a finished build output.
+//! Filesystem steps that must never leave half-written state: atomic file writes, file copies,
+//! and the staging directory a build output is assembled in: locked for the build's life,
+//! swapped in whole when done, and removed by the next build when its build died.
 
 use crate::error::{Error, IoContext, Result};
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+/// Staging directories are `<parent>/.lpbake-out-<random>`.
+const STAGING_PREFIX: &str = ".lpbake-out-";
+/// The file inside a staging directory whose lock its build holds while it lives.
+const STAGING_LOCK: &str = ".lpbake-lock";
 
 /// Writes `bytes` to `path` through a temp file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -27,15 +34,92 @@ pub fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Puts the finished directory `new` at `dest`: atomically swapped with the old output when
-/// there is one (the old one is then removed), renamed into place when there is none.
-pub fn publish_dir(new: &Path, dest: &Path) -> Result<()> {
-    if !dest.exists() {
-        return std::fs::rename(new, dest).at(dest);
+/// The temp directory a build output is assembled in, beside the output, holding a locked
+/// lock file for as long as it lives: a staging directory whose lock can be taken belongs to a
+/// build that died, and [`remove_dead_staging`] removes it.
+pub struct Staging {
+    dir: PathBuf,
+    /// Held (locked) until the output is published or this is dropped.
+    _lock: File,
+}
+
+impl Staging {
+    /// A new staging directory in `parent`, locked.
+    pub fn new(parent: &Path) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(parent).at(parent)?.keep();
+        let lock = lock_in(&dir)?;
+        Ok(Staging { dir, _lock: lock })
     }
-    exchange(new, dest).at(dest)?;
-    // `new` now holds the previous output.
-    std::fs::remove_dir_all(new).at(new)
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Puts the finished directory at `dest`: atomically swapped with the old output when there
+    /// is one (the old one is then removed, under a lock of its own until it is gone), renamed
+    /// into place when there is none. The lock file does not go along.
+    pub fn publish(self, dest: &Path) -> Result<()> {
+        let lock = self.dir.join(STAGING_LOCK);
+        std::fs::remove_file(&lock).at(&lock)?;
+        if !dest.exists() {
+            return std::fs::rename(&self.dir, dest).at(dest);
+        }
+        exchange(&self.dir, dest).at(dest)?;
+        // `self.dir` now holds the previous output: locked, emptied, then the lock goes last.
+        let _old = lock_in(&self.dir)?;
+        for e in std::fs::read_dir(&self.dir).at(&self.dir)? {
+            let e = e.at(&self.dir)?;
+            if e.file_name() != STAGING_LOCK {
+                remove_all(&e.path())?;
+            }
+        }
+        remove_all(&lock)?;
+        remove_all(&self.dir)
+    }
+}
+
+impl Drop for Staging {
+    /// A build that failed removes its own staging directory (one that was published is gone).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Creates and locks the lock file in `dir`.
+fn lock_in(dir: &Path) -> Result<File> {
+    let path = dir.join(STAGING_LOCK);
+    let file = File::create(&path).at(&path)?;
+    file.lock().at(&path)?;
+    Ok(file)
+}
+
+/// Removes `path` (a file or a whole directory); one that is gone already is fine.
+fn remove_all(path: &Path) -> Result<()> {
+    let r = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes the staging directories in `parent` that builds which died left behind (those whose
+/// lock can be taken); a live build's is left alone, and so is one without a lock file (a
+/// build between creating its directory and locking it). Returns what was removed.
+pub fn remove_dead_staging(parent: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(parent).at(parent)? {
+        let e = e.at(parent)?;
+        if !e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) || !e.path().is_dir() {
+            continue;
+        }
+        let lock = e.path().join(STAGING_LOCK);
+        let Ok(file) = File::open(&lock) else { continue };
+        if file.try_lock().is_ok() {
+            remove_all(&e.path())?;
+            removed.push(e.path());
+        }
+    }
+    Ok(removed)
 }
 
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
@@ -53,33 +137,76 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Hard-links `src` to `dst`, copying when a link is impossible (another filesystem).
-pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
+/// Copies `src` to `dst` (copy_file_range: a reflink where the filesystem can), so the two
+/// never share an inode; an existing `dst` is kept.
+pub fn copy_file(src: &Path, dst: &Path) -> Result<()> {
     if let Some(p) = dst.parent() {
         std::fs::create_dir_all(p).at(p)?;
     }
-    match std::fs::hard_link(src, dst) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(_) => std::fs::copy(src, dst).map(|_| ()).at(dst),
+    if dst.exists() {
+        return Ok(());
     }
+    std::fs::copy(src, dst).map(drop).at(dst)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn staging_in(root: &Path, files: &[&str]) -> Staging {
+        let s = Staging::new(root).unwrap();
+        for f in files {
+            std::fs::write(s.path().join(f), "x").unwrap();
+        }
+        s
+    }
+
     #[test]
-    fn publish_replaces_whole_directory() {
+    fn publish_replaces_whole_directory_without_its_lock() {
         let root = tempfile::tempdir().unwrap();
         let dest = root.path().join("out");
-        let new = root.path().join("new");
         std::fs::create_dir_all(&dest).unwrap();
         std::fs::write(dest.join("old"), "1").unwrap();
-        std::fs::create_dir_all(&new).unwrap();
-        std::fs::write(new.join("fresh"), "2").unwrap();
-        publish_dir(&new, &dest).unwrap();
-        assert!(dest.join("fresh").exists() && !dest.join("old").exists());
-        assert!(!new.exists());
+        let new = staging_in(root.path(), &["fresh"]);
+        new.publish(&dest).unwrap();
+        let mut left: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        left.sort();
+        assert_eq!(left, ["out"]);
+        let mut inside: Vec<_> = std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name()).collect();
+        inside.sort();
+        assert_eq!(inside, ["fresh"]);
+        // Into a missing destination: renamed, without the lock file either.
+        staging_in(root.path(), &["a"]).publish(&root.path().join("other")).unwrap();
+        assert!(!root.path().join("other").join(STAGING_LOCK).exists());
+    }
+
+    #[test]
+    fn dead_staging_is_removed_and_live_staging_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let live = staging_in(root.path(), &["blob"]);
+        // A dead build's: its lock file is there, nobody holds it (the process that did is gone).
+        let dead = root.path().join(format!("{STAGING_PREFIX}dead"));
+        std::fs::create_dir_all(dead.join("oci")).unwrap();
+        std::fs::write(dead.join(STAGING_LOCK), "").unwrap();
+        std::fs::write(dead.join("oci/blob"), "x").unwrap();
+        // Not staging directories: left alone whatever they hold.
+        std::fs::create_dir_all(root.path().join("out")).unwrap();
+        std::fs::write(root.path().join("out").join(STAGING_LOCK), "").unwrap();
+        assert_eq!(remove_dead_staging(root.path()).unwrap(), std::slice::from_ref(&dead));
+        assert!(!dead.exists());
+        assert!(live.path().join("blob").exists(), "a live build's staging directory was removed");
+        assert!(root.path().join("out").exists());
+    }
+
+    #[test]
+    fn copies_share_no_inode() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let (src, dst) = (root.path().join("src"), root.path().join("d/dst"));
+        std::fs::write(&src, "cache").unwrap();
+        copy_file(&src, &dst).unwrap();
+        assert_ne!(std::fs::metadata(&src).unwrap().ino(), std::fs::metadata(&dst).unwrap().ino());
+        std::fs::write(&dst, "changed").unwrap();
+        assert_eq!(std::fs::read(&src).unwrap(), b"cache");
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::digest::{Digest, HashWriter};
 use crate::error::{Error, IoContext, Result};
-use crate::json::canonical;
+use crate::oci::canonical::canonical;
 use crate::stage::{Content, Tree};
 use crate::store::{BlobStore, BlobWriter};
 use serde::{Deserialize, Serialize};

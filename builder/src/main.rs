@@ -4,6 +4,9 @@
 use clap::{Args, Parser, Subcommand};
 use lpbake::build::{self, Options};
 use lpbake::layer::Compression;
+use lpbake::oci::summary;
+use lpbake::publish::layout::Layout;
+use lpbake::publish::{daemon, registry};
 use lpbake::report::{Mode, Reporter};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -207,27 +210,20 @@ fn main() -> ExitCode {
         Command::Build(a) => {
             let out = a.out.clone();
             let load_after = a.load;
-            build::run(&options(a.inputs, cache, a.out, a.locked, a.images, a.compression), &report)
-                .and_then(|o| {
-                    let loaded = if load_after { load(&out, &o.images.keys().cloned().collect::<Vec<_>>(), &report)? } else { Vec::new() };
-                    Ok((o, loaded))
-                })
-                .map(|(o, loaded)| {
+            build::run(&options(a.inputs, cache, a.out, a.locked, a.images, a.compression), &report).and_then(|o| {
+                let loaded = if load_after { daemon::load(&out, &[], &report)? } else { Vec::new() };
                 if !report.json() {
-                    for (name, s) in &o.images {
-                        report.step(format!(
-                            "{name}: {} {}",
-                            s["manifest"].as_str().unwrap_or_default(),
-                            if o.unchanged.contains(name) { "(unchanged)" } else { "(built)" }
-                        ));
+                    for (name, s) in &o.images.images {
+                        let how = if o.unchanged.contains(name) { "(unchanged)" } else { "(built)" };
+                        report.step(format!("{name}: {} {how}", s.manifest));
                     }
-                    report.step(format!("wrote {}", out.join(lpbake::output::SUMMARY).display()));
+                    report.step(format!("wrote {}", out.join(summary::FILE).display()));
                 }
-                serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged, "loaded": loaded })
+                Ok(serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged, "loaded": loaded }))
             })
         }
-        Command::Load(a) => load(&a.out, &a.images, &report).map(|tags| serde_json::json!({ "loaded": tags })),
-        Command::Sbom(a) => match sbom(&a.out, &a.image) {
+        Command::Load(a) => daemon::load(&a.out, &a.images, &report).map(|tags| serde_json::json!({ "loaded": tags })),
+        Command::Sbom(a) => match Layout::open(&a.out).and_then(|l| l.sbom(&a.image)) {
             // The SBOM is the output, also with --json: print it as it is.
             Ok(bytes) => {
                 print!("{}", String::from_utf8_lossy(&bytes));
@@ -235,7 +231,7 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e),
         },
-        Command::Push(a) => lpbake::push::push(&a.out, &a.target, &a.images, a.insecure, &report).map(|stats| {
+        Command::Push(a) => registry::push(&a.out, &a.target, &a.images, a.insecure, &report).map(|stats| {
             for (name, s) in &stats {
                 report.step(format!(
                     "{name}: {} blob(s) uploaded ({} bytes), {} mounted, {} already there",
@@ -283,59 +279,4 @@ fn lock(a: LockArgs, cache: PathBuf, report: &Reporter) -> lpbake::Result<serde_
     }
     report.step(format!("{}: {} change(s)", a.inputs.lock.display(), changes.len()));
     Ok(serde_json::json!({ "lock": a.inputs.lock, "changes": changes }))
-}
-
-/// Loads the named images (all of OUT/images.json when none are named) into the engine.
-fn load(out: &std::path::Path, names: &[String], report: &Reporter) -> lpbake::Result<Vec<String>> {
-    let summary = lpbake::output::read_summary(out);
-    if summary.is_empty() {
-        return Err(lpbake::Error::Output(format!(
-            "{}: no images.json here\n  fix: build first (`lpbake build --out {}`), or pass --out DIR",
-            out.display(),
-            out.display()
-        )));
-    }
-    let names: Vec<String> = if names.is_empty() { summary.keys().cloned().collect() } else { names.to_vec() };
-    let paths: Vec<(String, std::path::PathBuf)> =
-        names.iter().map(|n| (n.clone(), out.join(format!("{n}.docker.tar")))).collect();
-    for (n, p) in &paths {
-        if !summary.contains_key(n) || !p.is_file() {
-            return Err(lpbake::Error::Output(format!(
-                "{}: no image `{n}` was built here\n  fix: pick one of: {}",
-                out.display(),
-                summary.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-    }
-    let refs: Vec<(String, &std::path::Path)> = paths.iter().map(|(n, p)| (n.clone(), p.as_path())).collect();
-    let tags = lpbake::engine::load(&refs, report)?;
-    for t in &tags {
-        report.step(format!("loaded {t}"));
-    }
-    Ok(tags)
-}
-
-/// The SBOM of `image` in `out`, verified against the digest recorded in images.json.
-fn sbom(out: &std::path::Path, image: &str) -> lpbake::Result<Vec<u8>> {
-    let summary = lpbake::output::read_summary(out);
-    let want = summary.get(image).and_then(|s| s["sbom"].as_str()).and_then(lpbake::digest::Digest::parse);
-    let path = out.join(format!("{image}.spdx.json"));
-    let Some(want) = want else {
-        return Err(lpbake::Error::Output(format!(
-            "{}: no image `{image}` with an SBOM was built here\n  fix: build it (`lpbake build --out {}`), or pick one of: {}",
-            out.display(),
-            out.display(),
-            summary.keys().cloned().collect::<Vec<_>>().join(", ")
-        )));
-    };
-    let bytes = std::fs::read(&path).map_err(|e| lpbake::Error::io(&path, e))?;
-    let got = lpbake::digest::Digest::of(&bytes);
-    if got != want {
-        return Err(lpbake::Error::Mismatch(lpbake::digest::HashMismatch {
-            what: path.display().to_string(),
-            expected: want,
-            actual: got,
-        }));
-    }
-    Ok(bytes)
 }

@@ -1,21 +1,23 @@
 //! Build outputs of one image: `oci/<name>/` (OCI image layout), `<name>.oci.tar` (the same
 //! layout as one archive), `<name>.docker.tar` (plus `manifest.json`, for `docker load`) and
-//! `<name>.spdx.json` (its SBOM); and `images.json`, the summary of every image's digests.
+//! `<name>.spdx.json` (its SBOM); the summary `images.json` of them all; and the rule for which
+//! existing `--out` directory a build may replace (its own output, an empty or a missing one).
 
 use crate::digest::Digest;
-use crate::error::{IoContext, Result};
-use crate::fsutil::{link_or_copy, write_atomic};
-use crate::image::MANIFEST_TYPE;
-use crate::json::canonical;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{copy_file, write_atomic};
 use crate::layer::write_tar;
+use crate::oci::summary::{self, ImageSummary, Summary};
+use crate::oci::{index, manifest};
 use crate::stage::{Content, Entry, Tree};
 use crate::store::BlobStore;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::io::BufWriter;
 use std::path::Path;
 
-pub const SUMMARY: &str = "images.json";
+/// The files image `name` puts in the output directory.
+pub fn files(name: &str) -> [String; 4] {
+    [format!("oci/{name}"), format!("{name}.oci.tar"), format!("{name}.docker.tar"), format!("{name}.spdx.json")]
+}
 
 /// A fully planned image: every blob it needs is in the cache store.
 #[derive(Clone, Debug)]
@@ -33,24 +35,19 @@ pub struct Built {
 
 impl Built {
     /// This image's entry in `images.json`.
-    pub fn summary(&self) -> Value {
-        json!({
-            "manifest": Digest::of(&self.manifest).to_string(),
-            "config": Digest::of(&self.config).to_string(),
-            "layers": self.layers.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>(),
-            "sbom": Digest::of(&self.sbom).to_string(),
-            "tags": self.tags,
-        })
+    pub fn summary(&self) -> ImageSummary {
+        ImageSummary {
+            manifest: Digest::of(&self.manifest),
+            config: Digest::of(&self.config),
+            layers: self.layers.iter().map(|(d, _)| *d).collect(),
+            sbom: Digest::of(&self.sbom),
+            tags: self.tags.clone(),
+        }
     }
 
     /// The files this image puts in the output directory.
     pub fn files(&self) -> [String; 4] {
-        [
-            format!("oci/{}", self.name),
-            format!("{}.oci.tar", self.name),
-            format!("{}.docker.tar", self.name),
-            format!("{}.spdx.json", self.name),
-        ]
+        files(&self.name)
     }
 
     fn blobs(&self, store: &BlobStore) -> Result<Vec<(Digest, u64)>> {
@@ -60,36 +57,23 @@ impl Built {
         all.extend(self.layers.iter().copied());
         Ok(all)
     }
-
-    fn index(&self) -> Vec<u8> {
-        canonical(&json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [{
-                "mediaType": MANIFEST_TYPE,
-                "digest": Digest::of(&self.manifest).to_string(),
-                "size": self.manifest.len(),
-                "annotations": {"org.opencontainers.image.ref.name": self.version},
-            }],
-        }))
-    }
 }
-
-const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Writes all outputs of `b` under `dir`.
 pub fn write_image(dir: &Path, b: &Built, store: &BlobStore, epoch: u64) -> Result<()> {
     write_atomic(&dir.join(format!("{}.spdx.json", b.name)), &b.sbom)?;
     let blobs = b.blobs(store)?;
-    let index = b.index();
+    let index = index::layout(&b.manifest, &b.version);
+    let header = index::layout_header();
 
-    // The layout directory: blobs hard-linked from the cache (they are verified on every read).
+    // The layout directory: blobs copied from the cache (never linked: an output is the
+    // user's to change, the cache is not), reflinked where the filesystem can.
     let layout = dir.join("oci").join(&b.name);
     for (d, _) in &blobs {
-        link_or_copy(&store.path(d), &layout.join("blobs/sha256").join(d.hex()))?;
+        copy_file(&store.path(d), &layout.join("blobs/sha256").join(d.hex()))?;
     }
     write_atomic(&layout.join("index.json"), &index)?;
-    write_atomic(&layout.join("oci-layout"), LAYOUT)?;
+    write_atomic(&layout.join("oci-layout"), &header)?;
 
     // The archives: the same files as a tar, and for docker also manifest.json.
     let mut tree = Tree::default();
@@ -103,15 +87,11 @@ pub fn write_image(dir: &Path, b: &Built, store: &BlobStore, epoch: u64) -> Resu
         Ok(())
     };
     put(&mut tree, "index.json", &index)?;
-    put(&mut tree, "oci-layout", LAYOUT)?;
+    put(&mut tree, "oci-layout", &header)?;
     write_archive(&dir.join(format!("{}.oci.tar", b.name)), &tree, store, epoch)?;
 
-    let docker_manifest = canonical(&json!([{
-        "Config": format!("blobs/sha256/{}", Digest::of(&b.config).hex()),
-        "RepoTags": b.tags,
-        "Layers": b.layers.iter().map(|(d, _)| format!("blobs/sha256/{}", d.hex())).collect::<Vec<_>>(),
-    }]));
-    put(&mut tree, "manifest.json", &docker_manifest)?;
+    let layers: Vec<Digest> = b.layers.iter().map(|(d, _)| *d).collect();
+    put(&mut tree, "manifest.json", &manifest::docker_archive(Digest::of(&b.config), &b.tags, &layers))?;
     write_archive(&dir.join(format!("{}.docker.tar", b.name)), &tree, store, epoch)
 }
 
@@ -122,14 +102,66 @@ fn write_archive(path: &Path, tree: &Tree, store: &BlobStore, epoch: u64) -> Res
     Ok(())
 }
 
-/// `images.json`: image name -> its summary, canonical JSON and a final newline.
-pub fn write_summary(dir: &Path, images: &BTreeMap<String, Value>) -> Result<()> {
-    let mut bytes = canonical(&json!(images));
-    bytes.push(b'\n');
-    write_atomic(&dir.join(SUMMARY), &bytes)
-}
-
-/// The summary of a previous build in `dir`, if any.
-pub fn read_summary(dir: &Path) -> BTreeMap<String, Value> {
-    std::fs::read(dir.join(SUMMARY)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+/// The summary of the output a build may replace at `out`: empty for a missing or empty
+/// directory, the previous summary for lpbake's own output. Anything else is refused, nothing
+/// touched: a directory that is the current one or holds it, a file, a directory without a
+/// summary, or one holding entries lpbake does not write.
+pub fn replaceable(out: &Path) -> Result<Summary> {
+    let refuse = |why: String, fix: &str| Err(Error::Output(format!("{}: {why}\n  fix: {fix}", out.display())));
+    let meta = match std::fs::metadata(out) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Summary::default()),
+        Err(e) => return Err(Error::io(out, e)),
+    };
+    if !meta.is_dir() {
+        return refuse(
+            "is not a directory; lpbake replaces --out whole".into(),
+            "remove it, or pass another --out DIR",
+        );
+    }
+    let canonical = out.canonicalize().at(out)?;
+    let cwd = std::env::current_dir().and_then(|d| d.canonicalize()).at(".")?;
+    if cwd.starts_with(&canonical) {
+        return refuse(
+            format!("is the current directory or holds it ({}); lpbake replaces --out whole", cwd.display()),
+            "pass a directory of its own, e.g. --out out",
+        );
+    }
+    let names = |dir: &Path| -> Result<Vec<String>> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(dir).at(dir)? {
+            v.push(e.at(dir)?.file_name().to_string_lossy().into_owned());
+        }
+        v.sort();
+        Ok(v)
+    };
+    let top = names(out)?;
+    if top.is_empty() {
+        return Ok(Summary::default());
+    }
+    let fix = "move your files elsewhere, or pass an empty or new directory as --out";
+    let not_ours = |entry: String| {
+        refuse(format!("holds {entry}, which lpbake did not write; replacing --out whole would delete it"), fix)
+    };
+    let Ok(Some(summary)) = Summary::read(out) else {
+        let shown = top.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        let why = format!(
+            "holds files lpbake did not write ({shown}{}) and no {} of lpbake's; replacing --out whole would delete them",
+            if top.len() > 3 { ", ..." } else { "" },
+            summary::FILE
+        );
+        return refuse(why, fix);
+    };
+    let ours: Vec<String> =
+        summary.images.keys().flat_map(|n| files(n)).chain([summary::FILE.to_string(), "oci".into()]).collect();
+    if let Some(foreign) = top.iter().find(|n| !ours.contains(n)) {
+        return not_ours(out.join(foreign).display().to_string());
+    }
+    let layouts = out.join("oci");
+    if layouts.is_dir() {
+        if let Some(foreign) = names(&layouts)?.into_iter().find(|n| !summary.images.contains_key(n)) {
+            return not_ours(layouts.join(foreign).display().to_string());
+        }
+    }
+    Ok(summary)
 }

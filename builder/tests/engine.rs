@@ -21,10 +21,10 @@ fn build_load_then_images_run_read_only_as_non_root() {
         assert!(text.contains(&format!("loaded {tag}")), "{tag} not loaded:\n{text}");
     }
     // The engine's image id is the config digest lpbake computed.
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("images.json")).unwrap()).unwrap();
+    let summary = lpbake::oci::summary::Summary::read(&out).unwrap().unwrap();
     for name in ["livepeer", "geth", "ffmpeg"] {
         let id = docker(&["image", "inspect", "--format", "{{.Id}}", &format!("lpbake/{name}:latest")]);
-        assert_eq!(id.trim(), summary[name]["config"].as_str().unwrap(), "{name}");
+        assert_eq!(id.trim(), summary.images[name].config.to_string(), "{name}");
     }
 
     let ffmpeg = docker(&["run", "--rm", "--read-only", "--network", "none", "lpbake/ffmpeg", "-version"]);
@@ -81,7 +81,9 @@ fn load_without_an_engine_says_how_to_start_one() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("images.json"), r#"{"x":{}}"#).unwrap();
+    let d = lpbake::digest::Digest::of(b"x");
+    let x = lpbake::oci::summary::ImageSummary { manifest: d, config: d, layers: vec![], sbom: d, tags: vec![] };
+    lpbake::oci::summary::Summary { images: [("x".to_string(), x)].into() }.write(&out).unwrap();
     std::fs::write(out.join("x.docker.tar"), b"").unwrap();
     let o = lpbake(&tmp.path().join("cache"))
         .env("DOCKER_HOST", format!("unix://{}/no.sock", tmp.path().display()))

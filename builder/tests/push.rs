@@ -2,12 +2,14 @@
 //! a first push uploads the images, a second one finds every blob there and uploads nothing;
 //! skopeo pulls back by digest the very bytes that were built; each SBOM is reachable as a
 //! referrer through the tag-schema fallback; memory stays flat while 150 MB go up; a layer that
-//! is not its digest is never committed; and `--insecure` is refused for a remote registry.
+//! is not its digest is never committed; and `--insecure` is refused for a remote registry,
+//! decided on the parsed host (`lpbake::urls`).
 
 mod common;
 use common::*;
 use lpbake::digest::Digest;
-use lpbake::push::{push, PushStats};
+use lpbake::oci::summary::Summary;
+use lpbake::publish::registry::{push, PushStats};
 use lpbake::report::{Mode, Reporter};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::{Client, Reference};
@@ -59,8 +61,7 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     ok(&build_offline(&tmp.path().join("cache"), &out));
-    let summary: BTreeMap<String, Value> =
-        serde_json::from_slice(&std::fs::read(out.join("images.json")).unwrap()).unwrap();
+    let summary = Summary::read(&out).unwrap().unwrap().images;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let prefix = format!("test-{:x}", nanos ^ std::process::id());
     let target = format!("{REGISTRY}/{prefix}");
@@ -81,9 +82,9 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
     assert_eq!(first.keys().collect::<Vec<_>>(), summary.keys().collect::<Vec<_>>());
     for (name, s) in &first {
         // Distinct config and layers, the empty config and the SBOM.
-        let mut blobs: Vec<&Value> = summary[name]["layers"].as_array().unwrap().iter().collect();
-        blobs.push(&summary[name]["config"]);
-        blobs.sort_by_key(|v| v.as_str());
+        let mut blobs: Vec<Digest> = summary[name].layers.clone();
+        blobs.push(summary[name].config);
+        blobs.sort();
         blobs.dedup();
         assert_eq!(s.blobs_uploaded + s.blobs_mounted + s.blobs_present, blobs.len() + 2, "{name}: {s:?}");
         assert_eq!(s.manifests, 3, "{name}: image manifest, SBOM manifest, referrers index: {s:?}");
@@ -102,7 +103,8 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
 
     // Pulled back by digest, with skopeo: the same manifest, config and layers, byte for byte.
     let livepeer = &summary["livepeer"];
-    let digest = livepeer["manifest"].as_str().unwrap();
+    let digest = livepeer.manifest.to_string();
+    let digest = digest.as_str();
     let back = tmp.path().join("back");
     let o = Command::new(tool("skopeo"))
         .args(["copy", "--src-tls-verify=false"])
@@ -115,9 +117,8 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
     for (path, sha) in &pulled {
         assert_eq!(format!("sha256/{}", &sha["sha256:".len()..]), *path, "pulled blob {path} is not its digest");
     }
-    let mut want: Vec<String> =
-        livepeer["layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
-    want.extend([digest.to_string(), livepeer["config"].as_str().unwrap().to_string()]);
+    let mut want: Vec<String> = livepeer.layers.iter().map(Digest::to_string).collect();
+    want.extend([digest.to_string(), livepeer.config.to_string()]);
     want.sort();
     assert_eq!(pulled.into_iter().map(|(_, d)| d).collect::<Vec<_>>(), want);
     for tag in ["0.9.1", "latest"] {
@@ -137,7 +138,7 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
         serde_json::from_slice(&raw_manifest(&format!("{prefix}/livepeer@{artifact_digest}"))).unwrap();
     assert_eq!(artifact["subject"]["digest"], digest);
     assert_eq!(artifact["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
-    assert_eq!(artifact["layers"][0]["digest"], livepeer["sbom"]);
+    assert_eq!(artifact["layers"][0]["digest"], livepeer.sbom.to_string());
 
     let client = Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(vec![REGISTRY.into()]),
@@ -150,18 +151,17 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
         assert_eq!(referrers.manifests.len(), 1);
         assert_eq!(referrers.manifests[0].digest, artifact_digest);
         let mut sbom = Vec::new();
-        client.pull_blob(&image, livepeer["sbom"].as_str().unwrap(), &mut sbom).await.unwrap();
+        client.pull_blob(&image, livepeer.sbom.to_string().as_str(), &mut sbom).await.unwrap();
         sbom
     });
     assert!(sbom == std::fs::read(out.join("livepeer.spdx.json")).unwrap(), "pulled SBOM differs from the built one");
 
-    // A layer that is no longer its digest: the chunked upload breaks off before its commit.
-    let layer = livepeer["layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).find(|l| {
-        let size = std::fs::metadata(out.join("oci/livepeer/blobs/sha256").join(&l["sha256:".len()..])).unwrap().len();
-        size > 16 << 20
-    });
-    let layer = layer.expect("a layer above the monolithic limit");
-    let path = out.join("oci/livepeer/blobs/sha256").join(&layer["sha256:".len()..]);
+    // A large layer that is no longer its digest: its streamed upload (one PUT, of many 4 MiB
+    // stream items) breaks off at the end, before the registry commits it.
+    let blob_path = |d: &Digest| out.join("oci/livepeer/blobs/sha256").join(d.hex());
+    let layer = livepeer.layers.iter().find(|l| std::fs::metadata(blob_path(l)).unwrap().len() > 16 << 20);
+    let layer = &layer.expect("a layer of more than 16 MiB").to_string();
+    let path = blob_path(&layer.parse().unwrap());
     let mut bytes = std::fs::read(&path).unwrap();
     *bytes.last_mut().unwrap() ^= 1;
     std::fs::write(&path, bytes).unwrap();
@@ -170,6 +170,23 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
     assert!(msg.contains("sha256 mismatch") && msg.contains(&path.display().to_string()), "{msg}");
     let repo = Reference::with_digest(REGISTRY.into(), format!("{prefix}-tampered/livepeer"), layer.into());
     assert!(!rt.block_on(client.blob_exists(&repo, layer)).unwrap(), "the tampered layer was committed");
+}
+
+#[test]
+fn insecure_is_decided_on_the_parsed_host_before_any_traffic() {
+    let report = Reporter::new(Mode::Quiet);
+    // Names that start like a loopback address but are not one: refused, naming the target.
+    for target in ["127.0.0.1.nip.io:5000/team", "127.0.0.1@evil:5000/team", "localhost.example:5000"] {
+        let msg = push(Path::new("/nonexistent"), target, &[], true, &report).unwrap_err().to_string();
+        let host = target.split('/').next().unwrap();
+        assert!(msg.contains(host) && msg.contains("fix:") && !msg.contains("/nonexistent"), "{target}: {msg}");
+    }
+    // Loopback registries as the one URL policy knows them (all of 127.0.0.0/8, localhost in any
+    // case): --insecure passes, and the push goes on to read the (missing) output.
+    for target in ["127.0.0.2:5000/team", "localhost:5000", "LOCALHOST:5000"] {
+        let msg = push(Path::new("/nonexistent"), target, &[], true, &report).unwrap_err().to_string();
+        assert!(!msg.contains("--insecure") && msg.contains("/nonexistent"), "{target}: {msg}");
+    }
 }
 
 #[test]

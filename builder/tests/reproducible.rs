@@ -2,10 +2,13 @@
 //! working directories, time zone, locale and umask, give identical images; the outputs open
 //! with skopeo and umoci and hold the binaries where the spec says, as root-owned 0755 files
 //! in images that run as a non-root user; a rebuild with nothing changed does nothing, and
-//! `lpbake verify` proves the output.
+//! `lpbake verify` proves the output; outputs share no inode with the cache; a killed build's
+//! staging directory is removed by the next; and an --out that is not lpbake's own output is
+//! refused, untouched.
 
 mod common;
 use common::*;
+use lpbake::oci::summary::{ImageSummary, Summary};
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
@@ -42,8 +45,8 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
 
     let ja = std::fs::read(a.join("images.json")).unwrap();
     assert_eq!(ja, std::fs::read(b.join("images.json")).unwrap(), "images.json differs between A and B");
-    let summary: serde_json::Value = serde_json::from_slice(&ja).unwrap();
-    assert_eq!(summary.as_object().unwrap().keys().collect::<Vec<_>>(), ["ffmpeg", "geth", "livepeer"]);
+    let summary = Summary::read(&a).unwrap().unwrap().images;
+    assert_eq!(summary.keys().collect::<Vec<_>>(), ["ffmpeg", "geth", "livepeer"]);
     for name in ["ffmpeg", "geth", "livepeer"] {
         for suffix in ["oci.tar", "docker.tar"] {
             let fa = std::fs::read(a.join(format!("{name}.{suffix}"))).unwrap();
@@ -80,7 +83,7 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
         .output()
         .unwrap();
     let inspect: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
-    assert_eq!(inspect["Digest"], summary["livepeer"]["manifest"]);
+    assert_eq!(inspect["Digest"], summary["livepeer"].manifest.to_string());
     assert_eq!(inspect["Architecture"], "amd64");
 
     // umoci unpacks each image: binaries at the declared paths, 0755, root-owned; user not root.
@@ -90,7 +93,7 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
         ("ffmpeg", vec!["usr/local/bin/ffmpeg"]),
     ];
     for (name, bins) in expected {
-        let tag = summary[name]["tags"][0].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+        let tag = summary[name].tags[0].rsplit(':').next().unwrap().to_string();
         let bundle = tmp.path().join(format!("bundle-{name}"));
         let o = Command::new(tool("umoci"))
             .arg("unpack")
@@ -144,4 +147,150 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
     std::fs::write(&index, bytes).unwrap();
     let text = failed(&verify(&a));
     assert!(text.contains("differs: oci/geth/index.json"), "{text}");
+}
+
+/// The files under `root`, recursively.
+fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn outputs_share_no_inode_with_the_cache_and_an_interrupted_build_is_cleaned_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache, out) = (tmp.path().join("cache"), tmp.path().join("out"));
+    ok(&build_offline(&cache, &out));
+    let cached: std::collections::BTreeMap<u64, std::path::PathBuf> =
+        files_under(&cache).into_iter().map(|p| (std::fs::metadata(&p).unwrap().ino(), p)).collect();
+    // Every output file, in every layout and archive: its own inode, its only name.
+    for f in files_under(&out) {
+        let meta = std::fs::metadata(&f).unwrap();
+        assert!(!cached.contains_key(&meta.ino()), "{} is {}", f.display(), cached[&meta.ino()].display());
+        assert_eq!(meta.nlink(), 1, "{} has other names", f.display());
+    }
+    // A partial rebuild carries the other images over: still copies.
+    let summary = Summary::read(&out).unwrap().unwrap();
+    let layer = summary.images["livepeer"].layers.last().unwrap();
+    std::fs::remove_file(out.join("geth.oci.tar")).unwrap();
+    ok(&build_offline(&cache, &out));
+    for f in files_under(&out) {
+        assert!(!cached.contains_key(&std::fs::metadata(&f).unwrap().ino()), "{} is a cache file", f.display());
+    }
+
+    // Changing an output blob leaves the cache as it was, and verify names the blob.
+    let blob = out.join("oci/livepeer/blobs/sha256").join(layer.hex());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let in_cache = std::fs::read(cache.join("blobs/sha256").join(layer.hex())).unwrap();
+    assert_eq!(lpbake::digest::Digest::of(&in_cache), *layer, "the cache blob changed with the output");
+    let f = fixtures();
+    let o = lpbake(&cache)
+        .current_dir(repo())
+        .args(["verify", "--offline", "--mirror"])
+        .arg(f.join("mirror"))
+        .arg("--lock")
+        .arg(f.join("lpbake.lock"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = failed(&o);
+    assert!(text.contains(&format!("differs: oci/livepeer/blobs/sha256/{}", layer.hex())), "{text}");
+
+    // A build killed while it writes leaves its staging directory; the next build removes it.
+    let staging =
+        || -> Vec<String> { listing(tmp.path()).into_iter().filter(|n| n.starts_with(".lpbake-out-")).collect() };
+    let killed = tmp.path().join("killed");
+    let mut child = lpbake(&cache)
+        .current_dir(repo())
+        .args(["-q", "build", "--offline", "--mirror"])
+        .arg(f.join("mirror"))
+        .arg("--lock")
+        .arg(f.join("lpbake.lock"))
+        .arg("--out")
+        .arg(&killed)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // Killed once its staging directory holds the lock file (the build is in it).
+    let locked = || staging().iter().any(|d| tmp.path().join(d).join(".lpbake-lock").exists());
+    while !locked() && start.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = staging();
+    assert_eq!(left.len(), 1, "the killed build left no staging directory to clean: {left:?}");
+    let text = ok(&build_offline(&cache, &killed));
+    assert!(text.contains(&format!("removed {}", tmp.path().join(&left[0]).display())), "{text}");
+    assert!(staging().is_empty(), "{:?}", staging());
+}
+
+/// `lpbake build --out OUT` run in `cwd`, with inputs that do not exist: an --out that is
+/// refused is refused before anything else is read.
+fn build_into(cwd: &std::path::Path, out: &str) -> String {
+    let o = lpbake(&cwd.join("cache"))
+        .current_dir(cwd)
+        .args(["build", "--offline", "--spec", "no-spec", "--lock", "no.lock", "--out", out])
+        .output()
+        .unwrap();
+    failed(&o)
+}
+
+/// Names in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_out_dir_lpbake_did_not_write_is_refused_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // Files of the user's own.
+    let mine = root.join("mine");
+    std::fs::create_dir_all(mine.join("photos")).unwrap();
+    std::fs::write(mine.join("notes.txt"), "keep me").unwrap();
+    let text = build_into(root, "mine");
+    assert!(text.contains("mine") && text.contains("did not write") && text.contains("fix:"), "{text}");
+    assert_eq!(listing(&mine), ["notes.txt", "photos"]);
+
+    // lpbake's output with one foreign file inside: refused, naming that file.
+    let out = root.join("out");
+    std::fs::create_dir_all(out.join("oci/geth")).unwrap();
+    std::fs::create_dir_all(out.join("oci/thesis")).unwrap();
+    let digest = lpbake::digest::Digest::of(b"geth");
+    let geth = ImageSummary { manifest: digest, config: digest, layers: vec![], sbom: digest, tags: vec![] };
+    Summary { images: [("geth".to_string(), geth)].into() }.write(&out).unwrap();
+    let text = build_into(root, "out");
+    assert!(text.contains("oci/thesis") && text.contains("did not write"), "{text}");
+    assert!(out.join("oci/thesis").is_dir());
+    // An images.json that is not lpbake's summary does not make a directory lpbake's.
+    std::fs::write(mine.join("images.json"), r#"{"x":{"manifest":"not a digest"}}"#).unwrap();
+    let text = build_into(root, "mine");
+    assert!(text.contains("did not write"), "{text}");
+
+    // The current directory, or one that holds it: refused before a temp dir is made in it.
+    let work = root.join("work/sub");
+    std::fs::create_dir_all(&work).unwrap();
+    for out in [".", "..", &format!("{}", root.join("work").display())] {
+        let text = build_into(&work, out);
+        assert!(text.contains("current directory"), "--out {out}: {text}");
+    }
+    assert_eq!(listing(&root.join("work")), ["sub"]);
+    assert_eq!(listing(&work), Vec::<String>::new());
+    assert!(!listing(root).iter().any(|n| n.starts_with(".lpbake-out-")));
 }

@@ -3,13 +3,11 @@
 
 use crate::base::Base;
 use crate::digest::Digest;
-use crate::image::timestamp;
-use crate::json::canonical;
 use crate::lock::Lock;
+use crate::oci::canonical::canonical;
+use crate::oci::config::timestamp;
 use crate::spec::{Image, Spec};
 use serde_json::{json, Value};
-
-pub const MEDIA_TYPE: &str = "application/spdx+json";
 
 /// SPDX ids allow letters, digits, `.` and `-` only.
 fn spdx_id(kind: &str, name: &str) -> String {

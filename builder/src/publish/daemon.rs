@@ -3,11 +3,12 @@
 //! manifest.json (`lpbake/<image>:<version>` and `:latest`). `DOCKER_HOST` is honoured.
 
 use crate::error::{Error, Result};
+use crate::publish::layout::Layout;
 use crate::report::Reporter;
 use bollard::query_parameters::ImportImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn engine_address() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
@@ -20,8 +21,24 @@ fn unreachable(e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Loads the named images of build output `out` (all of them when none are named) into the
+/// engine; returns the tags it reported.
+pub fn load(out: &Path, names: &[String], report: &Reporter) -> Result<Vec<String>> {
+    let layout = Layout::open(out)?;
+    let archives: Vec<(String, PathBuf)> = layout
+        .select(names)?
+        .into_iter()
+        .map(|(n, _)| layout.docker_archive(&n).map(|p| (n, p)))
+        .collect::<Result<_>>()?;
+    let tags = load_archives(&archives, report)?;
+    for t in &tags {
+        report.step(format!("loaded {t}"));
+    }
+    Ok(tags)
+}
+
 /// Loads each `(image, docker-archive path)` and returns the tags the engine reported.
-pub fn load(archives: &[(String, &Path)], report: &Reporter) -> Result<Vec<String>> {
+fn load_archives(archives: &[(String, PathBuf)], report: &Reporter) -> Result<Vec<String>> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(unreachable)?;
     rt.block_on(async {
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;

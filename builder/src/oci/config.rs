@@ -1,15 +1,13 @@
-//! An image's config and manifest: the base config with our layers appended and the spec's
-//! runtime settings applied, written as canonical JSON so the digests are stable.
+//! An image's config: the base config with our layers appended and the spec's runtime settings
+//! applied, written as canonical JSON so the digest is stable. It stays JSON (not oci-spec's
+//! `ImageConfiguration`): a base config may carry fields oci-spec drops, and they are kept.
 
 use crate::base::Base;
 use crate::digest::Digest;
-use crate::json::canonical;
+use crate::oci::canonical::canonical;
 use crate::spec::{Image, Spec};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-
-pub const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A layer as the manifest lists it, with what the config and history need.
 #[derive(Clone, Debug)]
@@ -119,24 +117,6 @@ fn default_labels(img: &Image, spec: &Spec, base: &Base, created: &str) -> BTree
         l.insert("org.opencontainers.image.base.digest".into(), d.to_string());
     }
     l
-}
-
-/// The manifest JSON (canonical bytes) for a config and the full layer list.
-pub fn manifest(config: &[u8], base: &Base, layers: &[LayerRef]) -> Vec<u8> {
-    let mut descs: Vec<Value> = base
-        .layers
-        .iter()
-        .map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size}))
-        .collect();
-    descs.extend(
-        layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size})),
-    );
-    canonical(&json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_TYPE,
-        "config": {"mediaType": CONFIG_TYPE, "digest": Digest::of(config).to_string(), "size": config.len()},
-        "layers": descs,
-    }))
 }
 
 #[cfg(test)]
