@@ -46,10 +46,10 @@ impl Base {
     /// Reads the base `image` pinned at `pinned` (a manifest or an index).
     pub fn load(fetcher: &Fetcher, image: &ImageRef, pinned: Digest) -> Result<Self> {
         let mut digest = pinned;
-        let mut manifest = read_json(fetcher, image, digest, true)?;
+        let mut manifest = read_json(fetcher, image, digest, None)?;
         if is_index(&manifest) {
             digest = pick_platform(image, &manifest)?;
-            manifest = read_json(fetcher, image, digest, true)?;
+            manifest = read_json(fetcher, image, digest, None)?;
         }
         let bad = |msg: &str| Error::Fetch {
             what: format!("base image {image}@{digest}"),
@@ -60,7 +60,8 @@ impl Base {
             .as_str()
             .and_then(Digest::parse)
             .ok_or_else(|| bad("manifest has no config digest"))?;
-        let config = read_json(fetcher, image, config_digest, false)?;
+        let config_size = manifest["config"]["size"].as_u64().ok_or_else(|| bad("manifest has no config size"))?;
+        let config = read_json(fetcher, image, config_digest, Some(config_size))?;
         let mut layers = Vec::new();
         for l in manifest["layers"].as_array().ok_or_else(|| bad("manifest has no layers"))? {
             layers.push(BaseLayer {
@@ -79,8 +80,12 @@ impl Base {
     }
 }
 
-fn read_json(fetcher: &Fetcher, image: &ImageRef, d: Digest, manifest: bool) -> Result<Value> {
-    let path = if manifest { fetcher.image_manifest(image, d)? } else { fetcher.image_blob(image, d)? };
+/// A manifest (`blob_size` None) or a config blob of `blob_size` bytes, as JSON.
+fn read_json(fetcher: &Fetcher, image: &ImageRef, d: Digest, blob_size: Option<u64>) -> Result<Value> {
+    let path = match blob_size {
+        None => fetcher.image_manifest(image, d)?,
+        Some(size) => fetcher.image_blob(image, d, size)?,
+    };
     let bytes = fetcher.cache().read_small(&d).at(&path)?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Fetch {
         what: format!("{image}@{d}"),

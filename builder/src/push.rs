@@ -8,7 +8,7 @@
 
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::{Error, IoContext, Result};
-use crate::fetch::{ImageRef, MANIFEST_TYPES};
+use crate::fetch::MANIFEST_TYPES;
 use crate::image::MANIFEST_TYPE;
 use crate::json::canonical;
 use crate::output::{read_summary, SUMMARY};
@@ -72,7 +72,7 @@ pub fn push(
 ) -> Result<BTreeMap<String, PushStats>> {
     // Everything that can be refused is refused before any network traffic.
     let registry = repository(target, "image")?.resolve_registry().to_string();
-    if insecure && !ImageRef::is_loopback(&registry) {
+    if insecure && !crate::urls::is_loopback_registry(&registry) {
         return Err(Error::Push {
             what: format!("registry {registry}"),
             msg: format!(
@@ -257,7 +257,7 @@ struct Pusher {
 
 impl Pusher {
     fn new(registry: String, config: PathBuf, creds: Credentials) -> Result<Self> {
-        let protocol = if ImageRef::is_loopback(&registry) {
+        let protocol = if crate::urls::is_loopback_registry(&registry) {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
         } else {
             ClientProtocol::Https
@@ -681,11 +681,11 @@ fi
         let report = Reporter::new(crate::report::Mode::Quiet);
         let msg = push(out, "registry.example.com/team", &[], true, &report).unwrap_err().to_string();
         assert!(msg.contains("--insecure") && msg.contains("registry.example.com"), "{msg}");
-        for loopback in ["127.0.0.1:5000", "localhost", "localhost:5000", "[::1]", "[::1]:5000"] {
-            assert!(ImageRef::is_loopback(loopback), "{loopback}");
+        for loopback in ["127.0.0.1:5000", "127.0.0.2:5000", "localhost", "localhost:5000", "[::1]", "[::1]:5000"] {
+            assert!(crate::urls::is_loopback_registry(loopback), "{loopback}");
         }
-        for remote in ["127.0.0.2:5000", "example.com", "localhost.example.com:5000"] {
-            assert!(!ImageRef::is_loopback(remote), "{remote}");
+        for remote in ["example.com", "localhost.example.com:5000"] {
+            assert!(!crate::urls::is_loopback_registry(remote), "{remote}");
         }
     }
 }
