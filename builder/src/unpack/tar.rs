@@ -36,11 +36,14 @@ fn walk<R: Read>(input: R, c: &mut Collector) -> Result<(), UnpackError> {
         let header = entry.header();
         let number = |n: std::io::Result<Option<u32>>| n.map(Option::unwrap_or_default).map_err(|e| c.read_error(e));
         let device = |kind| Ok::<_, UnpackError>(Kind::Device(kind, number(header.device_major())?, number(header.device_minor())?));
-        let read = |n: std::io::Result<u64>| n.map_err(|e| c.read_error(e));
+        // An owner field left empty (some writers do) reads as 0, root, as GNU tar reads it.
+        let id = |n: std::io::Result<u64>, what: &str| {
+            u32::try_from(n.unwrap_or(0)).map_err(|_| c.corrupt(format!("entry `{raw}` has a {what} above 2^32")))
+        };
         let h = Meta {
             mode: header.mode().map_err(|e| c.read_error(e))?,
-            uid: u32::try_from(read(header.uid())?).map_err(|_| c.corrupt(format!("entry `{raw}` has a uid above 2^32")))?,
-            gid: u32::try_from(read(header.gid())?).map_err(|_| c.corrupt(format!("entry `{raw}` has a gid above 2^32")))?,
+            uid: id(header.uid(), "uid")?,
+            gid: id(header.gid(), "gid")?,
             size: declared,
         };
         let link = || entry.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default();
