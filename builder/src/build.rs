@@ -284,7 +284,8 @@ impl Planner<'_> {
             w.commit(Some(sha)).map_err(|e| Error::io(&path, e.into()))?;
         }
         let size = std::fs::metadata(&path).at(&path)?.len();
-        let member = Member { path: String::new(), mode: 0o755, uid: 0, gid: 0, kind: MemberKind::File { sha256: sha, size } };
+        let member =
+            Member { path: String::new(), mode: 0o755, uid: 0, gid: 0, kind: MemberKind::File { sha256: sha, size } };
         Ok(BTreeMap::from([(String::new(), member)]))
     }
 
@@ -313,7 +314,6 @@ impl Planner<'_> {
                 MemberKind::File { sha256, .. } => store.contains(sha256),
                 MemberKind::Dir | MemberKind::Symlink { .. } => true,
                 MemberKind::Hardlink { .. } | MemberKind::Device { .. } => false, // never picked
-
             })
             .then_some(members)
     }

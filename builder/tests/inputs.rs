@@ -288,7 +288,10 @@ fn archive_with_a_wanted_member_twice_fails_the_cold_build_and_the_rebuild_alike
         let text = failed(&build_spec(&cache, &spec, &lock, &tmp.path().join(out), &[]));
         assert!(text.contains("`tool/bin/tool`") && text.contains("more than once"), "{out}: {text}");
         assert!(text.contains(&format!("file://{}", tgz.display())), "{out}: names the URL: {text}");
-        assert!(text.contains(&cache.join("blobs/sha256").display().to_string()), "{out}: names the cache file: {text}");
+        assert!(
+            text.contains(&cache.join("blobs/sha256").display().to_string()),
+            "{out}: names the cache file: {text}"
+        );
         assert_eq!(text.matches("error:").count(), 1, "{text}");
         assert!(!tmp.path().join(out).exists());
     }
@@ -369,8 +372,11 @@ fn damaged_cached_base_image_blob_is_dropped_and_fetched_again() {
 
 /// A lock pinning `url` to `sha` and `size`.
 fn sized_lock(path: &Path, url: &str, sha: &Digest, size: u64) {
-    std::fs::write(path, format!("version = 1\nepoch = 0\n[[file]]\nurl = \"{url}\"\nsha256 = \"{}\"\nsize = {size}\n", sha.hex()))
-        .unwrap();
+    std::fs::write(
+        path,
+        format!("version = 1\nepoch = 0\n[[file]]\nurl = \"{url}\"\nsha256 = \"{}\"\nsize = {size}\n", sha.hex()),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -514,7 +514,9 @@ impl<'a> Collector<'a> {
             Kind::Special(kind) => return Err(UnpackError::Special { archive: self.name.into(), path, kind }),
             Kind::Device(kind, major, minor) => match self.take {
                 Take::Tree(specials) if specials.allow(&path) => MemberKind::Device { kind, major, minor },
-                _ => return Err(UnpackError::Special { archive: self.name.into(), path, kind: kind.describe().into() }),
+                _ => {
+                    return Err(UnpackError::Special { archive: self.name.into(), path, kind: kind.describe().into() })
+                }
             },
             Kind::HardLink(target) => {
                 let Some(resolved) = self.resolve("", &target) else {

@@ -35,7 +35,9 @@ fn walk<R: Read>(input: R, c: &mut Collector) -> Result<(), UnpackError> {
         let declared = entry.size();
         let header = entry.header();
         let number = |n: std::io::Result<Option<u32>>| n.map(Option::unwrap_or_default).map_err(|e| c.read_error(e));
-        let device = |kind| Ok::<_, UnpackError>(Kind::Device(kind, number(header.device_major())?, number(header.device_minor())?));
+        let device = |kind| {
+            Ok::<_, UnpackError>(Kind::Device(kind, number(header.device_major())?, number(header.device_minor())?))
+        };
         // An owner field left empty (some writers do) reads as 0, root, as GNU tar reads it.
         let id = |n: std::io::Result<u64>, what: &str| {
             u32::try_from(n.unwrap_or(0)).map_err(|_| c.corrupt(format!("entry `{raw}` has a {what} above 2^32")))

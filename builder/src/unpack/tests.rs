@@ -606,7 +606,18 @@ fn tree_keeps_owners_modes_links_and_hard_links() {
         .unwrap();
     assert_eq!(
         paths(&tree),
-        ["bin", "etc", "etc/localtime", "etc/shadow", "home", "home/user", "usr", "usr/bin", "usr/bin/perl", "usr/bin/perl5.36"]
+        [
+            "bin",
+            "etc",
+            "etc/localtime",
+            "etc/shadow",
+            "home",
+            "home/user",
+            "usr",
+            "usr/bin",
+            "usr/bin/perl",
+            "usr/bin/perl5.36"
+        ]
     );
     assert_eq!((tree["etc/shadow"].mode, tree["etc/shadow"].uid, tree["etc/shadow"].gid), (0o640, 0, 42));
     assert_eq!((tree["home/user"].uid, tree["home/user"].gid), (1000, 1000));
@@ -725,7 +736,11 @@ fn tree_refuses_dangling_hard_links_and_bad_whiteouts() {
 fn tree_refuses_a_path_present_twice() {
     let f = fixture();
     let err = f
-        .tree(&[dir("etc/"), file("etc/passwd", 0o644, b"a"), file("etc/passwd", 0o644, b"b")], &Specials::default(), BTreeMap::new())
+        .tree(
+            &[dir("etc/"), file("etc/passwd", 0o644, b"a"), file("etc/passwd", 0o644, b"b")],
+            &Specials::default(),
+            BTreeMap::new(),
+        )
         .unwrap_err();
     assert!(matches!(err, UnpackError::Duplicate { .. }), "{err}");
     assert_names(&err, "etc/passwd");
