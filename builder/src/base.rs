@@ -50,10 +50,10 @@ impl Base {
     /// Reads the base `image` pinned at `pinned` (a manifest or an index).
     pub fn load(fetcher: &Fetcher, image: &ImageRef, pinned: Digest) -> Result<Self> {
         let mut digest = pinned;
-        let mut bytes = read(fetcher, image, digest, true)?;
+        let mut bytes = read(fetcher, image, digest, None)?;
         if let Ok(index) = index::parse(&bytes) {
             digest = pick_platform(image, &index)?;
-            bytes = read(fetcher, image, digest, true)?;
+            bytes = read(fetcher, image, digest, None)?;
         }
         let bad = |msg: String| Error::Fetch {
             what: format!("base image {image}@{digest}"),
@@ -65,7 +65,7 @@ impl Base {
             sha256_of(d.digest()).ok_or_else(|| bad(format!("{} is not a sha256 digest", d.digest())))
         };
         let config_digest = sha(manifest.config())?;
-        let config = read(fetcher, image, config_digest, false)?;
+        let config = read(fetcher, image, config_digest, Some(manifest.config().size()))?;
         let config: Value = serde_json::from_slice(&config).map_err(|e| not_json(image, config_digest, e))?;
         let mut layers = Vec::new();
         for l in manifest.layers() {
@@ -82,9 +82,13 @@ impl Base {
     }
 }
 
-/// The bytes of manifest or blob `d` of `image`, from the cache (fetched first if need be).
-fn read(fetcher: &Fetcher, image: &ImageRef, d: Digest, manifest: bool) -> Result<Vec<u8>> {
-    let path = if manifest { fetcher.image_manifest(image, d)? } else { fetcher.image_blob(image, d)? };
+/// The bytes of a manifest (`blob_size` None) or of a blob of `blob_size` bytes (its pinned size,
+/// checked before more is read), from the cache (fetched first if need be).
+fn read(fetcher: &Fetcher, image: &ImageRef, d: Digest, blob_size: Option<u64>) -> Result<Vec<u8>> {
+    let path = match blob_size {
+        None => fetcher.image_manifest(image, d)?,
+        Some(size) => fetcher.image_blob(image, d, size)?,
+    };
     fetcher.cache().read_small(&d).at(&path)
 }
 

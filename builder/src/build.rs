@@ -235,7 +235,7 @@ impl Planner<'_> {
         // Base layers must be in the cache before the outputs link them.
         if let Some(image) = &base.image {
             for l in &base.layers {
-                self.fetcher.image_blob(image, l.digest)?;
+                self.fetcher.image_blob(image, l.digest, l.size)?;
             }
         }
         let epoch = self.layerer.epoch;
@@ -283,7 +283,7 @@ impl Planner<'_> {
 
     /// A plain-file source as the one member "" (in the cache, which the layer writer reads).
     fn file_member(&self, comp: &Component, sha: Digest) -> Result<BTreeMap<String, Member>> {
-        let path = self.fetcher.pinned(&comp.source.url, sha)?;
+        let path = self.fetcher.pinned(&comp.source.url, self.lock.files[&comp.source.url])?;
         let store = self.fetcher.cache();
         if !store.contains(&sha) {
             let mut w = store.writer().at(store.root())?;
@@ -291,7 +291,8 @@ impl Planner<'_> {
             w.commit(Some(sha)).map_err(|e| Error::io(&path, e.into()))?;
         }
         let size = std::fs::metadata(&path).at(&path)?.len();
-        let member = Member { path: String::new(), mode: 0o755, kind: MemberKind::File { sha256: sha, size } };
+        let member =
+            Member { path: String::new(), mode: 0o755, uid: 0, gid: 0, kind: MemberKind::File { sha256: sha, size } };
         Ok(BTreeMap::from([(String::new(), member)]))
     }
 
@@ -318,7 +319,8 @@ impl Planner<'_> {
             .values()
             .all(|m| match &m.kind {
                 MemberKind::File { sha256, .. } => store.contains(sha256),
-                _ => true,
+                MemberKind::Dir | MemberKind::Symlink { .. } => true,
+                MemberKind::Hardlink { .. } | MemberKind::Device { .. } => false, // never picked
             })
             .then_some(members)
     }
@@ -333,7 +335,7 @@ impl Planner<'_> {
         sha: Digest,
     ) -> Result<(BTreeMap<String, Member>, Option<crate::layer::Layer>)> {
         let (index, wanted) = self.unpack_index(comp, format, sha);
-        let path = self.fetcher.pinned(&comp.source.url, sha)?;
+        let path = self.fetcher.pinned(&comp.source.url, self.lock.files[&comp.source.url])?;
         self.report.step(format!("unpacking {} ({}) and compressing its layer", comp.source.file_name(), comp.name));
         let limits = Limits {
             max_entry_bytes: comp.source.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
@@ -381,6 +383,9 @@ fn tree_of(comp: &Component, members: &BTreeMap<String, Member>) -> Tree {
             MemberKind::File { sha256, size } => Content::File { blob: *sha256, size: *size },
             MemberKind::Dir => Content::Dir,
             MemberKind::Symlink { target } => Content::Symlink { target: target.clone() },
+            MemberKind::Hardlink { .. } | MemberKind::Device { .. } => {
+                unreachable!("member picking refuses hard links and devices; cached_members drops them")
+            }
         };
         tree.add(&i.to, Entry { mode: i.mode.unwrap_or(m.mode & 0o777), uid: i.uid, gid: i.gid, content });
     }

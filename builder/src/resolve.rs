@@ -99,15 +99,16 @@ fn from_checksums(
     file: &Path,
 ) -> Result<FilePin> {
     let sums_pin = match lock.files.get(sums_url) {
-        Some(p) if !update => p.sha256,
+        Some(p) if !update => *p,
         _ => {
             let (sha256, size) = fetcher.unpinned(sums_url)?;
-            lock.files.insert(sums_url.to_string(), FilePin { sha256, size: Some(size) });
-            sha256
+            let pin = FilePin { sha256, size: Some(size) };
+            lock.files.insert(sums_url.to_string(), pin);
+            pin
         }
     };
     let path = fetcher.pinned(sums_url, sums_pin)?;
-    let bytes = fetcher.cache().read_small(&sums_pin).or_else(|_| std::fs::read(&path)).at(&path)?;
+    let bytes = fetcher.cache().read_small(&sums_pin.sha256).or_else(|_| std::fs::read(&path)).at(&path)?;
     let text = String::from_utf8_lossy(&bytes);
     let name = src.file_name();
     find_sum(&text, name).map(|sha256| FilePin { sha256, size: None }).ok_or_else(|| {

@@ -1,12 +1,15 @@
 //! Content-addressed blob store (`<root>/blobs/sha256/<hex>`): the download cache, the layer
 //! cache and the offline mirror all use this one layout, which is also an OCI layout's blob dir.
 //! A blob enters only through [`BlobWriter::commit`], after its digest was checked, and every
-//! read is verified again.
+//! read is verified again ([`BlobStore::check`] before a blob is used whole).
+//!
+//! A blob is written in `<root>/tmp/` while its writer holds a lock on the temp file; opening a
+//! writable store removes the temp files whose lock is free (their writer died), never a live one.
 
 use crate::digest::{Digest, HashMismatch, HashWriter, VerifyingReader};
-use std::fs::{self, File};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, BufReader, BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A directory of blobs named by their sha256.
@@ -16,12 +19,34 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
-    /// Opens (and creates, if needed) a store rooted at `root`.
+    /// Opens (and creates, if needed) a store rooted at `root`, removing what dead writers left
+    /// in its `tmp/`.
     pub fn create(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         fs::create_dir_all(root.join("blobs/sha256"))?;
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(BlobStore { root })
+        let store = BlobStore { root };
+        store.remove_dead_temps()?;
+        Ok(store)
+    }
+
+    /// Removes each temp file whose lock can be taken: no live writer holds it.
+    fn remove_dead_temps(&self) -> io::Result<()> {
+        for entry in fs::read_dir(self.root.join("tmp"))? {
+            let path = entry?.path();
+            let Ok(file) = File::open(&path) else { continue };
+            match file.try_lock() {
+                // Removed while locked, so a writer that created it but has not locked it yet
+                // sees it unlinked once it has the lock (see `writer`).
+                Ok(()) => match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                },
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Opens an existing store read-only (a mirror): nothing is created.
@@ -50,6 +75,28 @@ impl BlobStore {
         self.path(d).is_file()
     }
 
+    /// Checks blob `d` whole before it is used: its size first (from metadata, so a huge file is
+    /// refused without reading it), then its sha256. `Ok(None)` if it is whole, `Ok(Some(_))`
+    /// says what is wrong with it; an absent blob is an error (`NotFound`).
+    pub fn check(&self, d: &Digest, size: Option<u64>) -> io::Result<Option<Damage>> {
+        let path = self.path(d);
+        let actual = match fs::metadata(&path) {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) => return Ok(Some(Damage::NotAFile)),
+            Err(e) => return Err(e),
+        };
+        if let Some(expected) = size.filter(|&s| s != actual) {
+            return Ok(Some(Damage::Size { expected, actual }));
+        }
+        match self.open(d)?.drain() {
+            Ok(()) => Ok(None),
+            Err(e) => match e.get_ref().and_then(|e| e.downcast_ref::<HashMismatch>()) {
+                Some(m) => Ok(Some(Damage::Digest(m.actual))),
+                None => Err(e),
+            },
+        }
+    }
+
     /// Opens blob `d` for reading; the reader fails at its end if the content is not `d`.
     pub fn open(&self, d: &Digest) -> io::Result<VerifyingReader<BufReader<File>>> {
         let path = self.path(d);
@@ -64,9 +111,17 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Starts writing a new blob into a temporary file inside the store.
+    /// Starts writing a new blob into a temporary file inside the store, locked for the
+    /// writer's life so that [`BlobStore::create`] in another build leaves it alone.
     pub fn writer(&self) -> io::Result<BlobWriter> {
-        let tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
+        let tmp = loop {
+            let tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
+            tmp.as_file().lock()?;
+            // A cleaner that saw the file before the lock was taken may have removed it.
+            if tmp.as_file().metadata()?.nlink() > 0 {
+                break tmp;
+            }
+        };
         let file = tmp.reopen()?;
         Ok(BlobWriter { store: self.clone(), tmp, out: HashWriter::new(BufWriter::with_capacity(1 << 16, file)) })
     }
@@ -81,6 +136,17 @@ impl BlobStore {
         }
         Ok(d)
     }
+}
+
+/// What is wrong with a stored blob (see [`BlobStore::check`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Damage {
+    #[error("it is not a regular file")]
+    NotAFile,
+    #[error("its size is {actual} bytes, the pin says {expected}")]
+    Size { expected: u64, actual: u64 },
+    #[error("its content hashes to {0}")]
+    Digest(Digest),
 }
 
 /// A blob being written; dropped without [`commit`](BlobWriter::commit), it leaves nothing.
@@ -176,5 +242,43 @@ mod tests {
         assert!(!store.contains(&want));
         assert!(!store.contains(&Digest::of(b"abc")));
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn opening_removes_dead_writers_temps_but_not_a_live_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::create(dir.path()).unwrap();
+        // What a killed build leaves: temp files nobody holds a lock on.
+        fs::write(dir.path().join("tmp/.tmpDEAD1"), b"half a download").unwrap();
+        fs::write(dir.path().join("tmp/.tmpDEAD2"), b"").unwrap();
+        let mut live = store.writer().unwrap();
+        live.write_all(b"still coming").unwrap();
+        live.flush().unwrap();
+
+        BlobStore::create(dir.path()).unwrap();
+        let left: Vec<_> = fs::read_dir(dir.path().join("tmp")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 1, "dead temps must go, the live one stay: {left:?}");
+        assert!(!left[0].to_string_lossy().contains("DEAD"), "{left:?}");
+        let (d, _) = live.commit(None).unwrap();
+        assert_eq!(store.read_small(&d).unwrap(), b"still coming");
+    }
+
+    #[test]
+    fn check_finds_a_wrong_size_before_reading_and_a_wrong_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::create(dir.path()).unwrap();
+        let d = store.put(b"hello").unwrap();
+        assert_eq!(store.check(&d, Some(5)).unwrap(), None);
+        assert_eq!(store.check(&d, None).unwrap(), None);
+        assert_eq!(store.check(&d, Some(4)).unwrap(), Some(Damage::Size { expected: 4, actual: 5 }));
+        fs::write(store.path(&d), b"hellO").unwrap();
+        assert_eq!(store.check(&d, Some(5)).unwrap(), Some(Damage::Digest(Digest::of(b"hellO"))));
+        // A 10 GiB sparse blob with a small pin is refused from its metadata, at once.
+        let big = Digest::of(b"big");
+        File::create(store.path(&big)).unwrap().set_len(10 << 30).unwrap();
+        let t = std::time::Instant::now();
+        assert!(matches!(store.check(&big, Some(3)).unwrap(), Some(Damage::Size { .. })));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(store.check(&Digest::of(b"absent"), None).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 }

@@ -1,6 +1,8 @@
 //! Acceptance: bad inputs fail with one clear message and leave the previous output whole:
 //! a tampered mirror blob (expected and actual sha256 named), an archive attack reaching the
-//! CLI, a malformed spec; and the lock is filled from a checksums file, refused under --locked.
+//! CLI, an archive holding a wanted member twice, a malformed spec, a blob larger than its pin;
+//! a damaged cache blob is dropped and fetched again; and the lock is filled from a checksums
+//! file, refused under --locked.
 
 mod common;
 use common::*;
@@ -267,4 +269,153 @@ fn full_disk_is_one_clear_error_and_leaves_nothing_behind() {
     assert!(text.contains("No space left on device") && text.contains("fix: free space"), "{text}");
     assert_eq!(text.matches("error:").count(), 1, "{text}");
     assert!(text.contains("left=\n") || text.trim_end().ends_with("left="), "half-written output left:\n{text}");
+}
+
+#[test]
+fn archive_with_a_wanted_member_twice_fails_the_cold_build_and_the_rebuild_alike() {
+    // Before: the cold build streamed the first copy into the layer, a rebuild from the unpacked
+    // members (layer cache deleted) took the last: two different images from one spec and lock.
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("tool.tar.gz");
+    tarball(&tgz, &[("tool/bin/tool", b"#!/bin/sh\necho first\n"), ("tool/bin/tool", b"#!/bin/sh\necho second\n")]);
+    let spec = tmp.path().join("spec");
+    local_spec(&spec, &tgz, None);
+    let (lock, cache) = (tmp.path().join("l.lock"), tmp.path().join("cache"));
+    for (round, out) in ["cold", "rebuild"].iter().enumerate() {
+        if round == 1 {
+            let _ = std::fs::remove_dir_all(cache.join("layers"));
+        }
+        let text = failed(&build_spec(&cache, &spec, &lock, &tmp.path().join(out), &[]));
+        assert!(text.contains("`tool/bin/tool`") && text.contains("more than once"), "{out}: {text}");
+        assert!(text.contains(&format!("file://{}", tgz.display())), "{out}: names the URL: {text}");
+        assert!(
+            text.contains(&cache.join("blobs/sha256").display().to_string()),
+            "{out}: names the cache file: {text}"
+        );
+        assert_eq!(text.matches("error:").count(), 1, "{text}");
+        assert!(!tmp.path().join(out).exists());
+    }
+}
+
+/// A one-tarball spec built once (pins written, the tarball downloaded into the cache);
+/// returns the tarball's pin, the spec, the lock and the cache.
+fn built_once(tmp: &Path) -> (Digest, std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let tgz = tmp.join("tool.tar.gz");
+    tarball(&tgz, &[("tool/bin/tool", b"#!/bin/sh\necho tool\n")]);
+    let spec = tmp.join("spec");
+    local_spec(&spec, &tgz, None);
+    let (lock, cache) = (tmp.join("l.lock"), tmp.join("cache"));
+    ok(&build_spec(&cache, &spec, &lock, &tmp.join("A"), &[]));
+    (Digest::of(&std::fs::read(&tgz).unwrap()), spec, lock, cache)
+}
+
+fn flip_a_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Forgets what was unpacked and layered, so the next build reads its sources again.
+fn forget_derived(cache: &Path) {
+    for d in ["layers", "unpacked"] {
+        let _ = std::fs::remove_dir_all(cache.join(d));
+    }
+}
+
+#[test]
+fn damaged_cached_source_blob_is_dropped_and_fetched_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sha, spec, lock, cache) = built_once(tmp.path());
+    let cached = cache.join("blobs/sha256").join(sha.hex());
+    let mirror = tmp.path().join("mirror");
+    std::fs::create_dir_all(mirror.join("blobs/sha256")).unwrap();
+    std::fs::copy(tmp.path().join("tool.tar.gz"), mirror.join("blobs/sha256").join(sha.hex())).unwrap();
+
+    // Offline, from the mirror.
+    flip_a_byte(&cached);
+    forget_derived(&cache);
+    let args = ["--locked".into(), "--offline".into(), "--mirror".into(), mirror.into_os_string()];
+    let text = ok(&build_spec(&cache, &spec, &lock, &tmp.path().join("B"), &args));
+    assert!(text.contains(&cached.display().to_string()) && text.contains("damaged"), "{text}");
+    assert_eq!(tree_digests(&tmp.path().join("A")), tree_digests(&tmp.path().join("B")));
+
+    // From its URL again, and a truncated copy (size wrong) alike.
+    std::fs::write(&cached, b"cut").unwrap();
+    forget_derived(&cache);
+    let text = ok(&build_spec(&cache, &spec, &lock, &tmp.path().join("C"), &["--locked".into()]));
+    assert!(text.contains(&cached.display().to_string()) && text.contains("damaged"), "{text}");
+    assert_eq!(tree_digests(&tmp.path().join("A")), tree_digests(&tmp.path().join("C")));
+    assert_eq!(Digest::of(&std::fs::read(&cached).unwrap()), sha, "the cache holds the genuine blob again");
+}
+
+#[test]
+fn damaged_cached_base_image_blob_is_dropped_and_fetched_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    ok(&build_offline(&cache, &tmp.path().join("A")));
+    // Taken now: output blobs may share inodes with the cache (a bug of its own).
+    let before = tree_digests(&tmp.path().join("A"));
+    // The largest blob the cache copied from the mirror: a base image layer.
+    let mirror = fixtures().join("mirror/blobs/sha256");
+    let victim = std::fs::read_dir(cache.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| mirror.join(p.file_name().unwrap()).is_file())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .expect("base image blobs are copied into the cache");
+    flip_a_byte(&victim);
+    let text = ok(&build_offline(&cache, &tmp.path().join("B")));
+    assert!(text.contains(&victim.display().to_string()) && text.contains("damaged"), "{text}");
+    assert_eq!(before, tree_digests(&tmp.path().join("B")));
+}
+
+/// A lock pinning `url` to `sha` and `size`.
+fn sized_lock(path: &Path, url: &str, sha: &Digest, size: u64) {
+    std::fs::write(
+        path,
+        format!("version = 1\nepoch = 0\n[[file]]\nurl = \"{url}\"\nsha256 = \"{}\"\nsize = {size}\n", sha.hex()),
+    )
+    .unwrap();
+}
+
+#[test]
+fn blob_larger_than_its_pin_fails_fast_without_hashing_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("tool.tar.gz");
+    tarball(&tgz, &[("tool/bin/tool", b"x")]);
+    let (sha, size) = (Digest::of(&std::fs::read(&tgz).unwrap()), std::fs::metadata(&tgz).unwrap().len());
+    let spec = tmp.path().join("spec");
+    local_spec(&spec, &tgz, None);
+    let lock = tmp.path().join("l.lock");
+    sized_lock(&lock, &format!("file://{}", tgz.display()), &sha, size);
+    let huge = |path: &Path| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(path).unwrap().set_len(10 << 30).unwrap();
+    };
+
+    // A mirror blob: an error naming the mirror file and both sizes.
+    let mirror = tmp.path().join("mirror");
+    let in_mirror = mirror.join("blobs/sha256").join(sha.hex());
+    huge(&in_mirror);
+    let args = ["--locked".into(), "--offline".into(), "--mirror".into(), mirror.into_os_string()];
+    let t = std::time::Instant::now();
+    let text = failed(&build_spec(&tmp.path().join("c1"), &spec, &lock, &tmp.path().join("o1"), &args));
+    assert!(t.elapsed() < std::time::Duration::from_secs(2), "took {:?}", t.elapsed());
+    assert!(text.contains(&in_mirror.display().to_string()), "{text}");
+    assert!(text.contains(&format!("{} bytes where the pin says {size} bytes", 10u64 << 30)), "{text}");
+
+    // A cache blob: dropped with a warning, fetched again.
+    let cache = tmp.path().join("c2");
+    huge(&cache.join("blobs/sha256").join(sha.hex()));
+    let t = std::time::Instant::now();
+    let text = ok(&build_spec(&cache, &spec, &lock, &tmp.path().join("o2"), &["--locked".into()]));
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "took {:?}", t.elapsed());
+    assert!(text.contains("damaged") && text.contains(&format!("{size}")), "{text}");
+
+    // A file:// source larger than its pin is not read past the pin.
+    let lock2 = tmp.path().join("l2.lock");
+    sized_lock(&lock2, &format!("file://{}", tgz.display()), &sha, size - 1);
+    let text = failed(&build_spec(&tmp.path().join("c3"), &spec, &lock2, &tmp.path().join("o3"), &["--locked".into()]));
+    assert!(text.contains(&format!("where the pin says {} bytes", size - 1)), "{text}");
 }

@@ -1,17 +1,60 @@
-//! https downloads with bounded retries that resume where a dropped connection stopped.
+//! https (and loopback http) downloads of URLs [`crate::urls::source`] accepted: bounded
+//! retries that resume where a dropped connection stopped, redirects judged by the same policy,
+//! and never more bytes read than the pin allows.
 
+use super::wrong_size;
 use crate::error::{Error, Result};
 use crate::report::Reporter;
 use crate::store::BlobWriter;
 use futures_util::StreamExt;
 use std::io::Write;
 use std::time::Duration;
+use url::Url;
 
 const ATTEMPTS: u32 = 4;
+const MAX_REDIRECTS: usize = 10;
 
-/// Streams `url` into `w`, retrying transient failures and resuming with a Range request.
-pub async fn download(client: &reqwest::Client, url: &str, mut w: BlobWriter, report: &Reporter) -> Result<BlobWriter> {
-    check_scheme(url)?;
+/// The client every download uses. A redirect is followed only to https, or to loopback http
+/// from a loopback URL: a remote server cannot send lpbake to plain http or to this machine.
+pub fn client() -> Result<reqwest::Client> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let to = attempt.url();
+        let from_loopback = attempt.previous().iter().all(crate::urls::is_loopback);
+        let allowed = match to.scheme() {
+            "https" => true,
+            "http" => from_loopback && crate::urls::is_loopback(to),
+            _ => false,
+        };
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else if allowed {
+            attempt.follow()
+        } else {
+            let msg = format!("refused a redirect to {}://{}", to.scheme(), to.host_str().unwrap_or_default());
+            attempt.error(msg)
+        }
+    });
+    reqwest::Client::builder()
+        .user_agent(concat!("lpbake/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(20))
+        .redirect(policy)
+        .build()
+        .map_err(|e| Error::Fetch {
+            what: "https client".into(),
+            msg: e.to_string(),
+            fix: "check the system's TLS setup".into(),
+        })
+}
+
+/// Streams `url` into `w`, retrying transient failures and resuming with a Range request;
+/// with a `limit`, a body announced or found larger is refused at once.
+pub async fn download(
+    client: &reqwest::Client,
+    url: &Url,
+    mut w: BlobWriter,
+    limit: Option<u64>,
+    report: &Reporter,
+) -> Result<BlobWriter> {
     let fail = |msg: String, fix: &str| Error::Fetch { what: url.to_string(), msg, fix: fix.to_string() };
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
@@ -19,12 +62,15 @@ pub async fn download(client: &reqwest::Client, url: &str, mut w: BlobWriter, re
             tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
             report.step(format!("retrying {url} at byte {} ({last})", w.written()));
         }
-        let mut req = client.get(url);
+        let mut req = client.get(url.clone());
         if w.written() > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={}-", w.written()));
         }
         let resp = match req.send().await {
             Ok(r) => r,
+            Err(e) if e.is_redirect() => {
+                return Err(fail(with_sources(&e), "use the final https:// URL of the file in the spec"));
+            }
             Err(e) => {
                 last = e.to_string();
                 continue;
@@ -46,13 +92,21 @@ pub async fn download(client: &reqwest::Client, url: &str, mut w: BlobWriter, re
             w = fresh(w)?;
         }
         let total = resp.content_length().map(|n| n + w.written());
-        let bar = report.bytes(total, url.rsplit('/').next().unwrap_or(url).to_string());
+        if let Some((total, limit)) = total.zip(limit).filter(|(t, l)| t > l) {
+            return Err(wrong_size(url.as_str(), limit, total));
+        }
+        let name = url.path_segments().and_then(|mut s| s.next_back()).unwrap_or_default();
+        let bar = report.bytes(total, name.to_string());
         bar.set_position(w.written());
         let mut body = resp.bytes_stream();
         let mut broken = None;
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(c) => {
+                    let count = w.written() + c.len() as u64;
+                    if let Some(limit) = limit.filter(|&l| count > l) {
+                        return Err(wrong_size(url.as_str(), limit, count));
+                    }
                     w.write_all(&c).map_err(|e| fail(e.to_string(), "check free space in the cache directory"))?;
                     bar.inc(c.len() as u64);
                 }
@@ -80,17 +134,13 @@ fn fresh(w: BlobWriter) -> Result<BlobWriter> {
     store.writer().map_err(|e| Error::io(store.root(), e))
 }
 
-/// Plain http only to loopback; everything else must be https.
-fn check_scheme(url: &str) -> Result<()> {
-    let ok = url.starts_with("https://")
-        || ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| url.starts_with(p));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Fetch {
-            what: url.into(),
-            msg: "only https:// (or http:// to loopback, or file://) URLs are fetched".into(),
-            fix: "use the https URL of the upstream file".into(),
-        })
+/// `e` and the errors beneath it, as one line.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        msg.push_str(&format!(": {s}"));
+        cur = s.source();
     }
+    msg
 }

@@ -1,6 +1,9 @@
-//! Getting pinned inputs: from the cache, an offline mirror, `file://`, https, or an OCI
-//! registry. Every byte is checked against its pin while it is written, and again whenever a
-//! blob is read; nothing unverified enters the cache.
+//! Getting pinned inputs: from the cache, an offline mirror, `file://`, https (plain http only
+//! to loopback: [`crate::urls`] decides), or an OCI registry. A pinned size is checked before a
+//! byte more is read (metadata, Content-Length, descriptor size, a running count), every byte is
+//! checked against its pin while it is written, and a cache blob is checked whole before it is
+//! used: a damaged one is dropped, with a warning naming it, and fetched again. Nothing
+//! unverified enters the cache.
 
 mod http;
 mod registry;
@@ -9,8 +12,11 @@ pub use registry::{ImageRef, INDEX_TYPES, MANIFEST_TYPES};
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
+use crate::lock::FilePin;
 use crate::report::Reporter;
-use crate::store::{BlobStore, CommitError};
+use crate::store::{BlobStore, BlobWriter, CommitError};
+use crate::urls::{self, Transport};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Where blobs come from, in order: cache, mirror, network (unless offline).
@@ -35,15 +41,7 @@ impl Fetcher {
             })
             .transpose()?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().at("tokio runtime")?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("lpbake/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(20))
-            .build()
-            .map_err(|e| Error::Fetch {
-                what: "https client".into(),
-                msg: e.to_string(),
-                fix: "check the system's TLS setup".into(),
-            })?;
+        let http = http::client()?;
         Ok(Fetcher { cache, mirror, offline, report, rt, http })
     }
 
@@ -51,16 +49,19 @@ impl Fetcher {
         &self.cache
     }
 
-    /// A local path holding the bytes pinned as `sha256` for `url`. The path may be in the
-    /// mirror; readers verify it (see [`BlobStore::open`]).
-    pub fn pinned(&self, url: &str, sha256: Digest) -> Result<PathBuf> {
-        if let Some(p) = self.local(&sha256) {
+    /// A local path holding the bytes pinned by `pin` for `url`. The path may be in the mirror
+    /// (its size checked, its content verified by whoever reads it, see [`BlobStore::open`]).
+    pub fn pinned(&self, url: &str, pin: FilePin) -> Result<PathBuf> {
+        if let Some(p) = self.cached(&pin.sha256, pin.size) {
+            return Ok(p);
+        }
+        if let Some((_, p)) = self.in_mirror(&pin.sha256, pin.size)? {
             return Ok(p);
         }
         self.need_network(url)?;
         self.report.step(format!("fetching {url}"));
-        self.download(url, Some(sha256))?;
-        Ok(self.cache.path(&sha256))
+        self.download(url, Some(pin))?;
+        Ok(self.cache.path(&pin.sha256))
     }
 
     /// Downloads `url` without a pin (to pin it): its digest and size. The bytes stay cached.
@@ -72,30 +73,30 @@ impl Fetcher {
 
     /// Manifest or index `d` of `image`, copied into the cache (from the mirror or the registry).
     pub fn image_manifest(&self, image: &ImageRef, d: Digest) -> Result<PathBuf> {
-        self.image_part(image, d, true)
+        self.image_part(image, d, None)
     }
 
-    /// Blob (config or layer) `d` of `image`, copied into the cache.
-    pub fn image_blob(&self, image: &ImageRef, d: Digest) -> Result<PathBuf> {
-        self.image_part(image, d, false)
+    /// Blob (config or layer) `d` of `image`, `size` bytes as its descriptor says, copied into
+    /// the cache.
+    pub fn image_blob(&self, image: &ImageRef, d: Digest, size: u64) -> Result<PathBuf> {
+        self.image_part(image, d, Some(size))
     }
 
-    fn image_part(&self, image: &ImageRef, d: Digest, manifest: bool) -> Result<PathBuf> {
-        if self.cache.contains(&d) {
-            return Ok(self.cache.path(&d));
+    /// A manifest when `size` is None (pulled as a manifest), else a blob.
+    fn image_part(&self, image: &ImageRef, d: Digest, size: Option<u64>) -> Result<PathBuf> {
+        if let Some(p) = self.cached(&d, size) {
+            return Ok(p);
         }
-        if let Some(m) = self.mirror.as_ref().filter(|m| m.contains(&d)) {
+        if let Some((m, src)) = self.in_mirror(&d, size)? {
             let mut w = self.cache.writer().at(self.cache.root())?;
-            let src = m.path(&d);
             std::io::copy(&mut m.open(&d).at(&src)?, &mut w).at(&src)?;
-            self.commit(w, Some(d), &src.display().to_string())?;
+            self.commit(w, Some(d), size, &src.display().to_string())?;
             return Ok(self.cache.path(&d));
         }
         self.need_network(&image.to_string())?;
-        if manifest {
-            self.rt.block_on(registry::pull_manifest(image, d, &self.cache))?;
-        } else {
-            self.rt.block_on(registry::pull_blob(image, d, &self.cache, &self.report))?;
+        match size {
+            None => self.rt.block_on(registry::pull_manifest(image, d, &self.cache))?,
+            Some(size) => self.rt.block_on(registry::pull_blob(image, d, size, &self.cache, &self.report))?,
         }
         Ok(self.cache.path(&d))
     }
@@ -106,11 +107,33 @@ impl Fetcher {
         self.rt.block_on(registry::resolve(image))
     }
 
-    fn local(&self, d: &Digest) -> Option<PathBuf> {
-        if self.cache.contains(d) {
-            return Some(self.cache.path(d));
+    /// Blob `d` of the cache, checked whole (size, then sha256) before it is used. A damaged one
+    /// is removed, with a warning naming it, so that it is fetched again.
+    fn cached(&self, d: &Digest, size: Option<u64>) -> Option<PathBuf> {
+        let path = self.cache.path(d);
+        let damage = match self.cache.check(d, size) {
+            Ok(None) => return Some(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Ok(Some(damage)) => damage.to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.report.warn(format!("{}: damaged cache blob ({damage}); removed it, fetching {d} again", path.display()));
+        // If it cannot be removed, committing the fresh copy over it says why.
+        let _ = std::fs::remove_file(&path);
+        None
+    }
+
+    /// Blob `d` of the mirror, if there. The mirror is not lpbake's to repair: a size other than
+    /// the pin's is an error, found from its metadata without reading it.
+    fn in_mirror(&self, d: &Digest, size: Option<u64>) -> Result<Option<(&BlobStore, PathBuf)>> {
+        let Some((mirror, path)) = self.mirror.as_ref().map(|m| (m, m.path(d))).filter(|(_, p)| p.is_file()) else {
+            return Ok(None);
+        };
+        let actual = std::fs::metadata(&path).at(&path)?.len();
+        match size {
+            Some(expected) if expected != actual => Err(wrong_size(&path.display().to_string(), expected, actual)),
+            _ => Ok(Some((mirror, path))),
         }
-        self.mirror.as_ref().filter(|m| m.contains(d)).map(|m| m.path(d))
     }
 
     fn need_network(&self, what: &str) -> Result<()> {
@@ -128,24 +151,39 @@ impl Fetcher {
         Ok(())
     }
 
-    fn download(&self, url: &str, expected: Option<Digest>) -> Result<(Digest, u64)> {
-        let w = self.cache.writer().at(self.cache.root())?;
-        let w = if let Some(path) = url.strip_prefix("file://") {
-            let mut w = w;
-            let mut f = std::fs::File::open(path).map_err(|e| Error::Fetch {
-                what: url.into(),
-                msg: e.to_string(),
-                fix: "check the path of the file:// URL".into(),
-            })?;
-            std::io::copy(&mut f, &mut w).at(path)?;
-            w
-        } else {
-            self.rt.block_on(http::download(&self.http, url, w, &self.report))?
-        };
-        self.commit(w, expected, url)
+    fn download(&self, url: &str, pin: Option<FilePin>) -> Result<(Digest, u64)> {
+        let (parsed, transport) =
+            urls::source(url).map_err(|r| Error::Fetch { what: url.into(), msg: r.msg, fix: r.fix })?;
+        let limit = pin.and_then(|p| p.size);
+        let mut w = self.cache.writer().at(self.cache.root())?;
+        match transport {
+            Transport::File => {
+                let path = parsed.to_file_path().map_err(|()| Error::Fetch {
+                    what: url.into(),
+                    msg: "not a local absolute path".into(),
+                    fix: "write file:///absolute/path".into(),
+                })?;
+                let f = std::fs::File::open(&path).map_err(|e| Error::Fetch {
+                    what: url.into(),
+                    msg: e.to_string(),
+                    fix: "check the path of the file:// URL".into(),
+                })?;
+                // One byte past the pin is enough to know the file is not the pinned one.
+                let mut bounded = f.take(limit.map_or(u64::MAX, |l| l + 1));
+                std::io::copy(&mut bounded, &mut w).at(&path)?;
+            }
+            Transport::Https | Transport::LoopbackHttp => {
+                w = self.rt.block_on(http::download(&self.http, &parsed, w, limit, &self.report))?;
+            }
+        }
+        self.commit(w, pin.map(|p| p.sha256), limit, url)
     }
 
-    fn commit(&self, w: crate::store::BlobWriter, expected: Option<Digest>, what: &str) -> Result<(Digest, u64)> {
+    /// Commits `w` if it holds `size` bytes (when known) hashing to `expected` (when known).
+    fn commit(&self, w: BlobWriter, expected: Option<Digest>, size: Option<u64>, what: &str) -> Result<(Digest, u64)> {
+        if let Some(size) = size.filter(|&s| s != w.written()) {
+            return Err(wrong_size(what, size, w.written()));
+        }
         w.commit(expected).map_err(|e| match e {
             CommitError::Io(e) => Error::io(self.cache.root(), e),
             CommitError::Mismatch(mut m) => {
@@ -153,5 +191,14 @@ impl Fetcher {
                 Error::Mismatch(m)
             }
         })
+    }
+}
+
+/// `what` (a URL or file) is `actual` bytes (at least), not the `expected` its pin says.
+fn wrong_size(what: &str, expected: u64, actual: u64) -> Error {
+    Error::Fetch {
+        what: what.into(),
+        msg: format!("{actual} bytes where the pin says {expected} bytes"),
+        fix: "if the upstream file really changed, re-pin it with `lpbake lock --update`; otherwise replace or delete the bad copy (mirror or cache) and fetch it again".into(),
     }
 }

@@ -1,6 +1,8 @@
 //! OCI registries through oci-client: resolve a tag to a digest, and pull manifests and blobs
-//! by digest into the cache. Plain http is used only for loopback registries.
+//! by digest into the cache. Plain http is used only for loopback registries
+//! ([`crate::urls::is_loopback_registry`]); a blob is never read past its descriptor's size.
 
+use super::wrong_size;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::report::Reporter;
@@ -36,18 +38,8 @@ impl ImageRef {
         self.reference.resolve_registry()
     }
 
-    /// Whether `registry` (`host[:port]`) is this machine: the only registries spoken to over
-    /// plain http (by pulls here and by `lpbake push`).
-    pub(crate) fn is_loopback(registry: &str) -> bool {
-        let host = match registry.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-            _ => registry,
-        };
-        matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-    }
-
     fn client(&self) -> Client {
-        let protocol = if Self::is_loopback(self.registry()) {
+        let protocol = if crate::urls::is_loopback_registry(self.registry()) {
             ClientProtocol::HttpsExcept(vec![self.registry().to_string()])
         } else {
             ClientProtocol::Https
@@ -105,25 +97,36 @@ pub async fn pull_manifest(image: &ImageRef, d: Digest, store: &BlobStore) -> Re
     Ok(())
 }
 
-/// Pulls blob `d` of `image` into `store`, verified while it streams.
-pub async fn pull_blob(image: &ImageRef, d: Digest, store: &BlobStore, report: &Reporter) -> Result<()> {
+/// Pulls blob `d` of `image`, `size` bytes by its descriptor, into `store`, verified while it
+/// streams; a blob announced or found larger is refused before more is read.
+pub async fn pull_blob(image: &ImageRef, d: Digest, size: u64, store: &BlobStore, report: &Reporter) -> Result<()> {
     let client = image.client();
     let reference = image.at(d);
     let digest = d.to_string();
+    let what = format!("blob {d} of {image}");
     let sized = client.pull_blob_stream(&reference, digest.as_str()).await.map_err(|e| fail(image, e))?;
-    let bar = report.bytes(sized.content_length, format!("{image} {}", &d.hex()[..12]));
+    if let Some(announced) = sized.content_length.filter(|&n| n > size) {
+        return Err(wrong_size(&what, size, announced));
+    }
+    let bar = report.bytes(Some(size), format!("{image} {}", &d.hex()[..12]));
     let mut w = store.writer().map_err(|e| Error::io(store.root(), e))?;
     let mut stream = sized.stream;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| fail(image, e))?;
+        if w.written() + chunk.len() as u64 > size {
+            return Err(wrong_size(&what, size, w.written() + chunk.len() as u64));
+        }
         w.write_all(&chunk).map_err(|e| Error::io(store.root(), e))?;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    if w.written() != size {
+        return Err(wrong_size(&what, size, w.written()));
+    }
     w.commit(Some(d)).map_err(|e| match e {
         crate::store::CommitError::Io(e) => Error::io(store.root(), e),
         crate::store::CommitError::Mismatch(mut m) => {
-            m.what = format!("blob of {image}");
+            m.what = what;
             Error::Mismatch(m)
         }
     })?;

@@ -1,6 +1,8 @@
 //! Unpack: reads a pinned upstream archive (tar, tar.gz, tar.xz, tar.zst, zip, deb), refuses
 //! anything unsafe in any of its entries (`..`, absolute paths, links leaving the root, device
-//! nodes, size bombs), and stores the wanted regular files in the blob store.
+//! nodes, size bombs, a taken path present twice), and stores regular files in the blob store.
+//! Two modes: [`unpack`] picks the wanted members; [`unpack_tree`] takes a whole root filesystem
+//! (hard links, allowed device nodes, owners, OCI whiteouts when layering several archives).
 //!
 //! Every format reader feeds its entries through one [`Collector`], which owns the policy; the
 //! readers only know how to walk their format. Archives are streamed: memory stays flat whatever
@@ -87,6 +89,11 @@ pub struct Member {
     pub path: String,
     /// Permission bits (`& 0o7777`) as the archive records them.
     pub mode: u32,
+    /// Numeric owner as the archive records it (0 for zip).
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
     pub kind: MemberKind,
 }
 
@@ -103,6 +110,49 @@ pub enum MemberKind {
     Symlink {
         target: String,
     },
+    /// Another name of the regular file at `target` (a normalized root-relative path).
+    /// Only [`unpack_tree`] takes hard links.
+    Hardlink {
+        target: String,
+    },
+    /// A device node or fifo; only [`unpack_tree`] takes them, where [`Specials`] allows.
+    Device {
+        kind: DeviceKind,
+        major: u32,
+        minor: u32,
+    },
+}
+
+/// The kinds of [`MemberKind::Device`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Char,
+    Block,
+    Fifo,
+}
+
+impl DeviceKind {
+    fn describe(self) -> &'static str {
+        match self {
+            DeviceKind::Char => "character device",
+            DeviceKind::Block => "block device",
+            DeviceKind::Fifo => "fifo",
+        }
+    }
+}
+
+/// Where [`unpack_tree`] takes device nodes and fifos: under the listed directories
+/// (normalized, e.g. `dev`; "" is everywhere), nowhere by default.
+#[derive(Clone, Debug, Default)]
+pub struct Specials {
+    pub under: Vec<String>,
+}
+
+impl Specials {
+    fn allow(&self, path: &str) -> bool {
+        self.under.iter().any(|dir| is_under(path, dir))
+    }
 }
 
 /// Why an archive was not unpacked. `archive` is the name the caller gave (e.g. the URL).
@@ -144,9 +194,30 @@ pub enum UnpackError {
 
     #[error(
         "{archive}: entry `{path}` is a {kind}; lpbake takes only files, directories and links \
-         from archives: refusing the whole archive, use an archive without such entries"
+         from archives (device nodes and fifos only in a whole-tree unpack, under directories the \
+         spec allows): refusing the whole archive, use an archive without such entries"
     )]
     Special { archive: String, path: String, kind: String },
+
+    #[error(
+        "{archive} (cached as {}): holds `{path}` more than once, so which copy is meant is \
+         ambiguous; refusing the whole archive: use an archive with one copy of each path (report \
+         it upstream), or pin a release that has one", file.display()
+    )]
+    Duplicate { archive: String, file: PathBuf, path: String },
+
+    #[error(
+        "{archive}: whiteout `{path}` does not name an entry; refusing the whole archive: check \
+         that the pinned URL is a genuine OCI layer"
+    )]
+    BadWhiteout { archive: String, path: String },
+
+    #[error(
+        "{archive}: hard link `{path}` -> `{target}` does not name a regular file of the tree (missing, \
+         or removed by a whiteout); refusing the whole archive: check that the pinned URL is the \
+         genuine upstream release"
+    )]
+    DanglingHardLink { archive: String, path: String, target: String },
 
     #[error(
         "{archive}: entry `{path}` is larger than the limit of {limit} bytes per entry (at least \
@@ -205,9 +276,9 @@ fn missing_hint(candidates: &[String], same_name: bool) -> String {
 /// each wanted regular file into `store`, and returns the wanted members keyed by normalized path.
 ///
 /// `wanted` holds normalized paths ("dir/file", no leading "./"); for a .deb, paths inside its
-/// data.tar. A member listed twice in a tar is taken from its last occurrence. Content of wanted
-/// files may reach the store before the archive's own digest is found wrong; it is stored under its
-/// own digest, and no member map is returned then.
+/// data.tar. A wanted path present twice is refused ([`UnpackError::Duplicate`]): no copy is
+/// "the" member. Content of wanted files may reach the store (and a tee) before the archive is
+/// refused; it is stored under its own digest, and no member map is returned then.
 pub fn unpack(
     archive: &Path,
     expected: Digest,
@@ -222,6 +293,7 @@ pub fn unpack(
 
 /// Sees each wanted file's content while it is unpacked, to stream it onwards (into a layer)
 /// as it is stored: [`Tee::begin`] before a file's bytes, then [`Tee::data`] for each chunk.
+/// What it saw is only good if the unpack then succeeds.
 pub trait Tee {
     fn begin(&mut self, path: &str, mode: u32, size: u64);
     fn data(&mut self, chunk: &[u8]);
@@ -230,7 +302,7 @@ pub trait Tee {
 /// [`unpack`], showing wanted files' content to `tee` as it is stored.
 #[allow(clippy::too_many_arguments)]
 pub fn unpack_tee<'a>(
-    archive: &Path,
+    archive: &'a Path,
     expected: Digest,
     name: &'a str,
     format: Format,
@@ -239,16 +311,44 @@ pub fn unpack_tee<'a>(
     store: &'a BlobStore,
     tee: Option<&'a mut dyn Tee>,
 ) -> Result<BTreeMap<String, Member>, UnpackError> {
-    let mut c = Collector::new(name, wanted, *limits, store);
+    let mut c = Collector::new(name, archive, Take::Members(wanted), *limits, store);
     c.tee = tee;
+    walk(archive, expected, format, &mut c)?;
+    c.finish()
+}
+
+/// Whole-tree mode: unpacks every entry of the archive (a root filesystem, or one OCI layer of
+/// several applied in order) on top of `lower`, the tree built so far (empty for the first), and
+/// returns the new tree. Regular files go into `store`; directories, symlinks (absolute targets
+/// resolve from the root, relative ones may not climb out of it), hard links (to a regular file
+/// of the tree), owners and modes are kept; device nodes and fifos only where `specials` allows.
+/// OCI whiteouts apply to `lower`: `.wh.NAME` removes NAME, `.wh..wh..opq` empties its
+/// directory. A path present twice in one archive is refused.
+#[allow(clippy::too_many_arguments)]
+pub fn unpack_tree(
+    archive: &Path,
+    expected: Digest,
+    name: &str,
+    format: Format,
+    limits: &Limits,
+    specials: &Specials,
+    store: &BlobStore,
+    lower: BTreeMap<String, Member>,
+) -> Result<BTreeMap<String, Member>, UnpackError> {
+    let mut c = Collector::new(name, archive, Take::Tree(specials), *limits, store);
+    c.seed(lower);
+    walk(archive, expected, format, &mut c)?;
+    c.merge()
+}
+
+/// Opens `archive` and walks it with its format's reader, checking its digest on the way.
+fn walk(archive: &Path, expected: Digest, format: Format, c: &mut Collector) -> Result<(), UnpackError> {
+    let name = c.name;
     let open = |path: &Path| {
         File::open(path).map_err(|source| UnpackError::Open { archive: name.to_string(), path: path.into(), source })
     };
     let compression = match format {
-        Format::Zip => {
-            zip::read(open(archive)?, expected, &mut c)?;
-            return c.finish();
-        }
+        Format::Zip => return zip::read(open(archive)?, expected, c),
         Format::Deb => None,
         Format::Tar => Some(tar::Compression::None),
         Format::TarGz => Some(tar::Compression::Gz),
@@ -258,18 +358,17 @@ pub fn unpack_tee<'a>(
     let mut verified = VerifyingReader::new(open(archive)?, expected, name);
     let input = io::BufReader::with_capacity(BUF, &mut verified);
     let walked = match compression {
-        Some(compression) => tar::read(input, compression, &mut c),
-        None => deb::read(input, &mut c),
+        Some(compression) => tar::read(input, compression, c),
+        None => deb::read(input, c),
     };
     // Read what the format reader left so the digest is checked. A wrong digest explains any
     // other error (a tampered or truncated file), so it wins.
     match (walked, verified.drain()) {
-        (_, Err(e)) if find_mismatch(&e).is_some() => return Err(c.read_error(e)),
-        (Err(e), _) => return Err(e),
-        (Ok(()), Err(e)) => return Err(c.read_error(e)),
-        (Ok(()), Ok(())) => {}
+        (_, Err(e)) if find_mismatch(&e).is_some() => Err(c.read_error(e)),
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) => Err(c.read_error(e)),
+        (Ok(()), Ok(())) => Ok(()),
     }
-    c.finish()
 }
 
 /// An entry as a format reader sees it, before the policy looks at it.
@@ -279,20 +378,55 @@ pub(crate) enum Kind {
     Symlink(String),
     /// Target path relative to the archive root (tar semantics).
     HardLink(String),
-    /// A device, fifo, socket or unknown type; the string says which.
+    /// A device node or fifo with its numbers.
+    Device(DeviceKind, u32, u32),
+    /// A socket, an unknown type, or a device whose numbers the format lacks; the string says which.
     Special(String),
+}
+
+/// What an entry's header says besides its path and kind.
+pub(crate) struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The size the header claims (content is counted as read: sizes can lie).
+    pub size: u64,
+}
+
+/// A wanted regular file whose content the reader must pass to [`Collector::store`].
+pub(crate) struct Pending {
+    path: String,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    declared: u64,
+}
+
+/// Which entries are taken.
+#[derive(Clone, Copy)]
+enum Take<'a> {
+    /// The listed members (member picking).
+    Members(&'a BTreeSet<String>),
+    /// All of them (whole-tree mode), device nodes and fifos only where allowed.
+    Tree(&'a Specials),
 }
 
 /// The policy and the bookkeeping shared by all format readers.
 pub(crate) struct Collector<'a> {
     name: &'a str,
-    wanted: &'a BTreeSet<String>,
+    /// The archive file (in the cache or mirror), for errors about its content.
+    file: &'a Path,
+    take: Take<'a>,
     limits: Limits,
     store: &'a BlobStore,
     buf: Vec<u8>,
     entries: u64,
     total: u64,
     found: BTreeMap<String, Member>,
+    /// Whole-tree mode: the tree of earlier archives, which whiteouts apply to.
+    lower: BTreeMap<String, Member>,
+    /// Paths taken so far: a second entry for one of them is refused.
+    seen: BTreeSet<String>,
     /// Symlinks seen so far: normalized path -> target resolved to a root-relative path.
     symlinks: BTreeMap<String, String>,
     /// For the error about a missing member: the first entries, and entries sharing a wanted
@@ -302,18 +436,28 @@ pub(crate) struct Collector<'a> {
     tee: Option<&'a mut dyn Tee>,
 }
 
+/// The prefix of an OCI whiteout's file name, and the name of an opaque-directory marker.
+const WHITEOUT: &str = ".wh.";
+const OPAQUE: &str = ".wh..wh..opq";
+
 impl<'a> Collector<'a> {
-    fn new(name: &'a str, wanted: &'a BTreeSet<String>, limits: Limits, store: &'a BlobStore) -> Self {
-        let same_name = wanted.iter().map(|w| (file_name(w).to_string(), Vec::new())).collect();
+    fn new(name: &'a str, file: &'a Path, take: Take<'a>, limits: Limits, store: &'a BlobStore) -> Self {
+        let same_name = match take {
+            Take::Members(wanted) => wanted.iter().map(|w| (file_name(w).to_string(), Vec::new())).collect(),
+            Take::Tree(_) => BTreeMap::new(),
+        };
         Collector {
             name,
-            wanted,
+            file,
+            take,
             limits,
             store,
             buf: vec![0; BUF],
             entries: 0,
             total: 0,
             found: BTreeMap::new(),
+            lower: BTreeMap::new(),
+            seen: BTreeSet::new(),
             symlinks: BTreeMap::new(),
             first: Vec::new(),
             same_name,
@@ -321,17 +465,23 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Applies the policy to one entry. `declared` is the size its header claims. Returns the
-    /// normalized path when the entry is a wanted regular file, whose content the reader must then
-    /// pass to [`Collector::store`]; wanted directories and symlinks are recorded here.
-    pub(crate) fn check(
-        &mut self,
-        raw: &str,
-        kind: Kind,
-        mode: u32,
-        declared: u64,
-    ) -> Result<Option<String>, UnpackError> {
-        self.count(raw, declared)?;
+    /// Whole-tree mode: starts from `lower`, whose symlinks later links resolve through.
+    fn seed(&mut self, lower: BTreeMap<String, Member>) {
+        for m in lower.values() {
+            if let MemberKind::Symlink { target } = &m.kind {
+                if let Some(resolved) = self.resolve(parent(&m.path), target) {
+                    self.symlinks.insert(m.path.clone(), resolved);
+                }
+            }
+        }
+        self.lower = lower;
+    }
+
+    /// Applies the policy to one entry. Returns a [`Pending`] when the entry is a wanted regular
+    /// file, whose content the reader must then pass to [`Collector::store`]; other wanted
+    /// entries are recorded here.
+    pub(crate) fn check(&mut self, raw: &str, kind: Kind, h: Meta) -> Result<Option<Pending>, UnpackError> {
+        self.count(raw, h.size)?;
         let path = normalize(raw);
         if raw.starts_with('/') || path.starts_with('/') {
             return Err(UnpackError::Absolute { archive: self.name.into(), path: raw.into() });
@@ -348,18 +498,41 @@ impl<'a> Collector<'a> {
         }
         self.note(&path);
 
-        let wanted = self.wanted.contains(&path);
+        let tree = matches!(self.take, Take::Tree(_));
+        if tree && file_name(&path).starts_with(WHITEOUT) {
+            self.whiteout(&path)?;
+            return Ok(None);
+        }
+        let wanted = match self.take {
+            Take::Members(wanted) => wanted.contains(&path),
+            Take::Tree(_) => true,
+        };
+        if wanted && !self.seen.insert(path.clone()) {
+            return Err(UnpackError::Duplicate { archive: self.name.into(), file: self.file.into(), path });
+        }
         let member = match kind {
             Kind::Special(kind) => return Err(UnpackError::Special { archive: self.name.into(), path, kind }),
+            Kind::Device(kind, major, minor) => match self.take {
+                Take::Tree(specials) if specials.allow(&path) => MemberKind::Device { kind, major, minor },
+                _ => {
+                    return Err(UnpackError::Special { archive: self.name.into(), path, kind: kind.describe().into() })
+                }
+            },
             Kind::HardLink(target) => {
-                if self.resolve("", &target).is_none() {
+                let Some(resolved) = self.resolve("", &target) else {
                     return Err(self.link_escapes(path, "hard link", target));
-                }
-                if wanted {
-                    return Err(UnpackError::HardLinkWanted { archive: self.name.into(), path, target });
-                }
+                };
                 self.symlinks.remove(&path);
-                return Ok(None);
+                if !tree {
+                    if wanted {
+                        return Err(UnpackError::HardLinkWanted { archive: self.name.into(), path, target });
+                    }
+                    return Ok(None);
+                }
+                if !self.is_file(&resolved) {
+                    return Err(UnpackError::DanglingHardLink { archive: self.name.into(), path, target });
+                }
+                MemberKind::Hardlink { target: resolved }
             }
             Kind::Symlink(target) => {
                 let Some(resolved) = self.resolve(parent(&path), &target) else {
@@ -374,13 +547,39 @@ impl<'a> Collector<'a> {
             }
             Kind::File => {
                 self.symlinks.remove(&path);
-                return Ok(wanted.then_some(path));
+                let pending = Pending { path, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, declared: h.size };
+                return Ok(wanted.then_some(pending));
             }
         };
         if wanted {
-            self.found.insert(path.clone(), Member { path, mode: mode & 0o7777, kind: member });
+            let m = Member { path: path.clone(), mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, kind: member };
+            self.found.insert(path, m);
         }
         Ok(None)
+    }
+
+    /// Whole-tree mode: applies the whiteout at `path` to the tree of earlier archives.
+    fn whiteout(&mut self, path: &str) -> Result<(), UnpackError> {
+        let dir = parent(path);
+        let name = file_name(path);
+        if name == OPAQUE {
+            self.lower.retain(|p, _| !is_under(p, dir));
+            return Ok(());
+        }
+        let hidden = &name[WHITEOUT.len()..];
+        if matches!(hidden, "" | "." | "..") || hidden.starts_with(WHITEOUT) {
+            return Err(UnpackError::BadWhiteout { archive: self.name.into(), path: path.into() });
+        }
+        let gone = if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") };
+        self.lower.retain(|p, _| *p != gone && !is_under(p, &gone));
+        self.symlinks.retain(|p, _| *p != gone && !is_under(p, &gone));
+        Ok(())
+    }
+
+    /// Whether `path` is a regular file of the tree so far (this archive's, else an earlier one's).
+    fn is_file(&self, path: &str) -> bool {
+        let m = self.found.get(path).or_else(|| self.lower.get(path));
+        matches!(m, Some(Member { kind: MemberKind::File { .. }, .. }))
     }
 
     /// Counts one entry and its declared size against the limits. [`Collector::check`] does this
@@ -405,24 +604,19 @@ impl<'a> Collector<'a> {
     }
 
     /// Streams a wanted file's content (as returned by [`Collector::check`]) into the store.
-    pub(crate) fn store(
-        &mut self,
-        path: String,
-        mode: u32,
-        declared: u64,
-        content: &mut dyn Read,
-    ) -> Result<(), UnpackError> {
-        let store_error = |source| UnpackError::Store { archive: self.name.into(), path: path.clone(), source };
+    pub(crate) fn store(&mut self, p: Pending, content: &mut dyn Read) -> Result<(), UnpackError> {
+        let store_error = |source| UnpackError::Store { archive: self.name.into(), path: p.path.clone(), source };
         let mut out = self.store.writer().map_err(store_error)?;
         if let Some(tee) = self.tee.as_mut() {
-            tee.begin(&path, mode & 0o7777, declared);
+            tee.begin(&p.path, p.mode, p.declared);
         }
-        self.copy(&path, declared, content, &mut out, true)?;
+        self.copy(&p.path, p.declared, content, &mut out, true)?;
         let (sha256, size) = out.commit(None).map_err(|e| match e {
             CommitError::Io(e) => store_error(e),
             CommitError::Mismatch(m) => store_error(io::Error::new(io::ErrorKind::InvalidData, m)),
         })?;
-        self.found.insert(path.clone(), Member { path, mode: mode & 0o7777, kind: MemberKind::File { sha256, size } });
+        let kind = MemberKind::File { sha256, size };
+        self.found.insert(p.path.clone(), Member { path: p.path, mode: p.mode, uid: p.uid, gid: p.gid, kind });
         Ok(())
     }
 
@@ -471,7 +665,8 @@ impl<'a> Collector<'a> {
 
     /// The members found, or the error for the first wanted member that is absent.
     fn finish(mut self) -> Result<BTreeMap<String, Member>, UnpackError> {
-        let Some(path) = self.wanted.iter().find(|w| !self.found.contains_key(*w)) else {
+        let Take::Members(wanted) = self.take else { return Ok(self.found) };
+        let Some(path) = wanted.iter().find(|w| !self.found.contains_key(*w)) else {
             return Ok(self.found);
         };
         let similar = self.same_name.remove(file_name(path)).unwrap_or_default();
@@ -482,6 +677,31 @@ impl<'a> Collector<'a> {
             candidates: if same_name { similar } else { self.first },
             same_name,
         })
+    }
+
+    /// Whole-tree mode: the tree of earlier archives (whiteouts applied) with this archive's
+    /// entries over it. An entry that is not a directory hides what an earlier archive had under
+    /// it; every hard link must still name a regular file.
+    fn merge(self) -> Result<BTreeMap<String, Member>, UnpackError> {
+        let mut tree = self.lower;
+        for (path, m) in &self.found {
+            if !matches!(m.kind, MemberKind::Dir) {
+                tree.retain(|p, _| !is_under(p, path));
+            }
+        }
+        tree.extend(self.found);
+        for m in tree.values() {
+            if let MemberKind::Hardlink { target } = &m.kind {
+                if !matches!(tree.get(target), Some(Member { kind: MemberKind::File { .. }, .. })) {
+                    return Err(UnpackError::DanglingHardLink {
+                        archive: self.name.into(),
+                        path: m.path.clone(),
+                        target: target.clone(),
+                    });
+                }
+            }
+        }
+        Ok(tree)
     }
 
     /// Remembers a path for the hints of [`UnpackError::Missing`].
@@ -497,11 +717,14 @@ impl<'a> Collector<'a> {
     }
 
     /// Where `target` lands when read from directory `dir` (root-relative), following the
-    /// symlinks seen so far; None if it leaves the root. Absolute targets leave the root.
+    /// symlinks seen so far; None if it leaves the root. Absolute targets leave the root when
+    /// members are picked; in a whole root filesystem they resolve from its root.
     fn resolve(&self, dir: &str, target: &str) -> Option<String> {
-        if target.starts_with('/') {
-            return None;
-        }
+        let dir = match (target.starts_with('/'), &self.take) {
+            (false, _) => dir,
+            (true, Take::Tree(_)) => "",
+            (true, Take::Members(_)) => return None,
+        };
         let mut at: Vec<&str> = Vec::new();
         for component in dir.split('/').chain(target.split('/')) {
             match component {
@@ -567,6 +790,11 @@ fn normalize(raw: &str) -> String {
 /// The directory part of a normalized path ("" at the root).
 fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// Whether `path` lies strictly inside directory `dir` ("" is the root).
+fn is_under(path: &str, dir: &str) -> bool {
+    dir.is_empty() || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The last component of a normalized path.

@@ -54,22 +54,30 @@ struct Entry {
     mode: u32,
     link: &'static str,
     data: Vec<u8>,
+    /// uid, gid
+    owner: (u64, u64),
+    /// major, minor of a device
+    dev: (u32, u32),
+}
+
+fn entry(path: &'static str, ty: EntryType, mode: u32, link: &'static str, data: &[u8]) -> Entry {
+    Entry { path, ty, mode, link, data: data.to_vec(), owner: (0, 0), dev: (0, 0) }
 }
 
 fn file(path: &'static str, mode: u32, data: &[u8]) -> Entry {
-    Entry { path, ty: EntryType::Regular, mode, link: "", data: data.to_vec() }
+    entry(path, EntryType::Regular, mode, "", data)
 }
 
 fn dir(path: &'static str) -> Entry {
-    Entry { path, ty: EntryType::Directory, mode: 0o755, link: "", data: Vec::new() }
+    entry(path, EntryType::Directory, 0o755, "", b"")
 }
 
 fn symlink(path: &'static str, target: &'static str) -> Entry {
-    Entry { path, ty: EntryType::Symlink, mode: 0o777, link: target, data: Vec::new() }
+    entry(path, EntryType::Symlink, 0o777, target, b"")
 }
 
 fn hardlink(path: &'static str, target: &'static str) -> Entry {
-    Entry { path, ty: EntryType::Link, mode: 0o644, link: target, data: Vec::new() }
+    entry(path, EntryType::Link, 0o644, target, b"")
 }
 
 fn tar_of(entries: &[Entry]) -> Vec<u8> {
@@ -81,6 +89,12 @@ fn tar_of(entries: &[Entry]) -> Vec<u8> {
         gnu.linkname[..e.link.len()].copy_from_slice(e.link.as_bytes());
         h.set_entry_type(e.ty);
         h.set_mode(e.mode);
+        h.set_uid(e.owner.0);
+        h.set_gid(e.owner.1);
+        if matches!(e.ty, EntryType::Char | EntryType::Block) {
+            h.set_device_major(e.dev.0).unwrap();
+            h.set_device_minor(e.dev.1).unwrap();
+        }
         h.set_size(e.data.len() as u64);
         h.set_mtime(0);
         h.set_cksum();
@@ -130,13 +144,21 @@ fn assert_sample(f: &Fixture, got: &BTreeMap<String, Member>, bin_mode: u32) {
     let file = |path: &str, mode: u32, content: &[u8]| Member {
         path: path.into(),
         mode,
+        uid: 0,
+        gid: 0,
         kind: MemberKind::File { sha256: Digest::of(content), size: content.len() as u64 },
     };
     let want: BTreeMap<String, Member> = [
-        Member { path: "pkg".into(), mode: 0o755, kind: MemberKind::Dir },
+        Member { path: "pkg".into(), mode: 0o755, uid: 0, gid: 0, kind: MemberKind::Dir },
         file("pkg/bin", bin_mode, &big_content()),
         file("pkg/README", 0o644, b"hello\n"),
-        Member { path: "pkg/latest".into(), mode: 0o777, kind: MemberKind::Symlink { target: "bin".into() } },
+        Member {
+            path: "pkg/latest".into(),
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            kind: MemberKind::Symlink { target: "bin".into() },
+        },
     ]
     .into_iter()
     .map(|m| (m.path.clone(), m))
@@ -323,7 +345,7 @@ fn escaping_hardlink_is_refused() {
 
 #[test]
 fn char_device_is_refused() {
-    let dev = Entry { path: "dev/mem", ty: EntryType::Char, mode: 0o600, link: "", data: Vec::new() };
+    let dev = entry("dev/mem", EntryType::Char, 0o600, "", b"");
     let err = refused(&[dev], &[]);
     assert!(matches!(&err, UnpackError::Special { kind, .. } if kind == "character device"), "{err}");
     assert_names(&err, "dev/mem");
@@ -331,7 +353,7 @@ fn char_device_is_refused() {
 
 #[test]
 fn fifo_is_refused() {
-    let fifo = Entry { path: "run/pipe", ty: EntryType::Fifo, mode: 0o600, link: "", data: Vec::new() };
+    let fifo = entry("run/pipe", EntryType::Fifo, 0o600, "", b"");
     let err = refused(&[fifo], &[]);
     assert!(matches!(&err, UnpackError::Special { kind, .. } if kind == "fifo"), "{err}");
 }
@@ -477,16 +499,18 @@ fn content_is_counted_as_read_not_as_declared() {
     let f = fixture();
     let wanted = BTreeSet::from(["liar".to_string()]);
     let limits = Limits { max_entry_bytes: 100, ..Limits::default() };
-    let mut c = Collector::new(NAME, &wanted, limits, &f.store);
-    let path = c.check("liar", Kind::File, 0o644, 10).unwrap().unwrap();
-    let err = c.store(path, 0o644, 10, &mut &[0u8; 1000][..]).unwrap_err();
+    let file = Path::new("archive");
+    let header = || Meta { mode: 0o644, uid: 0, gid: 0, size: 10 };
+    let mut c = Collector::new(NAME, file, Take::Members(&wanted), limits, &f.store);
+    let pending = c.check("liar", Kind::File, header()).unwrap().unwrap();
+    let err = c.store(pending, &mut &[0u8; 1000][..]).unwrap_err();
     assert!(matches!(err, UnpackError::EntryTooLarge { limit: 100, .. }), "{err}");
     assert_names(&err, "liar");
 
     let limits = Limits { max_total_bytes: 50, ..Limits::default() };
-    let mut c = Collector::new(NAME, &wanted, limits, &f.store);
-    let path = c.check("liar", Kind::File, 0o644, 10).unwrap().unwrap();
-    let err = c.store(path, 0o644, 10, &mut &[0u8; 1000][..]).unwrap_err();
+    let mut c = Collector::new(NAME, file, Take::Members(&wanted), limits, &f.store);
+    let pending = c.check("liar", Kind::File, header()).unwrap().unwrap();
+    let err = c.store(pending, &mut &[0u8; 1000][..]).unwrap_err();
     assert!(matches!(err, UnpackError::TotalTooLarge { limit: 50, .. }), "{err}");
 }
 
@@ -500,4 +524,224 @@ fn lie_about_sizes(zip: &mut [u8], size: u32) {
         };
         zip[at..at + 4].copy_from_slice(&size.to_le_bytes());
     }
+}
+
+#[test]
+fn wanted_member_present_twice_is_refused_in_every_format() {
+    // The first copy would be streamed into a layer, the last kept in the store: no copy is
+    // "the" member, whichever format carries it.
+    let twice = tar_of(&[file("bin/tool", 0o755, b"first"), file("bin/tool", 0o755, b"second")]);
+    for (bytes, format) in [(twice.clone(), Format::Tar), (gz(&twice), Format::TarGz), (zst(&twice), Format::TarZst)] {
+        let err = fixture().unpack(&bytes, format, &["bin/tool"], Limits::default()).unwrap_err();
+        assert!(matches!(err, UnpackError::Duplicate { .. }), "{format:?}: {err}");
+        assert_names(&err, "bin/tool");
+        let msg = err.to_string();
+        assert!(msg.contains("more than once") && msg.contains("archive"), "{msg}");
+    }
+    // A wanted directory or symlink twice is the same ambiguity; an unwanted path twice is not.
+    let err = refused(&[symlink("bin/a", "x"), symlink("bin/a", "y")], &["bin/a"]);
+    assert!(matches!(err, UnpackError::Duplicate { .. }), "{err}");
+    let f = fixture();
+    let ok = f.unpack(
+        &tar_of(&[file("other", 0o644, b"1"), file("other", 0o644, b"2"), file("bin/tool", 0o755, b"t")]),
+        Format::Tar,
+        &["bin/tool"],
+        Limits::default(),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[test]
+fn duplicate_error_names_the_cache_file() {
+    let f = fixture();
+    let bytes = tar_of(&[file("a", 0o644, b"1"), file("a", 0o644, b"2")]);
+    let err = f.unpack(&bytes, Format::Tar, &["a"], Limits::default()).unwrap_err();
+    assert!(err.to_string().contains(&f.dir.path().join("archive").display().to_string()), "{err}");
+}
+
+impl Fixture {
+    /// Unpacks the tar of `entries` whole on top of `lower`.
+    fn tree(
+        &self,
+        entries: &[Entry],
+        specials: &Specials,
+        lower: BTreeMap<String, Member>,
+    ) -> Result<BTreeMap<String, Member>, UnpackError> {
+        let bytes = gz(&tar_of(entries));
+        let path = self.dir.path().join("layer.tar.gz");
+        fs::write(&path, &bytes).unwrap();
+        unpack_tree(&path, Digest::of(&bytes), NAME, Format::TarGz, &Limits::default(), specials, &self.store, lower)
+    }
+}
+
+fn paths(tree: &BTreeMap<String, Member>) -> Vec<&str> {
+    tree.keys().map(String::as_str).collect()
+}
+
+#[test]
+fn tree_keeps_owners_modes_links_and_hard_links() {
+    let f = fixture();
+    let mut shadow = file("./etc/shadow", 0o640, b"root:*:");
+    shadow.owner = (0, 42);
+    let mut home = dir("./home/user/");
+    home.owner = (1000, 1000);
+    let tree = f
+        .tree(
+            &[
+                dir("./"),
+                dir("./etc/"),
+                shadow,
+                dir("./home/"),
+                home,
+                dir("./usr/"),
+                dir("./usr/bin/"),
+                file("./usr/bin/perl", 0o4755, b"elf"),
+                hardlink("./usr/bin/perl5.36", "./usr/bin/perl"),
+                symlink("./etc/localtime", "/usr/share/zoneinfo/UTC"),
+                symlink("./bin", "usr/bin"),
+            ],
+            &Specials::default(),
+            BTreeMap::new(),
+        )
+        .unwrap();
+    assert_eq!(
+        paths(&tree),
+        [
+            "bin",
+            "etc",
+            "etc/localtime",
+            "etc/shadow",
+            "home",
+            "home/user",
+            "usr",
+            "usr/bin",
+            "usr/bin/perl",
+            "usr/bin/perl5.36"
+        ]
+    );
+    assert_eq!((tree["etc/shadow"].mode, tree["etc/shadow"].uid, tree["etc/shadow"].gid), (0o640, 0, 42));
+    assert_eq!((tree["home/user"].uid, tree["home/user"].gid), (1000, 1000));
+    assert_eq!(tree["usr/bin/perl"].mode, 0o4755);
+    assert_eq!(tree["usr/bin/perl5.36"].kind, MemberKind::Hardlink { target: "usr/bin/perl".into() });
+    assert_eq!(tree["etc/localtime"].kind, MemberKind::Symlink { target: "/usr/share/zoneinfo/UTC".into() });
+    assert_eq!(f.store.read_small(&Digest::of(b"elf")).unwrap(), b"elf");
+}
+
+#[test]
+fn tree_refuses_devices_by_default_and_keeps_them_where_allowed() {
+    let mut null = entry("./dev/null", EntryType::Char, 0o666, "", b"");
+    null.dev = (1, 3);
+    let fifo = || entry("./dev/initctl", EntryType::Fifo, 0o600, "", b"");
+    let f = fixture();
+    let err = f.tree(&[dir("./dev/"), null, fifo()], &Specials::default(), BTreeMap::new()).unwrap_err();
+    assert!(matches!(&err, UnpackError::Special { kind, .. } if kind == "character device"), "{err}");
+    assert_names(&err, "dev/null");
+
+    let mut null = entry("./dev/null", EntryType::Char, 0o666, "", b"");
+    null.dev = (1, 3);
+    let dev = Specials { under: vec!["dev".into()] };
+    let tree = f.tree(&[dir("./dev/"), null, fifo()], &dev, BTreeMap::new()).unwrap();
+    assert_eq!(tree["dev/null"].kind, MemberKind::Device { kind: DeviceKind::Char, major: 1, minor: 3 });
+    assert_eq!(tree["dev/null"].mode, 0o666);
+    assert_eq!(tree["dev/initctl"].kind, MemberKind::Device { kind: DeviceKind::Fifo, major: 0, minor: 0 });
+    // Allowed under dev/ only: not next to it.
+    let mut evil = entry("./devil/mem", EntryType::Char, 0o600, "", b"");
+    evil.dev = (1, 1);
+    let err = f.tree(&[evil], &dev, BTreeMap::new()).unwrap_err();
+    assert!(matches!(err, UnpackError::Special { .. }), "{err}");
+}
+
+#[test]
+fn tree_layers_apply_whiteouts_and_opaque_dirs() {
+    let f = fixture();
+    let none = Specials::default();
+    let base = f
+        .tree(
+            &[
+                dir("a/"),
+                file("a/gone", 0o644, b"1"),
+                file("a/kept", 0o644, b"2"),
+                dir("a/sub/"),
+                file("a/sub/deep", 0o644, b"3"),
+                dir("b/"),
+                file("b/old", 0o644, b"4"),
+                file("c", 0o644, b"5"),
+            ],
+            &none,
+            BTreeMap::new(),
+        )
+        .unwrap();
+    let top = f
+        .tree(
+            &[
+                file("a/.wh.gone", 0o644, b""),
+                file("a/.wh.sub", 0o644, b""),
+                dir("b/"),
+                file("b/new", 0o644, b"6"),
+                file("b/.wh..wh..opq", 0o644, b""),
+                dir("c/"),
+            ],
+            &none,
+            base,
+        )
+        .unwrap();
+    // The opaque marker came after b/new in the same layer: it hides only the lower b/old.
+    assert_eq!(paths(&top), ["a", "a/kept", "b", "b/new", "c"]);
+    assert_eq!(top["c"].kind, MemberKind::Dir);
+}
+
+#[test]
+fn tree_replacing_a_dir_by_a_file_hides_its_content() {
+    let f = fixture();
+    let none = Specials::default();
+    let base = f.tree(&[dir("d/"), file("d/x", 0o644, b"x")], &none, BTreeMap::new()).unwrap();
+    let top = f.tree(&[symlink("d", "elsewhere")], &none, base).unwrap();
+    assert_eq!(paths(&top), ["d"]);
+}
+
+#[test]
+fn tree_refuses_links_escaping_the_root() {
+    let f = fixture();
+    let none = Specials::default();
+    let err = f.tree(&[dir("a/"), symlink("a/up", "../../etc")], &none, BTreeMap::new()).unwrap_err();
+    assert!(matches!(err, UnpackError::LinkEscapes { link: "symlink", .. }), "{err}");
+    let err = f.tree(&[hardlink("x", "../etc/shadow")], &none, BTreeMap::new()).unwrap_err();
+    assert!(matches!(err, UnpackError::LinkEscapes { link: "hard link", .. }), "{err}");
+    // Through a symlink of an earlier layer.
+    let base = f.tree(&[symlink("root", ".")], &none, BTreeMap::new()).unwrap();
+    let err = f.tree(&[symlink("root/esc", "../etc")], &none, base).unwrap_err();
+    assert!(matches!(err, UnpackError::LinkEscapes { .. }), "{err}");
+    // Still refused: `..` and absolute entry paths.
+    let err = f.tree(&[file("../x", 0o644, b"")], &none, BTreeMap::new()).unwrap_err();
+    assert!(matches!(err, UnpackError::ParentDir { .. }), "{err}");
+    let err = f.tree(&[file("/x", 0o644, b"")], &none, BTreeMap::new()).unwrap_err();
+    assert!(matches!(err, UnpackError::Absolute { .. }), "{err}");
+}
+
+#[test]
+fn tree_refuses_dangling_hard_links_and_bad_whiteouts() {
+    let f = fixture();
+    let none = Specials::default();
+    let err = f.tree(&[hardlink("x", "nothing")], &none, BTreeMap::new()).unwrap_err();
+    assert!(matches!(err, UnpackError::DanglingHardLink { .. }), "{err}");
+    // A whiteout that removes a hard link's target in a later layer.
+    let base = f.tree(&[file("t", 0o644, b"t")], &none, BTreeMap::new()).unwrap();
+    let err = f.tree(&[hardlink("l", "t"), file(".wh.t", 0o644, b"")], &none, base.clone()).unwrap_err();
+    assert!(matches!(err, UnpackError::DanglingHardLink { .. }), "{err}");
+    let err = f.tree(&[file("a/.wh...", 0o644, b"")], &none, base).unwrap_err();
+    assert!(matches!(err, UnpackError::BadWhiteout { .. }), "{err}");
+}
+
+#[test]
+fn tree_refuses_a_path_present_twice() {
+    let f = fixture();
+    let err = f
+        .tree(
+            &[dir("etc/"), file("etc/passwd", 0o644, b"a"), file("etc/passwd", 0o644, b"b")],
+            &Specials::default(),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, UnpackError::Duplicate { .. }), "{err}");
+    assert_names(&err, "etc/passwd");
 }

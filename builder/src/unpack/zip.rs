@@ -1,8 +1,8 @@
-//! Zip reader: zip needs to seek, so the file's sha256 is checked first in one streaming pass;
+//! Zip reader (owners are not recorded: 0): zip needs to seek, so the file's sha256 is checked first in one streaming pass;
 //! then the central directory is walked, reading content only for symlink targets and wanted
 //! files. Zip sizes can lie: the [`Collector`] counts the bytes actually read.
 
-use super::{Collector, Kind, UnpackError, BUF};
+use super::{Collector, DeviceKind, Kind, Meta, UnpackError, BUF};
 use crate::digest::{Digest, VerifyingReader};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
@@ -48,16 +48,17 @@ pub(crate) fn read(mut file: File, expected: Digest, c: &mut Collector) -> Resul
                 }
                 Kind::Symlink(String::from_utf8_lossy(&target).into_owned())
             }
+            // Zip records no device numbers: such an entry cannot be taken even where allowed.
             S_IFCHR => Kind::Special("character device".into()),
             S_IFBLK => Kind::Special("block device".into()),
-            S_IFIFO => Kind::Special("fifo".into()),
+            S_IFIFO => Kind::Device(DeviceKind::Fifo, 0, 0),
             S_IFSOCK => Kind::Special("socket".into()),
             other => Kind::Special(format!("zip entry of unknown type {other:o}")),
         };
         let mode = unix.map_or(if matches!(kind, Kind::Dir) { 0o755 } else { 0o644 }, |m| m & 0o7777);
-        if let Some(path) = c.check(&raw, kind, mode, declared)? {
+        if let Some(pending) = c.check(&raw, kind, Meta { mode, uid: 0, gid: 0, size: declared })? {
             let mut entry = archive.by_index(i).map_err(|e| zip_error(c, e))?;
-            c.store(path, mode, declared, &mut entry)?;
+            c.store(pending, &mut entry)?;
         }
     }
     Ok(())
