@@ -353,7 +353,7 @@ impl Planner<'_> {
 /// Stops the build if `comp` would put key material into an image.
 fn refuse_secrets(comp: &Component) -> Result<()> {
     for i in &comp.install {
-        if let Some(why) = crate::secrets::looks_secret(&i.to) {
+        if let Some(why) = crate::stage::secrets::looks_secret(&i.to) {
             return Err(Error::config(
                 &comp.file,
                 None,

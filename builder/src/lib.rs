@@ -20,7 +20,6 @@ pub mod push;
 pub mod report;
 pub mod resolve;
 pub mod sbom;
-pub mod secrets;
 pub mod spec;
 pub mod stage;
 pub mod store;

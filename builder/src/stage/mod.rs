@@ -2,6 +2,8 @@
 //! content (a blob in the store, a directory, or a symlink). Parents are added as root-owned
 //! 0755 directories, so every layer is complete and independent of the order things were added.
 
+pub mod secrets;
+
 use crate::digest::Digest;
 use serde::Serialize;
 use std::collections::BTreeMap;
