@@ -393,7 +393,11 @@ impl<'a> Planner<'a> {
         };
         let (url, store) = (&comp.source.url, self.fetcher.cache());
         if !stream {
-            self.report.step(format!("unpacking {} ({}) to check its cached layer", comp.source.file_name(), comp.name));
+            self.report.step(format!(
+                "unpacking {} ({}) to check its cached layer",
+                comp.source.file_name(),
+                comp.name
+            ));
             return Ok((unpack::unpack(&path, sha, url, format, &wanted, &limits, store)?, None));
         }
         self.report.step(format!("unpacking {} ({}) and compressing its layer", comp.source.file_name(), comp.name));

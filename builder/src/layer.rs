@@ -196,9 +196,7 @@ impl Layerer {
                 pieces.left = size;
                 let content = Content::File { blob: Digest::of(b""), size };
                 let e = Entry { mode: mode.unwrap_or(got_mode & 0o777), content, ..e.clone() };
-                if append(&mut tar, path, &e, self.epoch, &mut pieces).is_err()
-                    || pieces.left > 0
-                {
+                if append(&mut tar, path, &e, self.epoch, &mut pieces).is_err() || pieces.left > 0 {
                     return Ok(None);
                 }
             }
@@ -572,7 +570,10 @@ mod tests {
         use tar::EntryType as T;
         assert_eq!(seen["usr/local/bin/hi"].0, T::Regular);
         assert_eq!(seen["usr/local/bin/hi"].3, vec![caps.vfs_v2().to_vec()]);
-        assert_eq!(seen["usr/local/bin/zz"], (T::Link, Some("usr/local/bin/hi".into()), (None, None), none.clone(), 0o755, 0));
+        assert_eq!(
+            seen["usr/local/bin/zz"],
+            (T::Link, Some("usr/local/bin/hi".into()), (None, None), none.clone(), 0o755, 0)
+        );
         assert_eq!(seen["dev/null"], (T::Char, None, (Some(1), Some(3)), none.clone(), 0o666, 0));
         assert_eq!(seen["dev/sda"], (T::Block, None, (Some(8), Some(0)), none.clone(), 0o660, 6));
         assert_eq!(seen["run/pipe"].0, T::Fifo);
@@ -587,7 +588,10 @@ mod tests {
         let err = l.layer(&tree).unwrap_err().to_string();
         assert!(err.contains("/usr/local/bin/a -> /usr/local/bin/hi") && err.contains("earlier"), "{err}");
         tree.entries.remove("usr/local/bin/a");
-        tree.add("/usr/local/bin/z", Entry::new(0o755, 0, 0, Content::Hardlink { target: "usr/local/bin/nope".into() }));
+        tree.add(
+            "/usr/local/bin/z",
+            Entry::new(0o755, 0, 0, Content::Hardlink { target: "usr/local/bin/nope".into() }),
+        );
         assert!(l.layer(&tree).is_err());
     }
 

@@ -143,12 +143,14 @@ fn forged_cache_index_of_unpacked_members_is_not_believed_when_a_layer_is_rebuil
     let p = Project::two_images();
     ok(&p.build());
     let before = p.summary();
-    let (tool_file, other_file) = (lpbake::digest::Digest::of(b"the tool\n"), lpbake::digest::Digest::of(b"the other\n"));
+    let (tool_file, other_file) =
+        (lpbake::digest::Digest::of(b"the tool\n"), lpbake::digest::Digest::of(b"the other\n"));
     // Every other index the cache holds: point the tool's file at the other's (a valid blob).
     for e in walk(&p.cache).into_iter().filter(|f| !f.starts_with(p.cache.join("blobs"))) {
         let text = std::fs::read_to_string(&e).unwrap_or_default();
         if text.contains(&tool_file.to_string()) {
-            let forged = text.replace(&tool_file.to_string(), &other_file.to_string()).replace("\"size\":9", "\"size\":10");
+            let forged =
+                text.replace(&tool_file.to_string(), &other_file.to_string()).replace("\"size\":9", "\"size\":10");
             std::fs::write(&e, forged).unwrap();
         }
     }
@@ -194,7 +196,8 @@ fn build_with_file(to: &str, content: &[u8]) -> (std::process::Output, PathBuf, 
 fn keystore_under_an_innocent_name_is_refused_naming_component_path_and_source() {
     let (o, out, _tmp) = build_with_file("/etc/tool/settings.json", KEYSTORE);
     let text = failed(&o);
-    for want in ["component `tool`", "/etc/tool/settings.json", "member `share/data`", "tool.tar.gz", "keystore", "fix:"]
+    for want in
+        ["component `tool`", "/etc/tool/settings.json", "member `share/data`", "tool.tar.gz", "keystore", "fix:"]
     {
         assert!(text.contains(want), "missing {want}:\n{text}");
     }
@@ -204,7 +207,10 @@ fn keystore_under_an_innocent_name_is_refused_naming_component_path_and_source()
 #[test]
 fn private_keys_under_innocent_names_are_refused() {
     for (to, key) in [
-        ("/etc/tool/tls.pem", &b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n"[..]),
+        (
+            "/etc/tool/tls.pem",
+            &b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n"[..],
+        ),
         ("/usr/share/tool/banner.txt", b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n"),
     ] {
         let (o, out, _tmp) = build_with_file(to, key);

@@ -22,13 +22,24 @@ pub use caps::Caps;
 pub enum Content {
     Dir,
     /// A regular file whose bytes are the blob `blob` of the store.
-    File { blob: Digest, size: u64 },
-    Symlink { target: String },
+    File {
+        blob: Digest,
+        size: u64,
+    },
+    Symlink {
+        target: String,
+    },
     /// A hard link to `target`, a regular file of the same tree at an earlier path (relative to
     /// `/`, no leading slash), as a tar requires.
-    Hardlink { target: String },
+    Hardlink {
+        target: String,
+    },
     /// A device node or fifo; trees get one only where the spec allows it.
-    Device { kind: DeviceKind, major: u32, minor: u32 },
+    Device {
+        kind: DeviceKind,
+        major: u32,
+        minor: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
