@@ -269,24 +269,32 @@ impl<'a> Planner<'a> {
                 unchecked.iter().filter(|(_, (l, _))| written.contains(&l.digest)).map(|(k, _)| *k).collect();
             keys.into_iter().filter_map(|k| unchecked.remove_entry(&k)).collect()
         };
-        let mut rebuilt = false;
-        for (key, (layer, source)) in due {
-            let tree = match source {
-                TreeOf::Tree(t) => t,
-                TreeOf::Component(comp) => self.unpacked(comp, false)?.0,
-            };
-            match self.layerer.verify(&tree, &layer)? {
-                None => {
-                    lock(&self.trusted).insert(key);
-                }
-                Some(why) => {
-                    self.layerer.drop_entry(&key, &why);
-                    self.keep(&key, &self.layerer.layer(&tree)?)?;
-                    rebuilt = true;
-                }
-            }
-        }
+        // Each on its own thread: checking is unpacking and hashing, like building.
+        let checked: Vec<Result<bool>> = std::thread::scope(|s| {
+            let workers: Vec<_> = due
+                .into_iter()
+                .map(|(key, (layer, source))| s.spawn(move || self.check(key, &layer, source)))
+                .collect();
+            workers.into_iter().map(join).collect()
+        });
+        let rebuilt = checked.into_iter().collect::<Result<Vec<bool>>>()?.contains(&true);
         Ok(rebuilt)
+    }
+
+    /// Checks the cached `layer` of `key` in full against its tree; if it is not that tree's
+    /// layer, drops it and builds the layer again. True if it was rebuilt.
+    fn check(&self, key: Digest, layer: &Layer, source: TreeOf) -> Result<bool> {
+        let tree = match source {
+            TreeOf::Tree(t) => t,
+            TreeOf::Component(comp) => self.unpacked(comp, false)?.0,
+        };
+        let Some(why) = self.layerer.verify(&tree, layer)? else {
+            lock(&self.trusted).insert(key);
+            return Ok(false);
+        };
+        self.layerer.drop_entry(&key, &why);
+        self.keep(&key, &self.layerer.layer(&tree)?)?;
+        Ok(true)
     }
 
     fn plan(&self, img: &Image, components: &BTreeMap<String, LayerRef>) -> Result<Built> {
