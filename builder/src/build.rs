@@ -1,13 +1,18 @@
-//! `lpbake build`: spec + lock -> fetched, unpacked, layered images -> outputs. Images whose
-//! manifest is unchanged are carried over from the previous output untouched; the new output is
-//! assembled in a temp dir beside `--out` and swapped in whole.
+//! `lpbake build`, orchestrated: spec + lock -> fetch -> unpack -> stage -> layer -> outputs.
+//! Images whose manifest is unchanged are carried over from the previous output untouched; the
+//! new output is assembled in a temp dir beside `--out` and swapped in whole.
+//!
+//! A cached layer is looked up by a key of its inputs (spec and pins, not the unpacked files, so a
+//! warm build reads no archive) and passes cheap checks on every use; before an image that
+//! changed is written, each cached layer it uses is checked in full against its tree, unpacked
+//! again from the verified source archive, and rebuilt if it is not that tree's layer.
 
 use crate::base::Base;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::{Fetcher, ImageRef};
 use crate::fsutil::{self, Staging};
-use crate::layer::{Compression, Layerer, Piece};
+use crate::layer::{Compression, Layer, Layerer, Piece};
 use crate::lock::Lock;
 use crate::oci::config::{self as image, LayerRef};
 use crate::oci::summary::Summary;
@@ -15,11 +20,12 @@ use crate::output::{self, Built};
 use crate::report::Reporter;
 use crate::resolve;
 use crate::spec::{Component, Image, SourceKind, Spec};
-use crate::stage::{Content, Entry, Tree};
+use crate::stage::{component, Tree};
 use crate::store::BlobStore;
 use crate::unpack::{self, Limits, Member, MemberKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 /// Everything `lpbake build` takes.
 #[derive(Clone, Debug)]
@@ -69,7 +75,7 @@ pub fn prepare(opts: &Options, fetcher: &Fetcher, report: &Reporter) -> Result<(
 
 pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     // Refused before any work: an --out that is not lpbake's to replace (checked again at the end).
-    output::replaceable(&opts.out)?;
+    let previous = output::replaceable(&opts.out)?;
     let cache = BlobStore::create(&opts.cache).at(&opts.cache)?;
     let fetcher = Fetcher::new(cache.clone(), opts.mirror.as_deref(), opts.offline, report.clone())?;
     let (spec, lock) = prepare(opts, &fetcher, report)?;
@@ -84,14 +90,21 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
             index: opts.cache.join("layers"),
             epoch: lock.source_date_epoch(),
             compression: opts.compression,
+            report: report.clone(),
         },
-        unpacked: opts.cache.join("unpacked"),
+        unchecked: Mutex::default(),
+        trusted: Mutex::default(),
     };
     let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
-    let components = planner.component_layers(&images)?;
-    let built: Vec<Built> = images.iter().map(|img| planner.plan(img, &components)).collect::<Result<_>>()?;
+    let plan_all = || -> Result<Vec<Built>> {
+        let components = planner.component_layers(&images)?;
+        images.iter().map(|img| planner.plan(img, &components)).collect()
+    };
+    let mut built = plan_all()?;
+    while planner.recheck(&built, &previous)? {
+        built = plan_all()?;
+    }
 
-    let previous = output::replaceable(&opts.out)?;
     let is_current = |b: &Built| {
         previous.images.get(&b.name) == Some(&b.summary()) && b.files().iter().all(|f| opts.out.join(f).exists())
     };
@@ -177,10 +190,20 @@ struct Planner<'a> {
     fetcher: &'a Fetcher,
     report: &'a Reporter,
     layerer: Layerer,
-    unpacked: PathBuf,
+    /// Cached layers used but not yet checked in full, by key: the layer and how to get its tree.
+    unchecked: Mutex<BTreeMap<Digest, (Layer, TreeOf<'a>)>>,
+    /// Keys whose layers were built by this run or checked in full.
+    trusted: Mutex<BTreeSet<Digest>>,
 }
 
-impl Planner<'_> {
+/// Where the tree of a cached layer comes from, to check the layer against it.
+#[derive(Clone)]
+enum TreeOf<'a> {
+    Component(&'a Component),
+    Tree(Tree),
+}
+
+impl<'a> Planner<'a> {
     /// The layer of every component the images use, each component on its own thread, so that
     /// one source's unpacking overlaps another's compression.
     fn component_layers(&self, images: &[&Image]) -> Result<BTreeMap<String, LayerRef>> {
@@ -198,36 +221,95 @@ impl Planner<'_> {
         results.into_iter().map(|(n, r)| r.map(|l| (n, l))).collect()
     }
 
-    /// The layer of one component: from the caches when its members are known; otherwise
+    /// The layer of one component: from the cache when its inputs are unchanged; otherwise
     /// unpacked now, with the layer streamed and compressed while the archive is decoded.
-    fn component_layer(&self, comp: &Component) -> Result<LayerRef> {
-        refuse_secrets(comp)?;
+    fn component_layer(&self, comp: &'a Component) -> Result<LayerRef> {
+        component::refuse_secret_names(comp)?;
         let created_by = format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url);
-        let pin = self.lock.files[&comp.source.url];
-        let (members, streamed) = match comp.source.kind().expect("validated when the spec was read") {
-            SourceKind::File => (self.file_member(comp, pin.sha256)?, None),
-            SourceKind::Archive(format) => match self.cached_members(comp, format, pin.sha256) {
-                Some(m) => (m, None),
-                None => self.unpack(comp, format, pin.sha256)?,
-            },
-        };
-        let tree = tree_of(comp, &members);
-        match streamed {
-            Some(l) => {
-                self.layerer.remember(&tree, &l)?;
-                Ok(LayerRef::new(l, created_by))
-            }
-            None => self.layer(&tree, created_by, &comp.name),
+        let key = self.layerer.key(&component::inputs(comp, self.lock.files[&comp.source.url].sha256));
+        if let Some(l) = self.cached(&key, TreeOf::Component(comp)) {
+            self.report.step(format!("layer {}: cached {}", comp.name, l.digest));
+            return Ok(LayerRef::new(l, created_by));
         }
+        let (tree, streamed) = self.unpacked(comp, true)?;
+        let layer = match streamed {
+            Some(l) => l,
+            None => {
+                self.report.step(format!("compressing layer {}", comp.name));
+                self.layerer.layer(&tree)?
+            }
+        };
+        self.keep(&key, &layer)?;
+        Ok(LayerRef::new(layer, created_by))
+    }
+
+    /// The cached layer of `key` if it passes the cheap checks; unless this run built or checked
+    /// it, it is noted for [`Planner::recheck`].
+    fn cached(&self, key: &Digest, tree: TreeOf<'a>) -> Option<Layer> {
+        let layer = self.layerer.cached(key)?;
+        if !lock(&self.trusted).contains(key) {
+            lock(&self.unchecked).insert(*key, (layer.clone(), tree));
+        }
+        Some(layer)
+    }
+
+    /// Records a layer this run built or checked for `key`.
+    fn keep(&self, key: &Digest, layer: &Layer) -> Result<()> {
+        self.layerer.remember(key, layer)?;
+        lock(&self.trusted).insert(*key);
+        Ok(())
+    }
+
+    /// Checks in full the cached layers used by every image whose summary differs from
+    /// `previous` (the images about to be written); a layer that is not its tree's is dropped
+    /// from the cache and rebuilt. True if one was: the images must be planned again.
+    fn recheck(&self, built: &[Built], previous: &Summary) -> Result<bool> {
+        let written: BTreeSet<Digest> = built
+            .iter()
+            .filter(|b| previous.images.get(&b.name) != Some(&b.summary()))
+            .flat_map(|b| b.layers.iter().map(|(d, _)| *d))
+            .collect();
+        let due: Vec<(Digest, (Layer, TreeOf))> = {
+            let mut unchecked = lock(&self.unchecked);
+            let keys: Vec<Digest> =
+                unchecked.iter().filter(|(_, (l, _))| written.contains(&l.digest)).map(|(k, _)| *k).collect();
+            keys.into_iter().filter_map(|k| unchecked.remove_entry(&k)).collect()
+        };
+        // Each on its own thread: checking is unpacking and hashing, like building.
+        let checked: Vec<Result<bool>> = std::thread::scope(|s| {
+            let workers: Vec<_> = due
+                .into_iter()
+                .map(|(key, (layer, source))| s.spawn(move || self.check(key, &layer, source)))
+                .collect();
+            workers.into_iter().map(join).collect()
+        });
+        let rebuilt = checked.into_iter().collect::<Result<Vec<bool>>>()?.contains(&true);
+        Ok(rebuilt)
+    }
+
+    /// Checks the cached `layer` of `key` in full against its tree; if it is not that tree's
+    /// layer, drops it and builds the layer again. True if it was rebuilt.
+    fn check(&self, key: Digest, layer: &Layer, source: TreeOf) -> Result<bool> {
+        let tree = match source {
+            TreeOf::Tree(t) => t,
+            TreeOf::Component(comp) => self.unpacked(comp, false)?.0,
+        };
+        let Some(why) = self.layerer.verify(&tree, layer)? else {
+            lock(&self.trusted).insert(key);
+            return Ok(false);
+        };
+        self.layerer.drop_entry(&key, &why);
+        self.keep(&key, &self.layerer.layer(&tree)?)?;
+        Ok(true)
     }
 
     fn plan(&self, img: &Image, components: &BTreeMap<String, LayerRef>) -> Result<Built> {
         let base = self.base(img)?;
         let mut layers: Vec<LayerRef> = img.components.iter().map(|c| components[c].clone()).collect();
-        let own = image_tree(img);
+        let own = component::image_tree(img);
         if !own.is_empty() {
             layers.push(self.layer(
-                &own,
+                own,
                 format!("lpbake: {} runtime directories", img.name),
                 &format!("{} directories", img.name),
             )?);
@@ -267,18 +349,30 @@ impl Planner<'_> {
         Base::load(self.fetcher, &image, pinned)
     }
 
-    fn layer(&self, tree: &Tree, created_by: String, what: &str) -> Result<LayerRef> {
-        let (l, cached) = match self.layerer.cached(tree) {
-            Some(l) => (l, true),
-            None => {
-                self.report.step(format!("compressing layer {what}"));
-                self.layerer.layer(tree)?
-            }
-        };
-        if cached {
+    fn layer(&self, tree: Tree, created_by: String, what: &str) -> Result<LayerRef> {
+        let key = self.layerer.key(&tree);
+        if let Some(l) = self.cached(&key, TreeOf::Tree(tree.clone())) {
             self.report.step(format!("layer {what}: cached {}", l.digest));
+            return Ok(LayerRef::new(l, created_by));
         }
+        self.report.step(format!("compressing layer {what}"));
+        let l = self.layerer.layer(&tree)?;
+        self.keep(&key, &l)?;
         Ok(LayerRef::new(l, created_by))
+    }
+
+    /// The tree of `comp`, unpacked from its verified source and refused if it holds key
+    /// material; with `stream`, also its layer, written while the archive is read (None if it
+    /// could not be streamed).
+    fn unpacked(&self, comp: &Component, stream: bool) -> Result<(Tree, Option<Layer>)> {
+        let sha = self.lock.files[&comp.source.url].sha256;
+        let (members, layer) = match comp.source.kind().expect("validated when the spec was read") {
+            SourceKind::File => (self.file_member(comp, sha)?, None),
+            SourceKind::Archive(format) => self.unpack(comp, format, sha, stream)?,
+        };
+        let tree = component::tree_of(comp, &members);
+        component::refuse_key_material(comp, &tree, self.fetcher.cache())?;
+        Ok((tree, layer))
     }
 
     /// A plain-file source as the one member "" (in the cache, which the layer writer reads).
@@ -296,113 +390,43 @@ impl Planner<'_> {
         Ok(BTreeMap::from([(String::new(), member)]))
     }
 
-    /// Where the unpack index of `comp`'s members lives, and which members it wants.
-    fn unpack_index(&self, comp: &Component, format: unpack::Format, sha: Digest) -> (PathBuf, BTreeSet<String>) {
-        let wanted: BTreeSet<String> = comp.install.iter().filter_map(|i| i.from.clone()).collect();
-        let key = Digest::of(
-            format!("{sha}\n{format:?}\n{}", wanted.iter().cloned().collect::<Vec<_>>().join("\n")).as_bytes(),
-        );
-        (self.unpacked.join(key.hex()), wanted)
-    }
-
-    /// The members of an earlier unpack, if the index and every member's blob are still there.
-    fn cached_members(
-        &self,
-        comp: &Component,
-        format: unpack::Format,
-        sha: Digest,
-    ) -> Option<BTreeMap<String, Member>> {
-        let (index, _) = self.unpack_index(comp, format, sha);
-        let members: BTreeMap<String, Member> = serde_json::from_slice(&std::fs::read(index).ok()?).ok()?;
-        let store = self.fetcher.cache();
-        members
-            .values()
-            .all(|m| match &m.kind {
-                MemberKind::File { sha256, .. } => store.contains(sha256),
-                MemberKind::Dir | MemberKind::Symlink { .. } => true,
-                MemberKind::Hardlink { .. } | MemberKind::Device { .. } => false, // never picked
-            })
-            .then_some(members)
-    }
-
-    /// Unpacks `comp`'s members into the cache while a second thread turns the same bytes into
-    /// the component's layer; returns the members and that layer (None if it could not be
-    /// streamed, e.g. the archive holds the files in another order than the layer).
+    /// Unpacks `comp`'s members into the cache; with `stream`, a second thread turns the same
+    /// bytes into the component's layer meanwhile. Returns the members and that layer (None if
+    /// it could not be streamed, e.g. the archive holds the files in another order than the layer).
     fn unpack(
         &self,
         comp: &Component,
         format: unpack::Format,
         sha: Digest,
-    ) -> Result<(BTreeMap<String, Member>, Option<crate::layer::Layer>)> {
-        let (index, wanted) = self.unpack_index(comp, format, sha);
+        stream: bool,
+    ) -> Result<(BTreeMap<String, Member>, Option<Layer>)> {
+        let wanted: BTreeSet<String> = comp.install.iter().filter_map(|i| i.from.clone()).collect();
         let path = self.fetcher.pinned(&comp.source.url, self.lock.files[&comp.source.url])?;
-        self.report.step(format!("unpacking {} ({}) and compressing its layer", comp.source.file_name(), comp.name));
         let limits = Limits {
             max_entry_bytes: comp.source.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
             ..Limits::default()
         };
-        let (shape, files) = shape_of(comp);
+        let (url, store) = (&comp.source.url, self.fetcher.cache());
+        if !stream {
+            self.report.step(format!(
+                "unpacking {} ({}) to check its cached layer",
+                comp.source.file_name(),
+                comp.name
+            ));
+            return Ok((unpack::unpack(&path, sha, url, format, &wanted, &limits, store)?, None));
+        }
+        self.report.step(format!("unpacking {} ({}) and compressing its layer", comp.source.file_name(), comp.name));
+        let (shape, files) = component::shape_of(comp);
         let (tx, rx) = std::sync::mpsc::sync_channel(16);
         let (members, layer) = std::thread::scope(|s| {
             let writer = s.spawn(|| self.layerer.streamed(&shape, &files, rx));
             let mut tee = ChannelTee(tx);
-            let store = self.fetcher.cache();
-            let members =
-                unpack::unpack_tee(&path, sha, &comp.source.url, format, &wanted, &limits, store, Some(&mut tee));
+            let members = unpack::unpack_tee(&path, sha, url, format, &wanted, &limits, store, Some(&mut tee));
             drop(tee); // ends the layer's input
             (members, join(writer))
         });
-        let members = members?;
-        std::fs::create_dir_all(&self.unpacked).at(&self.unpacked)?;
-        crate::fsutil::write_atomic(&index, &serde_json::to_vec(&members).expect("members serialize"))?;
-        Ok((members, layer?))
+        Ok((members?, layer?))
     }
-}
-
-/// Stops the build if `comp` would put key material into an image.
-fn refuse_secrets(comp: &Component) -> Result<()> {
-    for i in &comp.install {
-        if let Some(why) = crate::secrets::looks_secret(&i.to) {
-            return Err(Error::config(
-                &comp.file,
-                None,
-                format!("component `{}` puts {} into the image: it looks like {why}", comp.name, i.to),
-                "never bake keys or passwords into an image: drop this install and provide the file at run time (a volume, or systemd LoadCredential=)",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The files `comp` installs, given its unpacked members.
-fn tree_of(comp: &Component, members: &BTreeMap<String, Member>) -> Tree {
-    let mut tree = Tree::default();
-    for i in &comp.install {
-        let m = &members[i.from.as_deref().unwrap_or_default()];
-        let content = match &m.kind {
-            MemberKind::File { sha256, size } => Content::File { blob: *sha256, size: *size },
-            MemberKind::Dir => Content::Dir,
-            MemberKind::Symlink { target } => Content::Symlink { target: target.clone() },
-            MemberKind::Hardlink { .. } | MemberKind::Device { .. } => {
-                unreachable!("member picking refuses hard links and devices; cached_members drops them")
-            }
-        };
-        tree.add(&i.to, Entry { mode: i.mode.unwrap_or(m.mode & 0o777), uid: i.uid, gid: i.gid, content });
-    }
-    tree
-}
-
-/// The layer of `comp` before its members are read: its directories, and for each file the
-/// archive member it comes from and its explicit mode (sizes and other modes come later).
-fn shape_of(comp: &Component) -> (Tree, BTreeMap<String, (String, Option<u32>)>) {
-    let mut shape = Tree::default();
-    let mut files = BTreeMap::new();
-    for i in &comp.install {
-        let placeholder = Content::File { blob: Digest::of(b""), size: 0 };
-        shape.add(&i.to, Entry { mode: i.mode.unwrap_or(0), uid: i.uid, gid: i.gid, content: placeholder });
-        files.insert(i.to.trim_start_matches('/').to_string(), (i.from.clone().unwrap_or_default(), i.mode));
-    }
-    (shape, files)
 }
 
 /// Passes unpacked bytes to a streamed layer; once the layer gave up, they are dropped.
@@ -417,6 +441,11 @@ impl unpack::Tee for ChannelTee {
     }
 }
 
+/// A mutex's data; a panic while it was held continues in the caller.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The result of a scoped thread; a panic in it continues in the caller.
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -424,14 +453,4 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 
 fn store_open(path: &Path, sha: Digest) -> Result<crate::digest::VerifyingReader<std::fs::File>> {
     Ok(crate::digest::VerifyingReader::new(std::fs::File::open(path).at(path)?, sha, path.display().to_string()))
-}
-
-/// The image's own directories: volumes and workdir, owned by the image user so the container
-/// can write there even with a read-only root filesystem.
-fn image_tree(img: &Image) -> Tree {
-    let mut t = Tree::default();
-    for v in img.volumes.iter().chain(img.workdir.iter()) {
-        t.add(v, Entry { mode: 0o750, uid: img.uid, gid: img.gid, content: Content::Dir });
-    }
-    t
 }

@@ -18,7 +18,6 @@ pub mod output;
 pub mod publish;
 pub mod report;
 pub mod resolve;
-pub mod secrets;
 pub mod spec;
 pub mod stage;
 pub mod store;

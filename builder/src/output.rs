@@ -77,7 +77,7 @@ pub fn write_image(dir: &Path, b: &Built, store: &BlobStore, epoch: u64) -> Resu
 
     // The archives: the same files as a tar, and for docker also manifest.json.
     let mut tree = Tree::default();
-    let file = |blob: Digest, size: u64| Entry { mode: 0o644, uid: 0, gid: 0, content: Content::File { blob, size } };
+    let file = |blob: Digest, size: u64| Entry::new(0o644, 0, 0, Content::File { blob, size });
     for (d, size) in &blobs {
         tree.add(&format!("blobs/sha256/{}", d.hex()), file(*d, *size));
     }
