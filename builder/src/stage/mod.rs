@@ -11,8 +11,8 @@ pub mod component;
 pub mod secrets;
 
 use crate::digest::Digest;
-use crate::unpack::MemberKind;
 use crate::store::BlobStore;
+use crate::unpack::MemberKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
