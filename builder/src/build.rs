@@ -12,7 +12,7 @@ use crate::lock::Lock;
 use crate::output::{self, Built};
 use crate::report::Reporter;
 use crate::resolve;
-use crate::spec::{Component, Image, SourceKind, Spec};
+use crate::spec::{Component, Download, Image, SourceKind, Spec};
 use crate::stage::{Content, Entry, Tree};
 use crate::store::BlobStore;
 use crate::unpack::{self, Limits, Member, MemberKind};
@@ -71,6 +71,10 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     let fetcher = Fetcher::new(cache.clone(), opts.mirror.as_deref(), opts.offline, report.clone())?;
     let (spec, lock) = prepare(opts, &fetcher, report)?;
     let names = select(&spec, &opts.images)?;
+    let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
+    let epoch = lock.source_date_epoch();
+    let comps = images.iter().flat_map(|i| &i.components);
+    let built = crate::workspace::build_all(&spec, comps, opts.offline, epoch, &cache, report)?;
     let planner = Planner {
         spec: &spec,
         lock: &lock,
@@ -83,8 +87,8 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
             compression: opts.compression,
         },
         unpacked: opts.cache.join("unpacked"),
+        built: &built,
     };
-    let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
     let components = planner.component_layers(&images)?;
     let built: Vec<Built> = images.iter().map(|img| planner.plan(img, &components)).collect::<Result<_>>()?;
 
@@ -171,6 +175,8 @@ struct Planner<'a> {
     report: &'a Reporter,
     layerer: Layerer,
     unpacked: PathBuf,
+    /// The workspace components' binaries, built before any layer.
+    built: &'a BTreeMap<String, crate::workspace::Built>,
 }
 
 impl Planner<'_> {
@@ -195,14 +201,19 @@ impl Planner<'_> {
     /// unpacked now, with the layer streamed and compressed while the archive is decoded.
     fn component_layer(&self, comp: &Component) -> Result<LayerRef> {
         refuse_secrets(comp)?;
-        let created_by = format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url);
-        let pin = self.lock.files[&comp.source.url];
+        let created_by = format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.origin());
+        let pin = || self.lock.files[&download(comp).url].sha256;
         let (members, streamed) = match comp.source.kind().expect("validated when the spec was read") {
-            SourceKind::File => (self.file_member(comp, pin.sha256)?, None),
-            SourceKind::Archive(format) => match self.cached_members(comp, format, pin.sha256) {
+            SourceKind::File => (self.file_member(comp, pin())?, None),
+            SourceKind::Archive(format) => match self.cached_members(comp, format, pin()) {
                 Some(m) => (m, None),
-                None => self.unpack(comp, format, pin.sha256)?,
+                None => self.unpack(comp, format, pin())?,
             },
+            SourceKind::Workspace => {
+                let b = &self.built[&comp.name];
+                let file = MemberKind::File { sha256: b.sha256, size: b.size };
+                (BTreeMap::from([(String::new(), Member { path: String::new(), mode: 0o755, kind: file })]), None)
+            }
         };
         let tree = tree_of(comp, &members);
         match streamed {
@@ -234,7 +245,15 @@ impl Planner<'_> {
         let epoch = self.layerer.epoch;
         let config = image::config(&base, img, self.spec, &layers, epoch);
         let manifest = image::manifest(&config, &base, &layers);
-        let sbom = crate::sbom::document(img, self.spec, self.lock, &base, crate::digest::Digest::of(&manifest), epoch);
+        let sbom = crate::sbom::document(
+            img,
+            self.spec,
+            self.lock,
+            self.built,
+            &base,
+            crate::digest::Digest::of(&manifest),
+            epoch,
+        );
         let version = img.version(self.spec).to_string();
         let mut all: Vec<(Digest, u64)> = base.layers.iter().map(|l| (l.digest, l.size)).collect();
         all.extend(layers.iter().map(|l| (l.digest, l.size)));
@@ -276,7 +295,7 @@ impl Planner<'_> {
 
     /// A plain-file source as the one member "" (in the cache, which the layer writer reads).
     fn file_member(&self, comp: &Component, sha: Digest) -> Result<BTreeMap<String, Member>> {
-        let path = self.fetcher.pinned(&comp.source.url, sha)?;
+        let path = self.fetcher.pinned(&download(comp).url, sha)?;
         let store = self.fetcher.cache();
         if !store.contains(&sha) {
             let mut w = store.writer().at(store.root())?;
@@ -326,10 +345,11 @@ impl Planner<'_> {
         sha: Digest,
     ) -> Result<(BTreeMap<String, Member>, Option<crate::layer::Layer>)> {
         let (index, wanted) = self.unpack_index(comp, format, sha);
-        let path = self.fetcher.pinned(&comp.source.url, sha)?;
-        self.report.step(format!("unpacking {} ({}) and compressing its layer", comp.source.file_name(), comp.name));
+        let src = download(comp);
+        let path = self.fetcher.pinned(&src.url, sha)?;
+        self.report.step(format!("unpacking {} ({}) and compressing its layer", src.file_name(), comp.name));
         let limits = Limits {
-            max_entry_bytes: comp.source.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
+            max_entry_bytes: src.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
             ..Limits::default()
         };
         let (shape, files) = shape_of(comp);
@@ -338,8 +358,7 @@ impl Planner<'_> {
             let writer = s.spawn(|| self.layerer.streamed(&shape, &files, rx));
             let mut tee = ChannelTee(tx);
             let store = self.fetcher.cache();
-            let members =
-                unpack::unpack_tee(&path, sha, &comp.source.url, format, &wanted, &limits, store, Some(&mut tee));
+            let members = unpack::unpack_tee(&path, sha, &src.url, format, &wanted, &limits, store, Some(&mut tee));
             drop(tee); // ends the layer's input
             (members, join(writer))
         });
@@ -348,6 +367,11 @@ impl Planner<'_> {
         crate::fsutil::write_atomic(&index, &serde_json::to_vec(&members).expect("members serialize"))?;
         Ok((members, layer?))
     }
+}
+
+/// The download of a component that is fetched (the spec reader gave it one).
+fn download(comp: &Component) -> &Download {
+    comp.source.download().expect("only downloaded sources are fetched or unpacked")
 }
 
 /// Stops the build if `comp` would put key material into an image.
@@ -418,8 +442,9 @@ fn store_open(path: &Path, sha: Digest) -> Result<crate::digest::VerifyingReader
 /// can write there even with a read-only root filesystem.
 fn image_tree(img: &Image) -> Tree {
     let mut t = Tree::default();
-    for v in img.volumes.iter().chain(img.workdir.iter()) {
-        t.add(v, Entry { mode: 0o750, uid: img.uid, gid: img.gid, content: Content::Dir });
+    let (s, u) = (&img.service, img.service.user);
+    for v in s.state_dirs.iter().chain(s.workdir.iter()) {
+        t.add(v, Entry { mode: 0o750, uid: u.uid, gid: u.gid, content: Content::Dir });
     }
     t
 }

@@ -62,9 +62,12 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
         let c = &spec.components[name];
         let p = sbom["packages"].as_array().unwrap().iter().find(|p| p["name"] == name).expect("component in SBOM");
         assert_eq!(p["versionInfo"], c.version.as_str());
-        assert_eq!(p["downloadLocation"], c.source.url.as_str());
+        assert_eq!(p["downloadLocation"], c.source.download().unwrap().url.as_str());
         assert_eq!(p["licenseDeclared"], c.license.as_str());
-        assert_eq!(p["checksums"][0]["checksumValue"], lock.files[&c.source.url].sha256.hex().as_str());
+        assert_eq!(
+            p["checksums"][0]["checksumValue"],
+            lock.files[&c.source.download().unwrap().url].sha256.hex().as_str()
+        );
     }
     let base = lock.images["debian:bookworm-slim"];
     assert!(sbom["packages"]
