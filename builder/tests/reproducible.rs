@@ -43,7 +43,7 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
     let ja = std::fs::read(a.join("images.json")).unwrap();
     assert_eq!(ja, std::fs::read(b.join("images.json")).unwrap(), "images.json differs between A and B");
     let summary: serde_json::Value = serde_json::from_slice(&ja).unwrap();
-    assert_eq!(summary.as_object().unwrap().keys().collect::<Vec<_>>(), ["ffmpeg", "geth", "livepeer"]);
+    assert_eq!(summary.as_object().unwrap().keys().collect::<Vec<_>>(), ["ffmpeg", "geth", "livepeer", "lpwatch"]);
     for name in ["ffmpeg", "geth", "livepeer"] {
         for suffix in ["oci.tar", "docker.tar"] {
             let fa = std::fs::read(a.join(format!("{name}.{suffix}"))).unwrap();
