@@ -19,7 +19,7 @@ use crate::oci::summary::Summary;
 use crate::output::{self, Built};
 use crate::report::Reporter;
 use crate::resolve;
-use crate::spec::{Component, Image, SourceKind, Spec};
+use crate::spec::{Component, Download, Image, SourceKind, Spec};
 use crate::stage::{component, Tree};
 use crate::store::BlobStore;
 use crate::unpack::{self, Limits, Member, MemberKind};
@@ -80,6 +80,10 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     let fetcher = Fetcher::new(cache.clone(), opts.mirror.as_deref(), opts.offline, report.clone())?;
     let (spec, lock) = prepare(opts, &fetcher, report)?;
     let names = select(&spec, &opts.images)?;
+    let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
+    let epoch = lock.source_date_epoch();
+    let comps = images.iter().flat_map(|i| &i.components);
+    let binaries = crate::workspace::build_all(&spec, comps, opts.offline, epoch, &cache, report)?;
     let planner = Planner {
         spec: &spec,
         lock: &lock,
@@ -92,6 +96,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
             compression: opts.compression,
             report: report.clone(),
         },
+        binaries: &binaries,
         unchecked: Mutex::default(),
         trusted: Mutex::default(),
     };
@@ -194,6 +199,8 @@ struct Planner<'a> {
     unchecked: Mutex<BTreeMap<Digest, (Layer, TreeOf<'a>)>>,
     /// Keys whose layers were built by this run or checked in full.
     trusted: Mutex<BTreeSet<Digest>>,
+    /// The workspace components' binaries, built before any layer.
+    binaries: &'a BTreeMap<String, crate::workspace::Built>,
 }
 
 /// Where the tree of a cached layer comes from, to check the layer against it.
@@ -225,8 +232,8 @@ impl<'a> Planner<'a> {
     /// unpacked now, with the layer streamed and compressed while the archive is decoded.
     fn component_layer(&self, comp: &'a Component) -> Result<LayerRef> {
         component::refuse_secret_names(comp)?;
-        let created_by = format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.url);
-        let key = self.layerer.key(&component::inputs(comp, self.lock.files[&comp.source.url].sha256));
+        let created_by = format!("lpbake: {} {} from {}", comp.name, comp.version, comp.source.origin());
+        let key = self.layerer.key(&component::inputs(comp, self.source_sha256(comp)));
         if let Some(l) = self.cached(&key, TreeOf::Component(comp)) {
             self.report.step(format!("layer {}: cached {}", comp.name, l.digest));
             return Ok(LayerRef::new(l, created_by));
@@ -323,7 +330,8 @@ impl<'a> Planner<'a> {
         let epoch = self.layerer.epoch;
         let config = image::config(&base, img, self.spec, &layers, epoch);
         let manifest = crate::oci::manifest::image(&config, &base, &layers);
-        let sbom = crate::oci::sbom::document(img, self.spec, self.lock, &base, Digest::of(&manifest), epoch);
+        let sbom =
+            crate::oci::sbom::document(img, self.spec, self.lock, self.binaries, &base, Digest::of(&manifest), epoch);
         let version = img.version(self.spec).to_string();
         let mut all: Vec<(Digest, u64)> = base.layers.iter().map(|l| (l.digest, l.size)).collect();
         all.extend(layers.iter().map(|l| (l.digest, l.size)));
@@ -365,19 +373,34 @@ impl<'a> Planner<'a> {
     /// material; with `stream`, also its layer, written while the archive is read (None if it
     /// could not be streamed).
     fn unpacked(&self, comp: &Component, stream: bool) -> Result<(Tree, Option<Layer>)> {
-        let sha = self.lock.files[&comp.source.url].sha256;
+        let sha = self.source_sha256(comp);
         let (members, layer) = match comp.source.kind().expect("validated when the spec was read") {
             SourceKind::File => (self.file_member(comp, sha)?, None),
             SourceKind::Archive(format) => self.unpack(comp, format, sha, stream)?,
+            SourceKind::Workspace => {
+                let size = self.binaries[&comp.name].size;
+                let file = MemberKind::File { sha256: sha, size };
+                let member = Member { path: String::new(), mode: 0o755, uid: 0, gid: 0, kind: file };
+                (BTreeMap::from([(String::new(), member)]), None)
+            }
         };
         let tree = component::tree_of(comp, &members);
         component::refuse_key_material(comp, &tree, self.fetcher.cache())?;
         Ok((tree, layer))
     }
 
+    /// The sha256 of `comp`'s source: its pin in the lock, or the binary built from the workspace.
+    fn source_sha256(&self, comp: &Component) -> Digest {
+        match comp.source.download() {
+            Some(d) => self.lock.files[&d.url].sha256,
+            None => self.binaries[&comp.name].sha256,
+        }
+    }
+
     /// A plain-file source as the one member "" (in the cache, which the layer writer reads).
     fn file_member(&self, comp: &Component, sha: Digest) -> Result<BTreeMap<String, Member>> {
-        let path = self.fetcher.pinned(&comp.source.url, self.lock.files[&comp.source.url])?;
+        let url = &download(comp).url;
+        let path = self.fetcher.pinned(url, self.lock.files[url])?;
         let store = self.fetcher.cache();
         if !store.contains(&sha) {
             let mut w = store.writer().at(store.root())?;
@@ -401,21 +424,18 @@ impl<'a> Planner<'a> {
         stream: bool,
     ) -> Result<(BTreeMap<String, Member>, Option<Layer>)> {
         let wanted: BTreeSet<String> = comp.install.iter().filter_map(|i| i.from.clone()).collect();
-        let path = self.fetcher.pinned(&comp.source.url, self.lock.files[&comp.source.url])?;
+        let src = download(comp);
+        let path = self.fetcher.pinned(&src.url, self.lock.files[&src.url])?;
         let limits = Limits {
-            max_entry_bytes: comp.source.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
+            max_entry_bytes: src.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
             ..Limits::default()
         };
-        let (url, store) = (&comp.source.url, self.fetcher.cache());
+        let (url, store) = (&src.url, self.fetcher.cache());
         if !stream {
-            self.report.step(format!(
-                "unpacking {} ({}) to check its cached layer",
-                comp.source.file_name(),
-                comp.name
-            ));
+            self.report.step(format!("unpacking {} ({}) to check its cached layer", src.file_name(), comp.name));
             return Ok((unpack::unpack(&path, sha, url, format, &wanted, &limits, store)?, None));
         }
-        self.report.step(format!("unpacking {} ({}) and compressing its layer", comp.source.file_name(), comp.name));
+        self.report.step(format!("unpacking {} ({}) and compressing its layer", src.file_name(), comp.name));
         let (shape, files) = component::shape_of(comp);
         let (tx, rx) = std::sync::mpsc::sync_channel(16);
         let (members, layer) = std::thread::scope(|s| {
@@ -427,6 +447,11 @@ impl<'a> Planner<'a> {
         });
         Ok((members?, layer?))
     }
+}
+
+/// The download of a component that is fetched (the spec reader gave it one).
+fn download(comp: &Component) -> &Download {
+    comp.source.download().expect("only downloaded sources are fetched or unpacked")
 }
 
 /// Passes unpacked bytes to a streamed layer; once the layer gave up, they are dropped.

@@ -24,5 +24,6 @@ pub mod store;
 pub mod unpack;
 pub mod urls;
 pub mod verify;
+pub mod workspace;
 
 pub use error::{Error, Result};

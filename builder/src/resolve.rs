@@ -7,14 +7,14 @@ use crate::error::{Error, IoContext, Result};
 use crate::fetch::{Fetcher, ImageRef};
 use crate::lock::{FilePin, Lock};
 use crate::report::Reporter;
-use crate::spec::{Source, Spec};
+use crate::spec::{Download, Spec};
 use std::collections::BTreeSet;
 use std::path::Path;
 
 /// What the spec needs pinned and the lock lacks.
 pub fn missing(spec: &Spec, lock: &Lock) -> Vec<String> {
     let mut out: Vec<String> =
-        spec.components.values().map(|c| &c.source.url).filter(|u| !lock.files.contains_key(*u)).cloned().collect();
+        spec.downloads().map(|(_, d)| &d.url).filter(|u| !lock.files.contains_key(*u)).cloned().collect();
     out.extend(bases(spec).into_iter().filter(|b| !lock.images.contains_key(b)));
     out
 }
@@ -28,8 +28,7 @@ pub fn resolve(
     report: &Reporter,
 ) -> Result<Vec<String>> {
     let mut changes = Vec::new();
-    for c in spec.components.values() {
-        let src = &c.source;
+    for (c, src) in spec.downloads() {
         if !update && lock.files.contains_key(&src.url) {
             continue;
         }
@@ -64,11 +63,8 @@ pub fn resolve(
         }
     }
     // Drop pins nothing refers to.
-    let used: BTreeSet<&String> = spec
-        .components
-        .values()
-        .flat_map(|c| std::iter::once(&c.source.url).chain(c.source.checksums.as_ref()))
-        .collect();
+    let used: BTreeSet<&String> =
+        spec.downloads().flat_map(|(_, d)| std::iter::once(&d.url).chain(d.checksums.as_ref())).collect();
     let stale: Vec<String> = lock.files.keys().filter(|u| !used.contains(u)).cloned().collect();
     for u in stale {
         changes.push(format!("dropped unused pin {u}"));
@@ -91,7 +87,7 @@ fn bases(spec: &Spec) -> BTreeSet<String> {
 
 /// Reads `src`'s sha256 from the checksums file (itself pinned in the lock on first read).
 fn from_checksums(
-    src: &Source,
+    src: &Download,
     sums_url: &str,
     lock: &mut Lock,
     fetcher: &Fetcher,

@@ -46,8 +46,8 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
     let ja = std::fs::read(a.join("images.json")).unwrap();
     assert_eq!(ja, std::fs::read(b.join("images.json")).unwrap(), "images.json differs between A and B");
     let summary = Summary::read(&a).unwrap().unwrap().images;
-    assert_eq!(summary.keys().collect::<Vec<_>>(), ["ffmpeg", "geth", "livepeer"]);
-    for name in ["ffmpeg", "geth", "livepeer"] {
+    assert_eq!(summary.keys().collect::<Vec<_>>(), ["ffmpeg", "geth", "livepeer", "lpwatch"]);
+    for name in ["ffmpeg", "geth", "livepeer", "lpwatch"] {
         for suffix in ["oci.tar", "docker.tar"] {
             let fa = std::fs::read(a.join(format!("{name}.{suffix}"))).unwrap();
             let fb = std::fs::read(b.join(format!("{name}.{suffix}"))).unwrap();
@@ -65,9 +65,12 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
         let c = &spec.components[name];
         let p = sbom["packages"].as_array().unwrap().iter().find(|p| p["name"] == name).expect("component in SBOM");
         assert_eq!(p["versionInfo"], c.version.as_str());
-        assert_eq!(p["downloadLocation"], c.source.url.as_str());
+        assert_eq!(p["downloadLocation"], c.source.download().unwrap().url.as_str());
         assert_eq!(p["licenseDeclared"], c.license.as_str());
-        assert_eq!(p["checksums"][0]["checksumValue"], lock.files[&c.source.url].sha256.hex().as_str());
+        assert_eq!(
+            p["checksums"][0]["checksumValue"],
+            lock.files[&c.source.download().unwrap().url].sha256.hex().as_str()
+        );
     }
     let base = lock.images["debian:bookworm-slim"];
     assert!(sbom["packages"]

@@ -45,27 +45,28 @@ pub fn config(base: &Base, img: &Image, spec: &Spec, layers: &[LayerRef], epoch:
         env.insert(k.into(), v.into());
     }
     env.entry("PATH".into()).or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    env.extend(img.env.clone());
+    let service = &img.service;
+    env.extend(service.env.clone());
     rc.insert("Env".into(), json!(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
 
-    rc.insert("User".into(), json!(format!("{}:{}", img.uid, img.gid)));
-    if !img.entrypoint.is_empty() {
-        rc.insert("Entrypoint".into(), json!(img.entrypoint));
+    rc.insert("User".into(), json!(format!("{}:{}", service.user.uid, service.user.gid)));
+    if !service.entrypoint.is_empty() {
+        rc.insert("Entrypoint".into(), json!(service.entrypoint));
         // A base's Cmd belongs to the base's entrypoint, not ours.
         rc.remove("Cmd");
     }
-    if let Some(cmd) = &img.cmd {
+    if let Some(cmd) = &service.cmd {
         rc.insert("Cmd".into(), json!(cmd));
     }
-    if let Some(w) = &img.workdir {
+    if let Some(w) = &service.workdir {
         rc.insert("WorkingDir".into(), json!(w));
     }
-    let set = |v: &[String]| Value::Object(v.iter().map(|k| (k.clone(), json!({}))).collect());
-    if !img.ports.is_empty() {
-        rc.insert("ExposedPorts".into(), set(&img.ports));
+    let set = |v: Vec<String>| Value::Object(v.into_iter().map(|k| (k, json!({}))).collect());
+    if !service.ports.is_empty() {
+        rc.insert("ExposedPorts".into(), set(service.ports.iter().map(|p| p.to_string()).collect()));
     }
-    if !img.volumes.is_empty() {
-        rc.insert("Volumes".into(), set(&img.volumes));
+    if !service.state_dirs.is_empty() {
+        rc.insert("Volumes".into(), set(service.state_dirs.iter().cloned().collect()));
     }
     let mut labels: BTreeMap<String, String> = rc
         .get("Labels")
@@ -105,7 +106,9 @@ fn default_labels(img: &Image, spec: &Spec, base: &Base, created: &str) -> BTree
         comps.iter().map(|c| format!("({})", c.license)).collect::<Vec<_>>().join(" AND "),
     );
     if let Some(first) = comps.first() {
-        l.insert("org.opencontainers.image.source".into(), first.source.url.clone());
+        if let Some(d) = first.source.download() {
+            l.insert("org.opencontainers.image.source".into(), d.url.clone());
+        }
         if let Some(r) = &first.revision {
             l.insert("org.opencontainers.image.revision".into(), r.clone());
         }

@@ -36,7 +36,7 @@ fn golden(name: &str, bytes: &[u8]) {
 fn config_manifest_sbom_index_and_summary_are_the_checked_in_bytes() {
     let spec = crate::spec::load(&testdata().join("spec")).unwrap();
     let img = &spec.images["tool"];
-    let url = &spec.components["tool"].source.url;
+    let url = &spec.components["tool"].source.download().expect("a downloaded source").url;
     let base_manifest = Digest::of(b"base manifest");
     let lock = Lock {
         epoch: 1_700_000_000,
@@ -72,7 +72,7 @@ fn config_manifest_sbom_index_and_summary_are_the_checked_in_bytes() {
     let epoch = lock.epoch;
     let cfg = config::config(&base, img, &spec, &layers, epoch);
     let man = manifest::image(&cfg, &base, &layers);
-    let doc = sbom::document(img, &spec, &lock, &base, Digest::of(&man), epoch);
+    let doc = sbom::document(img, &spec, &lock, &Default::default(), &base, Digest::of(&man), epoch);
     let version = img.version(&spec).to_string();
     let mut all: Vec<Digest> = base.layers.iter().map(|l| l.digest).collect();
     all.extend(layers.iter().map(|l| l.digest));

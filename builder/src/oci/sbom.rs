@@ -1,13 +1,16 @@
 //! SPDX 2.3 software bill of materials of one image: every pinned input (version, source URL,
-//! sha256, license) and the base image by digest. Deterministic: same inputs, same bytes.
+//! sha256, license), every binary built from the workspace (sha256, Cargo.lock sha256, rustc)
+//! and the base image by digest. Deterministic: same inputs, same bytes.
 
 use crate::base::Base;
 use crate::digest::Digest;
 use crate::lock::Lock;
 use crate::oci::canonical::canonical;
 use crate::oci::config::timestamp;
-use crate::spec::{Image, Spec};
+use crate::spec::{Image, Source, Spec};
+use crate::workspace;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// SPDX ids allow letters, digits, `.` and `-` only.
 fn spdx_id(kind: &str, name: &str) -> String {
@@ -17,7 +20,15 @@ fn spdx_id(kind: &str, name: &str) -> String {
 }
 
 /// The SBOM of `img`, whose manifest has digest `manifest`, as canonical JSON bytes.
-pub fn document(img: &Image, spec: &Spec, lock: &Lock, base: &Base, manifest: Digest, epoch: u64) -> Vec<u8> {
+pub fn document(
+    img: &Image,
+    spec: &Spec,
+    lock: &Lock,
+    built: &BTreeMap<String, workspace::Built>,
+    base: &Base,
+    manifest: Digest,
+    epoch: u64,
+) -> Vec<u8> {
     let version = img.version(spec);
     let image_id = spdx_id("Image", &img.name);
     let mut packages = vec![json!({
@@ -41,19 +52,32 @@ pub fn document(img: &Image, spec: &Spec, lock: &Lock, base: &Base, manifest: Di
             "SPDXID": id,
             "name": c.name,
             "versionInfo": c.version,
-            "downloadLocation": c.source.url,
+            "downloadLocation": "NOASSERTION",
             "filesAnalyzed": false,
             "licenseConcluded": "NOASSERTION",
             "licenseDeclared": c.license,
             "primaryPackagePurpose": "APPLICATION",
-            "externalRefs": [{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": format!("pkg:generic/{}@{}?download_url={}", c.name, c.version, c.source.url),
-            }],
         });
-        if let Some(pin) = lock.files.get(&c.source.url) {
-            p["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": pin.sha256.hex()}]);
+        let sha256 = match &c.source {
+            Source::Download(d) => {
+                p["downloadLocation"] = json!(d.url);
+                p["externalRefs"] = json!([{
+                    "referenceCategory": "PACKAGE-MANAGER",
+                    "referenceType": "purl",
+                    "referenceLocator": format!("pkg:generic/{}@{}?download_url={}", c.name, c.version, d.url),
+                }]);
+                lock.files.get(&d.url).map(|pin| pin.sha256)
+            }
+            Source::Workspace(w) => built.get(&c.name).map(|b| {
+                p["sourceInfo"] = json!(format!(
+                    "built by lpbake from package {} (binary {}) of its cargo workspace: Cargo.lock sha256:{}, {}, cargo build --locked --release",
+                    w.package, w.binary, b.cargo_lock.hex(), b.rustc
+                ));
+                b.sha256
+            }),
+        };
+        if let Some(sha256) = sha256 {
+            p["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": sha256.hex()}]);
         }
         if let Some(h) = &c.homepage {
             p["homepage"] = json!(h);

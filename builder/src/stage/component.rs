@@ -33,8 +33,8 @@ pub fn refuse_key_material(comp: &Component, tree: &Tree, store: &BlobStore) -> 
     let Some((path, why)) = secrets::key_material_in(tree, store).at(store.root())? else { return Ok(()) };
     let from = comp.install.iter().find(|i| i.to.trim_start_matches('/') == path).and_then(|i| i.from.as_deref());
     let source = match from {
-        Some(member) => format!("member `{member}` of {}", comp.source.url),
-        None => comp.source.url.clone(),
+        Some(member) => format!("member `{member}` of {}", comp.source.origin()),
+        None => comp.source.origin(),
     };
     Err(Error::config(
         &comp.file,
@@ -82,8 +82,9 @@ pub fn shape_of(comp: &Component) -> (Tree, BTreeMap<String, (String, Option<u32
 /// can write there even with a read-only root filesystem.
 pub fn image_tree(img: &Image) -> Tree {
     let mut t = Tree::default();
-    for v in img.volumes.iter().chain(img.workdir.iter()) {
-        t.add(v, Entry::new(0o750, img.uid, img.gid, Content::Dir));
+    let (service, user) = (&img.service, img.service.user);
+    for v in service.state_dirs.iter().chain(service.workdir.iter()) {
+        t.add(v, Entry::new(0o750, user.uid, user.gid, Content::Dir));
     }
     t
 }

@@ -1,0 +1,729 @@
+//! The declarative description (`images/*.toml`): components (pinned upstream sources and the
+//! files taken from them) and images (base, components, runtime config). Parsing is strict
+//! (`deny_unknown_fields`), and every error names the file, line, key and the fix. How an
+//! image's program runs is the runtime-neutral [`Service`] (`service.rs`); reading files and
+//! naming things safely is `read.rs`.
+
+mod read;
+pub mod service;
+
+pub use service::{Credential, Port, Protocol, Service, User};
+
+use crate::error::{Error, Result};
+use crate::unpack::Format;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Every component and image of a spec directory, keyed by name (the file stem).
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub dir: PathBuf,
+    pub components: BTreeMap<String, Component>,
+    pub images: BTreeMap<String, Image>,
+}
+
+/// An upstream artifact and the files lpbake takes from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub name: String,
+    pub file: PathBuf,
+    pub version: String,
+    pub license: String,
+    pub homepage: Option<String>,
+    /// Upstream revision (tag or commit) the source was built from.
+    pub revision: Option<String>,
+    pub source: Source,
+    pub install: Vec<Install>,
+}
+
+/// Where a component's files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An upstream artifact, downloaded and pinned by sha256 in the lock.
+    Download(Download),
+    /// A binary built from this cargo workspace (`workspace.rs`); not pinned in the lock, since
+    /// its bytes follow from the workspace itself (Cargo.lock, rust-toolchain.toml).
+    Workspace(WorkspaceBinary),
+}
+
+/// A cargo package of the workspace holding the spec directory, and the binary taken from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceBinary {
+    pub package: String,
+    pub binary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// Where the bytes come from: https://, http://127.0.0.1, or file:// (checked by
+    /// [`crate::urls::source`]: no credentials in it).
+    pub url: String,
+    /// A sha256sum-format file listing this source's file name: where `lpbake lock` reads the pin.
+    pub checksums: Option<String>,
+    /// Archive format; guessed from the URL when absent. "file" means: not an archive.
+    pub format: Option<String>,
+    /// Largest single member accepted, in bytes (size-bomb guard).
+    pub max_entry_bytes: Option<u64>,
+}
+
+/// What a source is, once its format is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Archive(Format),
+    File,
+    Workspace,
+}
+
+impl Source {
+    pub fn kind(&self) -> Option<SourceKind> {
+        match self {
+            Source::Download(d) => d.kind(),
+            Source::Workspace(_) => Some(SourceKind::Workspace),
+        }
+    }
+
+    /// The download, for a downloaded source.
+    pub fn download(&self) -> Option<&Download> {
+        match self {
+            Source::Download(d) => Some(d),
+            Source::Workspace(_) => None,
+        }
+    }
+
+    /// Where the source comes from, as image history lines and reports say it.
+    pub fn origin(&self) -> String {
+        match self {
+            Source::Download(d) => d.url.clone(),
+            Source::Workspace(w) => format!("workspace package {} (binary {})", w.package, w.binary),
+        }
+    }
+}
+
+impl Download {
+    fn kind(&self) -> Option<SourceKind> {
+        match self.format.as_deref() {
+            Some("file") => Some(SourceKind::File),
+            Some(f) => Format::detect(&format!("x.{f}")).map(SourceKind::Archive),
+            None => Format::detect(&self.url).map(SourceKind::Archive),
+        }
+    }
+
+    /// The last path segment of the URL: how checksums files name it.
+    pub fn file_name(&self) -> &str {
+        let path = self.url.split(['?', '#']).next().unwrap_or("");
+        path.rsplit('/').next().unwrap_or(path)
+    }
+}
+
+/// One file placed into the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Install {
+    /// Member path inside the archive (absent for a plain-file or workspace source).
+    pub from: Option<String>,
+    /// Absolute destination path in the image.
+    pub to: String,
+    pub mode: Option<u32>,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// An OCI image: a base, the components layered on it, and its runtime config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub name: String,
+    pub file: PathBuf,
+    /// Base image reference, or "scratch".
+    pub base: String,
+    pub components: Vec<String>,
+    /// How the image's program runs.
+    pub service: Service,
+    pub labels: BTreeMap<String, String>,
+    /// Line of each entry of `components`, for errors found once every file is read.
+    component_lines: Vec<usize>,
+}
+
+impl Spec {
+    /// Every downloaded (lock-pinned) source, with its component, in name order.
+    pub fn downloads(&self) -> impl Iterator<Item = (&Component, &Download)> {
+        self.components.values().filter_map(|c| Some((c, c.source.download()?)))
+    }
+}
+
+impl Image {
+    /// The version the image is tagged with: its first component's.
+    pub fn version<'a>(&self, spec: &'a Spec) -> &'a str {
+        self.components.first().and_then(|c| spec.components.get(c)).map(|c| c.version.as_str()).unwrap_or("latest")
+    }
+}
+
+// ---- the file format, as parsed ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    component: Option<ComponentDef>,
+    image: Option<ImageDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComponentDef {
+    version: String,
+    license: String,
+    homepage: Option<String>,
+    revision: Option<String>,
+    source: Spanned<SourceDef>,
+    #[serde(default)]
+    install: Vec<InstallDef>,
+}
+
+/// `[component.source]`: either `url` (with `checksums`, `format`, `max_entry_bytes`) or
+/// `workspace` (with `binary`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceDef {
+    url: Option<Spanned<String>>,
+    checksums: Option<Spanned<String>>,
+    format: Option<String>,
+    max_entry_bytes: Option<u64>,
+    workspace: Option<Spanned<String>>,
+    binary: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallDef {
+    from: Option<String>,
+    to: Spanned<String>,
+    mode: Option<u32>,
+    owner: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageDef {
+    base: String,
+    components: Vec<Spanned<String>>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    user: Spanned<String>,
+    entrypoint: Option<Spanned<Vec<String>>>,
+    cmd: Option<Spanned<Vec<String>>>,
+    workdir: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    volumes: Vec<Spanned<String>>,
+    #[serde(default)]
+    ports: Vec<Spanned<String>>,
+    #[serde(default)]
+    credentials: BTreeMap<String, Spanned<CredentialDef>>,
+}
+
+/// `[image.credentials]`: `NAME = { flag = "-ethPassword" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialDef {
+    flag: String,
+}
+
+/// Reads every `*.toml` of `dir` (sorted by name) except `appliance.toml`, which describes the
+/// disk image and has its own reader.
+pub fn load(dir: &Path) -> Result<Spec> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::config(
+            dir,
+            None,
+            format!("cannot read the spec directory: {e}"),
+            "pass --spec DIR pointing at the folder with the component *.toml files",
+        )
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.file_name().is_some_and(|n| n != "appliance.toml"))
+        .collect();
+    files.sort();
+    let mut spec = Spec { dir: dir.to_path_buf(), components: BTreeMap::new(), images: BTreeMap::new() };
+    for file in &files {
+        let text = read::bounded_text(file)?;
+        parse_file(&mut spec, file, &text)?;
+    }
+    if spec.images.is_empty() {
+        return Err(Error::config(
+            dir,
+            None,
+            "no [image] is defined in any *.toml here",
+            "add an [image] table to a component file (see images/livepeer.toml in the lpbake repository)",
+        ));
+    }
+    validate_images(&spec)?;
+    Ok(spec)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+fn parse_file(spec: &mut Spec, file: &Path, text: &str) -> Result<()> {
+    let parsed: SpecFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        Error::config(
+            file,
+            line,
+            e.message().trim().to_string(),
+            "compare with the spec reference in README.md (`lpbake build --help` lists the files read)",
+        )
+    })?;
+    let name = read::name_of(file)?;
+    let at = |s: std::ops::Range<usize>| Some(line_of(text, s.start));
+    if let Some(c) = parsed.component {
+        let source_line = at(c.source.span());
+        let source = parse_source(c.source.into_inner(), file, &at)?;
+        let kind = source.kind().ok_or_else(|| {
+            Error::config(
+                file,
+                source_line,
+                format!("component.source: cannot tell the archive format of {}", source.origin()),
+                "set component.source.format to one of tar, tar.gz, tar.xz, tar.zst, zip, deb, file",
+            )
+        })?;
+        let mut install = Vec::new();
+        for i in c.install {
+            let line = at(i.to.span());
+            let to = i.to.into_inner();
+            check_abs_path(&to).map_err(|m| {
+                Error::config(
+                    file,
+                    line,
+                    format!("component.install.to: {m}"),
+                    "use an absolute, normalized path such as /usr/local/bin/livepeer",
+                )
+            })?;
+            match (kind, &i.from) {
+                (SourceKind::Archive(_), None) => {
+                    return Err(Error::config(
+                        file,
+                        line,
+                        "component.install: `from` is missing",
+                        "name the member path inside the archive, e.g. from = \"livepeer-linux-amd64/livepeer\"",
+                    ))
+                }
+                (SourceKind::File | SourceKind::Workspace, Some(_)) => {
+                    return Err(Error::config(
+                        file,
+                        line,
+                        "component.install: `from` given for a plain-file or workspace source",
+                        "remove `from`: the source file (or the built binary) itself is installed",
+                    ))
+                }
+                _ => {}
+            }
+            if let Some(m) = i.mode {
+                if m > 0o7777 {
+                    return Err(Error::config(
+                        file,
+                        line,
+                        format!("component.install.mode {m:#o} is not a permission mode"),
+                        "write it in octal, e.g. mode = 0o755",
+                    ));
+                }
+            }
+            let (uid, gid) = match i.owner {
+                Some(o) => parse_ids(o.get_ref()).map_err(|m| {
+                    Error::config(
+                        file,
+                        at(o.span()),
+                        format!("component.install.owner: {m}"),
+                        "write numeric ids as \"uid:gid\", e.g. \"0:0\"",
+                    )
+                })?,
+                None => (0, 0),
+            };
+            install.push(Install {
+                from: i.from.map(|f| f.trim_start_matches("./").to_string()),
+                to,
+                mode: i.mode,
+                uid,
+                gid,
+            });
+        }
+        if install.is_empty() {
+            return Err(Error::config(
+                file,
+                None,
+                "component has no [[component.install]] entries",
+                "add at least one [[component.install]] with `from` and `to`",
+            ));
+        }
+        spec.components.insert(
+            name.clone(),
+            Component {
+                name: name.clone(),
+                file: file.to_path_buf(),
+                version: c.version,
+                license: c.license,
+                homepage: c.homepage,
+                revision: c.revision,
+                source,
+                install,
+            },
+        );
+    }
+    if let Some(i) = parsed.image {
+        spec.images.insert(name.clone(), parse_image(name, file, text, i)?);
+    }
+    Ok(())
+}
+
+/// The source of a component: a download whose URLs pass the one URL policy, or a workspace
+/// package; never both.
+fn parse_source(s: SourceDef, file: &Path, at: &dyn Fn(std::ops::Range<usize>) -> Option<usize>) -> Result<Source> {
+    let url_key = |key: &str, u: Spanned<String>| -> Result<String> {
+        crate::urls::source(u.get_ref())
+            .map_err(|r| Error::config(file, at(u.span()), format!("component.source.{key}: {}", r.msg), r.fix))?;
+        Ok(u.into_inner())
+    };
+    match (s.url, s.workspace) {
+        (Some(url), None) => {
+            if let Some(b) = s.binary {
+                return Err(Error::config(
+                    file,
+                    at(b.span()),
+                    "component.source.binary: only a workspace source has a binary",
+                    "remove `binary`, or replace `url` with `workspace = \"PACKAGE\"`",
+                ));
+            }
+            Ok(Source::Download(Download {
+                url: url_key("url", url)?,
+                checksums: s.checksums.map(|c| url_key("checksums", c)).transpose()?,
+                format: s.format,
+                max_entry_bytes: s.max_entry_bytes,
+            }))
+        }
+        (None, Some(package)) => {
+            let line = at(package.span());
+            if s.checksums.is_some() || s.format.is_some() || s.max_entry_bytes.is_some() {
+                return Err(Error::config(
+                    file,
+                    line,
+                    "component.source: `checksums`, `format` and `max_entry_bytes` describe a download, not a workspace build",
+                    "remove them: a workspace binary is built by cargo from this repository",
+                ));
+            }
+            let package = package.into_inner();
+            let binary = s.binary.map(Spanned::into_inner).unwrap_or_else(|| package.clone());
+            for (key, v) in [("workspace", &package), ("binary", &binary)] {
+                if !is_cargo_name(v) {
+                    return Err(Error::config(
+                        file,
+                        line,
+                        format!("component.source.{key}: `{v}` is not a cargo package or binary name"),
+                        "name a package of this workspace, e.g. workspace = \"lpwatch\"",
+                    ));
+                }
+            }
+            Ok(Source::Workspace(WorkspaceBinary { package, binary }))
+        }
+        _ => Err(Error::config(
+            file,
+            None,
+            "component.source: give exactly one of `url` (an upstream download) and `workspace` (a package of this workspace)",
+            "e.g. url = \"https://.../livepeer-linux-amd64.tar.gz\", or workspace = \"lpwatch\"",
+        )),
+    }
+}
+
+/// A cargo package or target name: ASCII letters, digits, `-` and `_`, not starting with `-`.
+fn is_cargo_name(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `[image]`: its runtime fields checked one by one into a [`Service`], which is then checked
+/// as a whole (a [`service::Violation`] is placed by the line of its key).
+fn parse_image(name: String, file: &Path, text: &str, i: ImageDef) -> Result<Image> {
+    let at = |s: std::ops::Range<usize>| Some(line_of(text, s.start));
+    let mut lines = BTreeMap::new();
+    let (uid, gid) = parse_ids(i.user.get_ref()).map_err(|m| {
+        Error::config(
+            file,
+            at(i.user.span()),
+            format!("image.user: {m}"),
+            "write numeric ids as \"uid:gid\", e.g. \"65532:65532\"",
+        )
+    })?;
+    if uid == 0 {
+        return Err(Error::config(
+            file,
+            at(i.user.span()),
+            "image.user is root (uid 0)",
+            "run the image as a non-root numeric user, e.g. \"65532:65532\"",
+        ));
+    }
+    let paths = |v: Vec<Spanned<String>>, key: &str| -> Result<Vec<String>> {
+        v.into_iter()
+            .map(|p| {
+                let line = at(p.span());
+                let p = p.into_inner();
+                check_abs_path(&p).map_err(|m| {
+                    Error::config(
+                        file,
+                        line,
+                        format!("image.{key}: {m}"),
+                        "use an absolute, normalized path such as /var/lib/livepeer",
+                    )
+                })?;
+                Ok(p)
+            })
+            .collect()
+    };
+    let state_dirs = paths(i.volumes, "volumes")?.into_iter().collect();
+    let workdir = paths(i.workdir.into_iter().collect(), "workdir")?.pop();
+    let mut ports = BTreeSet::new();
+    for p in i.ports {
+        lines.entry("image.ports".to_string()).or_insert(at(p.span()));
+        ports.insert(p.get_ref().parse::<Port>().map_err(|m| {
+            Error::config(
+                file,
+                at(p.span()),
+                format!("image.ports: {m}"),
+                "write ports like \"8935/tcp\" or \"30303/udp\"",
+            )
+        })?);
+    }
+    let mut env = BTreeMap::new();
+    for (k, v) in i.env {
+        if k.is_empty() || k.contains('=') {
+            return Err(Error::config(
+                file,
+                at(v.span()),
+                format!("image.env: `{k}` is not a variable name"),
+                "use NAME = \"value\" with no '=' in NAME",
+            ));
+        }
+        lines.insert(format!("image.env.{k}"), at(v.span()));
+        env.insert(k, v.into_inner());
+    }
+    let mut credentials = BTreeMap::new();
+    for (name, c) in i.credentials {
+        let line = at(c.span());
+        let c = c.into_inner();
+        if !read::is_path_name(&name) {
+            return Err(Error::config(
+                file,
+                line,
+                format!("image.credentials: `{name}` is not a valid credential name (it becomes a file name)"),
+                "use lowercase letters, digits, `.`, `_` and `-`, e.g. eth-password",
+            ));
+        }
+        if !c.flag.starts_with('-') || c.flag.len() < 2 {
+            return Err(Error::config(
+                file,
+                line,
+                format!("image.credentials.{name}.flag: `{}` is not a command-line flag", c.flag),
+                "name the flag that takes the credential file's path, e.g. flag = \"-ethPassword\"",
+            ));
+        }
+        credentials.insert(name, Credential { flag: c.flag });
+    }
+    let entrypoint = i.entrypoint.map(|e| {
+        lines.insert("image.entrypoint".to_string(), at(e.span()));
+        e.into_inner()
+    });
+    let cmd = i.cmd.map(|c| {
+        lines.insert("image.cmd".to_string(), at(c.span()));
+        c.into_inner()
+    });
+    let service = Service {
+        user: User { uid, gid },
+        entrypoint: entrypoint.unwrap_or_default(),
+        cmd,
+        env,
+        workdir,
+        state_dirs,
+        ports,
+        credentials,
+    };
+    service.check().map_err(|v| {
+        let line = lines.get(&v.key).copied().flatten();
+        Error::config(file, line, format!("{}: {}", v.key, v.msg), v.fix)
+    })?;
+    let components =
+        i.components.into_iter().map(|c| (c.get_ref().clone(), line_of(text, c.span().start))).collect::<Vec<_>>();
+    Ok(Image {
+        name,
+        file: file.to_path_buf(),
+        base: i.base,
+        components: components.iter().map(|(c, _)| c.clone()).collect(),
+        component_lines: components.iter().map(|(_, l)| *l).collect(),
+        service,
+        labels: i.labels,
+    })
+}
+
+/// Cross-file checks: every image names existing components, and no two components of one
+/// image install the same path.
+fn validate_images(spec: &Spec) -> Result<()> {
+    for img in spec.images.values() {
+        let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+        for (c, line) in img.components.iter().zip(&img.component_lines) {
+            let comp = spec.components.get(c).ok_or_else(|| {
+                let known = spec.components.keys().cloned().collect::<Vec<_>>().join(", ");
+                Error::config(
+                    &img.file,
+                    Some(*line),
+                    format!("image.components: no component named `{c}`"),
+                    format!("components are the *.toml files with a [component] table: {known}"),
+                )
+            })?;
+            for i in &comp.install {
+                if let Some(prev) = owners.insert(&i.to, c) {
+                    return Err(Error::config(
+                        &img.file,
+                        Some(*line),
+                        format!("image.components: `{c}` and `{prev}` both install {}", i.to),
+                        "change one component's `to` path or drop one component from this image",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// "uid:gid" with numeric ids.
+fn parse_ids(s: &str) -> std::result::Result<(u32, u32), String> {
+    let (u, g) = s.split_once(':').ok_or_else(|| format!("`{s}` is not uid:gid"))?;
+    let num = |x: &str| x.parse::<u32>().map_err(|_| format!("`{x}` in `{s}` is not a numeric id"));
+    Ok((num(u)?, num(g)?))
+}
+
+/// An absolute path with no empty, `.` or `..` components and no trailing slash.
+fn check_abs_path(p: &str) -> std::result::Result<(), String> {
+    let rest = p.strip_prefix('/').ok_or_else(|| format!("`{p}` is not absolute"))?;
+    if rest.is_empty() || rest.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(format!("`{p}` is not a normalized path"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(files: &[(&str, &str)]) -> Result<Spec> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        load(dir.path())
+    }
+
+    const FFMPEG: &str = indoc::indoc! {r#"
+        [component]
+        version = "1"
+        license = "GPL"
+        [component.source]
+        url = "https://example.invalid/ff.tar.xz"
+        [[component.install]]
+        from = "ff/bin/ffmpeg"
+        to = "/usr/local/bin/ffmpeg"
+        mode = 0o755
+        [image]
+        base = "scratch"
+        components = ["ffmpeg"]
+        user = "65532:65532"
+    "#};
+
+    #[test]
+    fn loads_the_repository_spec() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images");
+        let spec = load(&dir).unwrap();
+        assert_eq!(spec.images.keys().collect::<Vec<_>>(), ["ffmpeg", "geth", "livepeer", "lpwatch"]);
+        let lp = &spec.images["livepeer"];
+        assert_eq!(lp.components, ["livepeer", "ffmpeg"]);
+        assert_ne!(lp.service.user.uid, 0);
+        assert_eq!(lp.service.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["8935/tcp"]);
+        let lpwatch = WorkspaceBinary { package: "lpwatch".into(), binary: "lpwatch".into() };
+        assert_eq!(spec.components["lpwatch"].source, Source::Workspace(lpwatch));
+        assert_eq!(spec.components["livepeer"].source.kind(), Some(SourceKind::Archive(Format::TarGz)));
+        assert_eq!(spec.components["ffmpeg"].source.kind(), Some(SourceKind::Archive(Format::TarXz)));
+        assert_eq!(spec.components["livepeer"].source.download().unwrap().file_name(), "livepeer-linux-amd64.tar.gz");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let bad = FFMPEG.replace("mode = 0o755", "mode = 0o755\nmdoe = 1");
+        let err = spec_with(&[("ffmpeg.toml", &bad)]).unwrap_err().to_string();
+        assert!(err.contains("ffmpeg.toml:10"), "{err}");
+        assert!(err.contains("mdoe"), "{err}");
+        assert!(err.contains("fix:"), "{err}");
+    }
+
+    #[test]
+    fn root_user_is_refused() {
+        let bad = FFMPEG.replace("65532:65532", "0:0");
+        let err = spec_with(&[("ffmpeg.toml", &bad)]).unwrap_err().to_string();
+        assert!(err.contains("ffmpeg.toml:13") && err.contains("root"), "{err}");
+    }
+
+    #[test]
+    fn unknown_component_is_named_with_its_line() {
+        let bad = FFMPEG.replace("components = [\"ffmpeg\"]", "components = [\"ffmpeg\", \"nope\"]");
+        let err = spec_with(&[("ffmpeg.toml", &bad)]).unwrap_err().to_string();
+        assert!(err.contains("ffmpeg.toml:12") && err.contains("`nope`"), "{err}");
+    }
+
+    #[test]
+    fn relative_install_path_is_refused() {
+        let bad = FFMPEG.replace("to = \"/usr/local/bin/ffmpeg\"", "to = \"usr/../bin\"");
+        let err = spec_with(&[("ffmpeg.toml", &bad)]).unwrap_err().to_string();
+        assert!(err.contains("ffmpeg.toml:8") && err.contains("not absolute"), "{err}");
+    }
+
+    #[test]
+    fn bad_port_is_refused() {
+        let bad = FFMPEG.replace("user = \"65532:65532\"", "user = \"65532:65532\"\nports = [\"http\"]");
+        let err = spec_with(&[("ffmpeg.toml", &bad)]).unwrap_err().to_string();
+        assert!(err.contains("ffmpeg.toml:14") && err.contains("PORT/PROTO"), "{err}");
+    }
+
+    #[test]
+    fn credentials_are_described_never_valued() {
+        let good = FFMPEG.to_string() + "[image.credentials]\neth-password = { flag = \"-ethPassword\" }\n";
+        let spec = spec_with(&[("ffmpeg.toml", &good)]).unwrap();
+        let creds = &spec.images["ffmpeg"].service.credentials;
+        assert_eq!(creds["eth-password"], Credential { flag: "-ethPassword".into() });
+        for (bad, what) in [
+            ("eth-password = { flag = \"-ethPassword\", value = \"x\" }", "unknown field `value`"),
+            ("\"../pw\" = { flag = \"-ethPassword\" }", "not a valid credential name"),
+            ("eth-password = { flag = \"ethPassword\" }", "not a command-line flag"),
+        ] {
+            let text = FFMPEG.to_string() + "[image.credentials]\n" + bad + "\n";
+            let err = spec_with(&[("ffmpeg.toml", &text)]).unwrap_err().to_string();
+            assert!(err.contains("ffmpeg.toml:15") && err.contains(what), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_source_is_either_a_download_or_a_workspace_package() {
+        let ws = FFMPEG
+            .replace("url = \"https://example.invalid/ff.tar.xz\"", "workspace = \"lpwatch\"")
+            .replace("from = \"ff/bin/ffmpeg\"\n", "");
+        let spec = spec_with(&[("ffmpeg.toml", &ws)]).unwrap();
+        assert_eq!(spec.components["ffmpeg"].source.kind(), Some(SourceKind::Workspace));
+        assert_eq!(spec.downloads().count(), 0, "a workspace source needs no pin");
+        for (bad, what) in [
+            (FFMPEG.replace("[component.source]\n", "[component.source]\nworkspace = \"lpwatch\"\n"), "exactly one of"),
+            (ws.replace("workspace = \"lpwatch\"", "workspace = \"lpwatch\"\nformat = \"tar\""), "describe a download"),
+            (ws.replace("workspace = \"lpwatch\"", "workspace = \"--config=x\""), "not a cargo package"),
+            (FFMPEG.replace(".tar.xz\"", ".tar.xz\"\nbinary = \"ff\""), "only a workspace source"),
+            (ws.replace("to = ", "from = \"x\"\nto = "), "`from` given"),
+        ] {
+            let err = spec_with(&[("ffmpeg.toml", &bad)]).unwrap_err().to_string();
+            assert!(err.contains(what) && err.contains("fix:"), "{what}: {err}");
+        }
+    }
+}
