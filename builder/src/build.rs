@@ -39,6 +39,8 @@ pub struct Options {
     pub locked: bool,
     pub images: Vec<String>,
     pub compression: Compression,
+    /// Timestamp of every output (the caller's `SOURCE_DATE_EPOCH`); None: the lock's epoch.
+    pub source_date_epoch: Option<u64>,
 }
 
 /// What a build did.
@@ -52,7 +54,7 @@ pub struct Outcome {
 /// Reads the spec and the lock, pinning what is missing unless `--locked`.
 pub fn prepare(opts: &Options, fetcher: &Fetcher, report: &Reporter) -> Result<(Spec, Lock)> {
     let spec = crate::spec::load(&opts.spec)?;
-    let mut lock = Lock::load(&opts.lock)?;
+    let mut lock = Lock::open(&opts.lock, opts.source_date_epoch)?;
     let missing = resolve::missing(&spec, &lock);
     if !missing.is_empty() {
         if opts.locked {
@@ -81,7 +83,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     let (spec, lock) = prepare(opts, &fetcher, report)?;
     let names = select(&spec, &opts.images)?;
     let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
-    let epoch = lock.source_date_epoch();
+    let epoch = lock.source_date_epoch(opts.source_date_epoch);
     let comps = images.iter().flat_map(|i| &i.components);
     let binaries = crate::workspace::build_all(&spec, comps, opts.offline, epoch, &cache, report)?;
     let planner = Planner {
@@ -92,7 +94,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         layerer: Layerer {
             store: cache.clone(),
             index: opts.cache.join("layers"),
-            epoch: lock.source_date_epoch(),
+            epoch: lock.source_date_epoch(opts.source_date_epoch),
             compression: opts.compression,
             report: report.clone(),
         },
@@ -139,7 +141,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         }
     }
     // Each image's outputs on their own thread: writing is I/O and hashing, not shared state.
-    let epoch = lock.source_date_epoch();
+    let epoch = lock.source_date_epoch(opts.source_date_epoch);
     let written: Vec<Result<()>> = std::thread::scope(|s| {
         let writers: Vec<_> = changed
             .iter()

@@ -18,6 +18,7 @@ pub mod output;
 pub mod publish;
 pub mod report;
 pub mod resolve;
+pub mod runtime;
 pub mod spec;
 pub mod stage;
 pub mod store;

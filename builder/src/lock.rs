@@ -54,17 +54,21 @@ struct ImageEntry {
 }
 
 impl Lock {
-    /// A new, empty lock. Its epoch is `SOURCE_DATE_EPOCH` if set, else 0: never the clock.
-    pub fn new() -> Self {
-        let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    /// A new, empty lock stamped with `epoch` (never the clock).
+    pub fn new(epoch: u64) -> Self {
         Lock { epoch, files: BTreeMap::new(), images: BTreeMap::new() }
     }
 
-    /// Reads `path`; a missing file is an empty lock.
+    /// Reads `path`; a missing file is an empty lock with epoch 0.
     pub fn load(path: &Path) -> Result<Self> {
+        Lock::open(path, None)
+    }
+
+    /// Reads `path`; a missing file is an empty lock stamped with `source_date_epoch` (else 0).
+    pub fn open(path: &Path, source_date_epoch: Option<u64>) -> Result<Self> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lock::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lock::new(source_date_epoch.unwrap_or(0))),
             Err(e) => return Err(Error::io(path, e)),
         };
         let bad = |line: Option<usize>, msg: String| {
@@ -113,15 +117,10 @@ impl Lock {
         crate::fsutil::write_atomic(path, self.render().as_bytes())
     }
 
-    /// The epoch outputs are stamped with: `SOURCE_DATE_EPOCH` wins over the lock.
-    pub fn source_date_epoch(&self) -> u64 {
-        std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or(self.epoch)
-    }
-}
-
-impl Default for Lock {
-    fn default() -> Self {
-        Lock::new()
+    /// The epoch outputs are stamped with: `source_date_epoch` (the caller's SOURCE_DATE_EPOCH)
+    /// wins over the lock's.
+    pub fn source_date_epoch(&self, source_date_epoch: Option<u64>) -> u64 {
+        source_date_epoch.unwrap_or(self.epoch)
     }
 }
 

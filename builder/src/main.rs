@@ -36,6 +36,12 @@ struct Cli {
     /// Cache of downloads, unpacked files and layers [default: $XDG_CACHE_HOME/lpbake or ~/.cache/lpbake].
     #[arg(long, global = true, env = "LPBAKE_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// The Docker engine that `load` and `build --load` talk to.
+    #[arg(long, global = true, env = "DOCKER_HOST", default_value = daemon::DEFAULT_HOST, value_name = "URL")]
+    docker_host: String,
+    /// Folder of the Docker client config.json that `push` takes credentials from [default: ~/.docker].
+    #[arg(long, global = true, env = "DOCKER_CONFIG", value_name = "DIR")]
+    docker_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,6 +129,9 @@ struct Inputs {
     /// Never touch the network: inputs come from the cache or --mirror only.
     #[arg(long)]
     offline: bool,
+    /// Timestamp of every output, in seconds since 1970 [default: the lock's epoch].
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
+    source_date_epoch: Option<u64>,
 }
 
 #[derive(Args)]
@@ -165,6 +174,11 @@ struct VerifyArgs {
     compression: Compression,
 }
 
+/// The user's home directory ("" when HOME is unset: paths under it are then relative).
+fn home() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+}
+
 fn cache_dir(cli: &Option<PathBuf>) -> PathBuf {
     cli.clone()
         .or_else(|| {
@@ -192,6 +206,7 @@ fn options(
         locked,
         images,
         compression,
+        source_date_epoch: i.source_date_epoch,
     }
 }
 
@@ -206,12 +221,14 @@ fn main() -> ExitCode {
     };
     let report = Reporter::new(mode);
     let cache = cache_dir(&cli.cache_dir);
+    let docker_host = cli.docker_host;
+    let docker_config = cli.docker_config.unwrap_or_else(|| home().join(".docker"));
     let result = match cli.command {
         Command::Build(a) => {
             let out = a.out.clone();
             let load_after = a.load;
             build::run(&options(a.inputs, cache, a.out, a.locked, a.images, a.compression), &report).and_then(|o| {
-                let loaded = if load_after { daemon::load(&out, &[], &report)? } else { Vec::new() };
+                let loaded = if load_after { daemon::load(&out, &[], &docker_host, &report)? } else { Vec::new() };
                 if !report.json() {
                     for (name, s) in &o.images.images {
                         let how = if o.unchanged.contains(name) { "(unchanged)" } else { "(built)" };
@@ -222,7 +239,9 @@ fn main() -> ExitCode {
                 Ok(serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged, "loaded": loaded }))
             })
         }
-        Command::Load(a) => daemon::load(&a.out, &a.images, &report).map(|tags| serde_json::json!({ "loaded": tags })),
+        Command::Load(a) => {
+            daemon::load(&a.out, &a.images, &docker_host, &report).map(|tags| serde_json::json!({ "loaded": tags }))
+        }
         Command::Sbom(a) => match Layout::open(&a.out).and_then(|l| l.sbom(&a.image)) {
             // The SBOM is the output, also with --json: print it as it is.
             Ok(bytes) => {
@@ -231,15 +250,17 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e),
         },
-        Command::Push(a) => registry::push(&a.out, &a.target, &a.images, a.insecure, &report).map(|stats| {
-            for (name, s) in &stats {
-                report.step(format!(
-                    "{name}: {} blob(s) uploaded ({} bytes), {} mounted, {} already there",
-                    s.blobs_uploaded, s.bytes_uploaded, s.blobs_mounted, s.blobs_present
-                ));
-            }
-            serde_json::json!({ "target": a.target, "pushed": stats })
-        }),
+        Command::Push(a) => {
+            registry::push(&a.out, &a.target, &a.images, a.insecure, &docker_config, &report).map(|stats| {
+                for (name, s) in &stats {
+                    report.step(format!(
+                        "{name}: {} blob(s) uploaded ({} bytes), {} mounted, {} already there",
+                        s.blobs_uploaded, s.bytes_uploaded, s.blobs_mounted, s.blobs_present
+                    ));
+                }
+                serde_json::json!({ "target": a.target, "pushed": stats })
+            })
+        }
         Command::Lock(a) => lock(a, cache, &report),
         Command::Verify(a) => {
             let out = a.out.clone();
@@ -271,7 +292,7 @@ fn lock(a: LockArgs, cache: PathBuf, report: &Reporter) -> lpbake::Result<serde_
     let store = lpbake::store::BlobStore::create(&cache).at(&cache)?;
     let fetcher = lpbake::fetch::Fetcher::new(store, a.inputs.mirror.as_deref(), a.inputs.offline, report.clone())?;
     let spec = lpbake::spec::load(&a.inputs.spec)?;
-    let mut lock = lpbake::lock::Lock::load(&a.inputs.lock)?;
+    let mut lock = lpbake::lock::Lock::open(&a.inputs.lock, a.inputs.source_date_epoch)?;
     let changes = lpbake::resolve::resolve(&spec, &mut lock, &fetcher, a.update, report)?;
     lock.save(&a.inputs.lock)?;
     for c in &changes {

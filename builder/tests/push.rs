@@ -36,9 +36,15 @@ fn peak_rss() -> u64 {
     line.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
 }
 
+/// A Docker config folder with no config.json: anonymous access, whatever the user's own says.
+fn no_docker_config() -> &'static Path {
+    Path::new("/nonexistent/lpbake-test-docker-config")
+}
+
 fn timed_push(out: &Path, target: &str) -> BTreeMap<String, PushStats> {
     let start = Instant::now();
-    let stats = push(out, target, &[], false, &Reporter::new(Mode::Human)).unwrap_or_else(|e| panic!("{e}"));
+    let stats = push(out, target, &[], false, no_docker_config(), &Reporter::new(Mode::Human))
+        .unwrap_or_else(|e| panic!("{e}"));
     let took = start.elapsed();
     eprintln!("push to {target} took {took:.2?}: {stats:#?}");
     stats
@@ -68,9 +74,10 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
 
     // A registry that does not answer: one error naming it and the fix.
     let quiet = Reporter::new(Mode::Quiet);
-    let msg = push(&out, "127.0.0.1:1/x", &["livepeer".into()], false, &quiet).unwrap_err().to_string();
+    let msg =
+        push(&out, "127.0.0.1:1/x", &["livepeer".into()], false, no_docker_config(), &quiet).unwrap_err().to_string();
     assert!(msg.contains("127.0.0.1:1") && msg.contains("not answering") && msg.contains("make deps"), "{msg}");
-    let msg = push(&out, &target, &["nope".into()], false, &quiet).unwrap_err().to_string();
+    let msg = push(&out, &target, &["nope".into()], false, no_docker_config(), &quiet).unwrap_err().to_string();
     assert!(msg.contains("no image `nope`") && msg.contains("livepeer"), "{msg}");
 
     // First push: everything goes up (shared layers once, then mounted), memory stays flat.
@@ -166,7 +173,7 @@ fn push_uploads_once_and_pulls_back_identical_bytes() {
     *bytes.last_mut().unwrap() ^= 1;
     std::fs::write(&path, bytes).unwrap();
     let tampered = format!("{target}-tampered");
-    let msg = push(&out, &tampered, &["livepeer".into()], false, &quiet).unwrap_err().to_string();
+    let msg = push(&out, &tampered, &["livepeer".into()], false, no_docker_config(), &quiet).unwrap_err().to_string();
     assert!(msg.contains("sha256 mismatch") && msg.contains(&path.display().to_string()), "{msg}");
     let repo = Reference::with_digest(REGISTRY.into(), format!("{prefix}-tampered/livepeer"), layer.into());
     assert!(!rt.block_on(client.blob_exists(&repo, layer)).unwrap(), "the tampered layer was committed");
@@ -177,14 +184,16 @@ fn insecure_is_decided_on_the_parsed_host_before_any_traffic() {
     let report = Reporter::new(Mode::Quiet);
     // Names that start like a loopback address but are not one: refused, naming the target.
     for target in ["127.0.0.1.nip.io:5000/team", "127.0.0.1@evil:5000/team", "localhost.example:5000"] {
-        let msg = push(Path::new("/nonexistent"), target, &[], true, &report).unwrap_err().to_string();
+        let msg =
+            push(Path::new("/nonexistent"), target, &[], true, no_docker_config(), &report).unwrap_err().to_string();
         let host = target.split('/').next().unwrap();
         assert!(msg.contains(host) && msg.contains("fix:") && !msg.contains("/nonexistent"), "{target}: {msg}");
     }
     // Loopback registries as the one URL policy knows them (all of 127.0.0.0/8, localhost in any
     // case): --insecure passes, and the push goes on to read the (missing) output.
     for target in ["127.0.0.2:5000/team", "localhost:5000", "LOCALHOST:5000"] {
-        let msg = push(Path::new("/nonexistent"), target, &[], true, &report).unwrap_err().to_string();
+        let msg =
+            push(Path::new("/nonexistent"), target, &[], true, no_docker_config(), &report).unwrap_err().to_string();
         assert!(!msg.contains("--insecure") && msg.contains("/nonexistent"), "{target}: {msg}");
     }
 }
@@ -193,7 +202,8 @@ fn insecure_is_decided_on_the_parsed_host_before_any_traffic() {
 fn insecure_is_refused_for_a_remote_registry_without_traffic() {
     let report = Reporter::new(Mode::Quiet);
     // No output and an unresolvable host: any attempt to read or connect would fail differently.
-    let err = push(Path::new("/nonexistent"), "registry.invalid:5000/team", &[], true, &report).unwrap_err();
+    let err = push(Path::new("/nonexistent"), "registry.invalid:5000/team", &[], true, no_docker_config(), &report)
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("--insecure") && msg.contains("registry.invalid:5000") && msg.contains("fix:"), "{msg}");
 }

@@ -66,7 +66,7 @@ fn lpwatch_binary_does_not_depend_on_the_checkout_path() {
     let tmp = tempfile::tempdir_in(repo().join("target")).unwrap();
     let store = BlobStore::create(tmp.path().join("cache")).unwrap();
     let report = Reporter::new(Mode::Quiet);
-    let epoch = lpbake::lock::Lock::load(&fixtures().join("lpbake.lock")).unwrap().source_date_epoch();
+    let epoch = lpbake::lock::Lock::load(&fixtures().join("lpbake.lock")).unwrap().epoch;
 
     let here = lpbake::workspace::Workspace::of(&repo().join("images"), true, epoch).unwrap();
     let a = here.build(&bin, &store, &report).unwrap();

@@ -25,7 +25,6 @@ pub struct Fetcher {
     mirror: Option<BlobStore>,
     offline: bool,
     report: Reporter,
-    rt: tokio::runtime::Runtime,
     http: reqwest::Client,
 }
 
@@ -40,9 +39,8 @@ impl Fetcher {
                 })
             })
             .transpose()?;
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().at("tokio runtime")?;
         let http = http::client()?;
-        Ok(Fetcher { cache, mirror, offline, report, rt, http })
+        Ok(Fetcher { cache, mirror, offline, report, http })
     }
 
     pub fn cache(&self) -> &BlobStore {
@@ -95,8 +93,8 @@ impl Fetcher {
         }
         self.need_network(&image.to_string())?;
         match size {
-            None => self.rt.block_on(registry::pull_manifest(image, d, &self.cache))?,
-            Some(size) => self.rt.block_on(registry::pull_blob(image, d, size, &self.cache, &self.report))?,
+            None => crate::runtime::block_on(registry::pull_manifest(image, d, &self.cache))??,
+            Some(size) => crate::runtime::block_on(registry::pull_blob(image, d, size, &self.cache, &self.report))??,
         }
         Ok(self.cache.path(&d))
     }
@@ -104,7 +102,7 @@ impl Fetcher {
     /// The digest a tag points at now (for `lpbake lock`).
     pub fn resolve_tag(&self, image: &ImageRef) -> Result<Digest> {
         self.need_network(&image.to_string())?;
-        self.rt.block_on(registry::resolve(image))
+        crate::runtime::block_on(registry::resolve(image))?
     }
 
     /// Blob `d` of the cache, checked whole (size, then sha256) before it is used. A damaged one
@@ -173,7 +171,7 @@ impl Fetcher {
                 std::io::copy(&mut bounded, &mut w).at(&path)?;
             }
             Transport::Https | Transport::LoopbackHttp => {
-                w = self.rt.block_on(http::download(&self.http, &parsed, w, limit, &self.report))?;
+                w = crate::runtime::block_on(http::download(&self.http, &parsed, w, limit, &self.report))??;
             }
         }
         self.commit(w, pin.map(|p| p.sha256), limit, url)

@@ -8,21 +8,13 @@ use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Credentials for one registry and where they came from (named in errors; the secret never is).
 pub struct Credentials {
     pub auth: RegistryAuth,
     pub source: String,
-}
-
-/// Where Docker keeps its client config: `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
-pub fn docker_config_file() -> PathBuf {
-    match std::env::var_os("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".docker/config.json"),
-    }
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,7 @@
 //! Loading built images into a Docker engine through its API (bollard; no docker CLI): each
 //! docker-archive is streamed from disk, and the engine tags it from the archive's
-//! manifest.json (`lpbake/<image>:<version>` and `:latest`). `DOCKER_HOST` is honoured.
+//! manifest.json (`lpbake/<image>:<version>` and `:latest`). The engine's address comes from the
+//! caller (the CLI fills it from `--docker-host` / `DOCKER_HOST`).
 
 use crate::error::{Error, Result};
 use crate::publish::layout::Layout;
@@ -10,27 +11,26 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 
-fn engine_address() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
-}
+/// Where the engine listens when nothing says otherwise.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
-fn unreachable(e: impl std::fmt::Display) -> Error {
+fn unreachable(host: &str, e: impl std::fmt::Display) -> Error {
     Error::Engine {
-        msg: format!("no Docker engine answers at {}: {e}", engine_address()),
+        msg: format!("no Docker engine answers at {host}: {e}"),
         fix: "start one (`systemctl start docker`, or `dockerd &` as root; `make deps` does it for the tests), or point DOCKER_HOST at it".into(),
     }
 }
 
 /// Loads the named images of build output `out` (all of them when none are named) into the
-/// engine; returns the tags it reported.
-pub fn load(out: &Path, names: &[String], report: &Reporter) -> Result<Vec<String>> {
+/// engine at `host` (`unix:///path` or `tcp://host:port`); returns the tags it reported.
+pub fn load(out: &Path, names: &[String], host: &str, report: &Reporter) -> Result<Vec<String>> {
     let layout = Layout::open(out)?;
     let archives: Vec<(String, PathBuf)> = layout
         .select(names)?
         .into_iter()
         .map(|(n, _)| layout.docker_archive(&n).map(|p| (n, p)))
         .collect::<Result<_>>()?;
-    let tags = load_archives(&archives, report)?;
+    let tags = load_archives(&archives, host, report)?;
     for t in &tags {
         report.step(format!("loaded {t}"));
     }
@@ -38,12 +38,11 @@ pub fn load(out: &Path, names: &[String], report: &Reporter) -> Result<Vec<Strin
 }
 
 /// Loads each `(image, docker-archive path)` and returns the tags the engine reported.
-fn load_archives(archives: &[(String, PathBuf)], report: &Reporter) -> Result<Vec<String>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(unreachable)?;
-    rt.block_on(async {
-        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+fn load_archives(archives: &[(String, PathBuf)], host: &str, report: &Reporter) -> Result<Vec<String>> {
+    crate::runtime::block_on(async {
+        let docker = Docker::connect_with_host(host).map_err(|e| unreachable(host, e))?;
         // Speak the engine's API version, whatever bollard's default is.
-        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(|e| unreachable(host, e))?;
         let mut tags = Vec::new();
         for (name, path) in archives {
             report.step(format!("loading {name} into the Docker engine"));
@@ -64,5 +63,5 @@ fn load_archives(archives: &[(String, PathBuf)], report: &Reporter) -> Result<Ve
             }
         }
         Ok(tags)
-    })
+    })?
 }

@@ -10,7 +10,7 @@ use crate::digest::{Digest, VerifyingReader};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::media::{self, descriptor};
 use crate::oci::{index, manifest};
-use crate::publish::credentials::{credentials, docker_config_file, Credentials};
+use crate::publish::credentials::{credentials, Credentials};
 use crate::publish::layout::{self, Layout};
 use crate::report::Reporter;
 use crate::urls;
@@ -61,6 +61,7 @@ pub fn push(
     target: &str,
     images: &[String],
     insecure: bool,
+    docker_config: &Path,
     report: &Reporter,
 ) -> Result<BTreeMap<String, PushStats>> {
     // Everything that can be refused is refused before any network traffic.
@@ -80,18 +81,17 @@ pub fn push(
         let image = Prepared::new(layout.image(&name)?);
         work.push((repository(target, &name)?, image));
     }
-    let config = docker_config_file();
+    let config = docker_config.join("config.json");
     let creds = credentials(&config, &registry)?;
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().at("tokio runtime")?;
-    rt.block_on(async {
+    crate::runtime::block_on(async {
         let mut pusher = Pusher::new(registry, config, creds)?;
         let mut stats = BTreeMap::new();
         for (repo, image) in &work {
             stats.insert(image.name.clone(), pusher.image(image, repo, report).await?);
         }
         Ok(stats)
-    })
+    })?
 }
 
 /// `repo` at tag `tag`.
