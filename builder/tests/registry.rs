@@ -21,8 +21,10 @@ fn base_pulled_from_registry_by_digest_matches_offline_build() {
     let fixture_lock = lpbake::lock::Lock::load(&f.join("lpbake.lock")).unwrap();
     let pinned = fixture_lock.images["debian:bookworm-slim"];
 
-    // The default spec, with the base named by its registry reference.
-    let spec = tmp.path().join("spec");
+    // The default spec, with the base named by its registry reference; inside this cargo
+    // workspace, as its workspace-built component (lpwatch) needs.
+    let spec_home = tempfile::tempdir_in(repo().join("target")).unwrap();
+    let spec = spec_home.path().join("spec");
     std::fs::create_dir(&spec).unwrap();
     let reference = format!("{reg}/lpbake-fixtures/debian:bookworm-slim");
     for e in std::fs::read_dir(repo().join("images")).unwrap() {

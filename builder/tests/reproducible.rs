@@ -152,23 +152,6 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
     assert!(text.contains("differs: oci/geth/index.json"), "{text}");
 }
 
-/// The files under `root`, recursively.
-fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn outputs_share_no_inode_with_the_cache_and_an_interrupted_build_is_cleaned_up() {
     let tmp = tempfile::tempdir().unwrap();

@@ -77,8 +77,8 @@ pub fn failed(o: &Output) -> String {
     text
 }
 
-/// sha256 of every file under `root`, by relative path.
-pub fn tree_digests(root: &Path) -> Vec<(String, String)> {
+/// Every file under `root`, recursively, sorted.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -87,14 +87,16 @@ pub fn tree_digests(root: &Path) -> Vec<(String, String)> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let bytes = std::fs::read(&p).unwrap();
-                out.push((
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    lpbake::digest::Digest::of(&bytes).to_string(),
-                ));
+                out.push(p);
             }
         }
     }
     out.sort();
     out
+}
+
+/// sha256 of every file under `root`, by relative path.
+pub fn tree_digests(root: &Path) -> Vec<(String, String)> {
+    let digest = |p: &PathBuf| lpbake::digest::Digest::of(&std::fs::read(p).unwrap()).to_string();
+    files_under(root).iter().map(|p| (p.strip_prefix(root).unwrap().display().to_string(), digest(p))).collect()
 }
