@@ -134,6 +134,11 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     for dead in fsutil::remove_dead_staging(&parent)? {
         report.warn(format!("removed {}, left by an interrupted build", dead.display()));
     }
+    // Base layers must be in the cache, checked whole, before the outputs copy them; only the
+    // images written need them, so a build with nothing to write reads none.
+    for b in &changed {
+        planner.base_layers(&spec.images[b.name.as_str()])?;
+    }
     let tmp = Staging::new(&parent)?;
     for b in &unchanged {
         for f in b.files() {
@@ -323,12 +328,6 @@ impl<'a> Planner<'a> {
                 &format!("{} directories", img.name),
             )?);
         }
-        // Base layers must be in the cache before the outputs link them.
-        if let Some(image) = &base.image {
-            for l in &base.layers {
-                self.fetcher.image_blob(image, l.digest, l.size)?;
-            }
-        }
         let epoch = self.layerer.epoch;
         let config = image::config(&base, img, self.spec, &layers, epoch);
         let manifest = crate::oci::manifest::image(&config, &base, &layers);
@@ -346,6 +345,17 @@ impl<'a> Planner<'a> {
             sbom,
             layers: all,
         })
+    }
+
+    /// Puts the layers of `img`'s base into the cache (fetched, or checked whole if there).
+    fn base_layers(&self, img: &Image) -> Result<()> {
+        let base = self.base(img)?;
+        if let Some(image) = &base.image {
+            for l in &base.layers {
+                self.fetcher.image_blob(image, l.digest, l.size)?;
+            }
+        }
+        Ok(())
     }
 
     fn base(&self, img: &Image) -> Result<Base> {

@@ -13,7 +13,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 . tests/env/paths.sh
-cargo build --quiet --release -p lpbake
+cargo build --quiet --release --workspace  # the same feature set as `make test`: nothing recompiles
 lpbake="$root/target/release/lpbake"
 mirror="$LPBAKE_TEST_MIRROR"
 lock="$LPBAKE_TEST_LOCK"
@@ -25,7 +25,14 @@ trap 'rm -rf "$work"' EXIT
 run_id="$(basename "$work" | tr 'A-Z.' 'a-z-')"
 
 # secs CMD...: wall seconds of CMD (its output discarded).
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N); calc "$t1 - $t0"; }
+# A command that fails stops the bench: a failed step would otherwise time as fast.
+secs() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >/dev/null 2>&1 || { echo "bench: failed: $*" >&2; return 1; }
+  t1=$(date +%s.%N)
+  calc "$t1 - $t0"
+}
 calc() { awk "BEGIN { print $1 }"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk "BEGIN { printf \"%.2f\", $1 / $2 }"; }
@@ -55,9 +62,9 @@ pfloor=0
 for d in $(jq -r '[.[] | .layers[1:][]] | unique | .[]' "$work/A/images.json"); do
   hex="${d#sha256:}"
   zcat "$work/cache/blobs/sha256/$hex" > "$work/layer.tar"
-  t=$(secs sh -c "gzip -n < '$work/layer.tar' | sha256sum")
+  t=$(secs bash -o pipefail -c "gzip -n < '$work/layer.tar' | sha256sum")
   floor=$(calc "$floor + $t")
-  t=$(secs sh -c "pigz -n -p $(nproc) < '$work/layer.tar' | sha256sum")
+  t=$(secs bash -o pipefail -c "pigz -n -p $(nproc) < '$work/layer.tar' | sha256sum")
   pfloor=$(calc "$pfloor + $t")
 done
 rm -f "$work/layer.tar"
