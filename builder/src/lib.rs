@@ -16,6 +16,7 @@ pub mod lock;
 pub mod oci;
 pub mod output;
 pub mod publish;
+pub mod render;
 pub mod report;
 pub mod resolve;
 pub mod runtime;

@@ -4,9 +4,11 @@
 //! image's program runs is the runtime-neutral [`Service`] (`service.rs`); reading files and
 //! naming things safely is `read.rs`.
 
+pub mod appliance;
 mod read;
 pub mod service;
 
+pub use appliance::{Appliance, Role};
 pub use service::{Credential, Port, Protocol, Service, User};
 
 use crate::error::{Error, Result};
@@ -22,6 +24,8 @@ pub struct Spec {
     pub dir: PathBuf,
     pub components: BTreeMap<String, Component>,
     pub images: BTreeMap<String, Image>,
+    /// The node of the disk image (`appliance.toml`), when the spec has one.
+    pub appliance: Option<Appliance>,
 }
 
 /// An upstream artifact and the files lpbake takes from it.
@@ -229,8 +233,9 @@ struct CredentialDef {
     flag: String,
 }
 
-/// Reads every `*.toml` of `dir` (sorted by name) except `appliance.toml`, which describes the
-/// disk image and has its own reader.
+/// Reads every `*.toml` of `dir` (sorted by name); `appliance.toml`, which describes the disk
+/// image, has its own reader (`appliance.rs`), and its `base` component may have no `install`
+/// entries (its whole tree is the root filesystem).
 pub fn load(dir: &Path) -> Result<Spec> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Error::config(
@@ -245,10 +250,19 @@ pub fn load(dir: &Path) -> Result<Spec> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.file_name().is_some_and(|n| n != "appliance.toml"))
         .collect();
     files.sort();
-    let mut spec = Spec { dir: dir.to_path_buf(), components: BTreeMap::new(), images: BTreeMap::new() };
+    let appliance_file = dir.join(appliance::FILE);
+    let appliance = match std::fs::symlink_metadata(&appliance_file) {
+        Ok(_) => Some(appliance::load(&appliance_file)?),
+        Err(_) => None,
+    };
+    let base = appliance.as_ref().map(|a| a.base.clone());
+    let mut spec = Spec { dir: dir.to_path_buf(), components: BTreeMap::new(), images: BTreeMap::new(), appliance };
     for file in &files {
         let text = read::bounded_text(file)?;
-        parse_file(&mut spec, file, &text)?;
+        parse_file(&mut spec, file, &text, base.as_deref())?;
+    }
+    if let Some(a) = &spec.appliance {
+        a.check_base(&spec.components)?;
     }
     if spec.images.is_empty() {
         return Err(Error::config(
@@ -266,7 +280,8 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
-fn parse_file(spec: &mut Spec, file: &Path, text: &str) -> Result<()> {
+/// `whole_tree`: the component that may have no `install` entries (the appliance's base).
+fn parse_file(spec: &mut Spec, file: &Path, text: &str, whole_tree: Option<&str>) -> Result<()> {
     let parsed: SpecFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
         Error::config(
@@ -349,12 +364,12 @@ fn parse_file(spec: &mut Spec, file: &Path, text: &str) -> Result<()> {
                 gid,
             });
         }
-        if install.is_empty() {
+        if install.is_empty() && whole_tree != Some(name.as_str()) {
             return Err(Error::config(
                 file,
                 None,
                 "component has no [[component.install]] entries",
-                "add at least one [[component.install]] with `from` and `to`",
+                "add at least one [[component.install]] with `from` and `to` (only the `base` of appliance.toml is taken whole)",
             ));
         }
         spec.components.insert(

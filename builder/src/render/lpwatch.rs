@@ -1,0 +1,99 @@
+//! lpwatch's config file (`/etc/lpwatch/lpwatch.toml`), written from the appliance in the keys
+//! lpwatch reads (watch/src/config/file.rs): network, loopback listeners, livepeer's CLI, the RPC
+//! upstreams (a URL, or `url_file` under /run/credentials/lpwatch.service/ for one with a key)
+//! and the checks. No secret is in it.
+
+use super::node::{CLI_ADDR, GETH_RPC, LPWATCH_HTTP, LPWATCH_RPC};
+use super::{Node, RenderedTree, LPWATCH_CONFIG};
+use crate::error::{Error, Result};
+use crate::spec::appliance::UpstreamSource;
+use crate::spec::{Appliance, Role};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    pub network: String,
+    pub listen: Listen,
+    pub livepeer: Livepeer,
+    pub rpc: Rpc,
+    pub checks: Checks,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listen {
+    pub http: String,
+    pub rpc: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Livepeer {
+    pub cli_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rpc {
+    pub upstream: Vec<Upstream>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Upstream {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checks {
+    pub interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critical: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_eth_balance: Option<String>,
+}
+
+/// lpwatch's config for the appliance. A standalone transcoder has no chain: lpwatch watches it
+/// `offchain`. A gateway has no reward to call: its default critical checks leave `reward` out.
+pub fn config(a: &Appliance) -> Config {
+    let on_chain = a.network != "offchain" && a.role.uses_chain();
+    let mut upstream: Vec<Upstream> = a
+        .rpc
+        .iter()
+        .map(|u| match &u.source {
+            UpstreamSource::Url(url) => Upstream { name: u.name.clone(), url: Some(url.clone()), url_file: None },
+            UpstreamSource::Credential(c) => Upstream {
+                name: u.name.clone(),
+                url: None,
+                url_file: Some(format!("/run/credentials/lpwatch.service/{c}")),
+            },
+        })
+        .collect();
+    if a.geth {
+        upstream.push(Upstream { name: "geth".into(), url: Some(format!("http://{GETH_RPC}")), url_file: None });
+    }
+    if !on_chain {
+        upstream.clear();
+    }
+    let critical = a.lpwatch.critical.clone().or_else(|| match a.role {
+        Role::Transcoder => Some(vec!["livepeer".into()]),
+        Role::Gateway if on_chain => Some(["livepeer", "eth_balance", "chain_head", "chain_id"].map(String::from).to_vec()),
+        _ => None,
+    });
+    Config {
+        network: if on_chain { a.network.clone() } else { "offchain".into() },
+        listen: Listen { http: LPWATCH_HTTP.into(), rpc: LPWATCH_RPC.into() },
+        livepeer: Livepeer { cli_url: format!("http://{CLI_ADDR}") },
+        rpc: Rpc { upstream },
+        checks: Checks { interval: a.lpwatch.interval.clone(), critical, min_eth_balance: a.lpwatch.min_eth_balance.clone() },
+    }
+}
+
+/// `/etc/lpwatch/lpwatch.toml`.
+pub fn add(t: &mut RenderedTree, node: &Node) -> Result<()> {
+    let body = toml::to_string(&node.lpwatch_config)
+        .map_err(|e| Error::Output(format!("rendering {LPWATCH_CONFIG}: {e}")))?;
+    let text = format!("# lpwatch's config, rendered by lpbake from images/appliance.toml. Reference: lpwatch --help.\n\n{body}");
+    t.file(LPWATCH_CONFIG, 0o644, text.into_bytes());
+    Ok(())
+}
