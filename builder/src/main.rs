@@ -81,6 +81,31 @@ enum Command {
     Push(PushArgs),
     /// Print the SPDX 2.3 SBOM of a built image (OUT/<image>.spdx.json, checked against images.json).
     Sbom(SbomArgs),
+    /// Write the appliance's configuration tree into DIR, or print the node as JSON (--json).
+    ///
+    /// The tree is what the disk image gets on top of its base (from images/appliance.toml):
+    /// systemd units for livepeer, lpwatch (and geth when enabled) with their enablement links,
+    /// /etc/nftables.conf, chrony, limits.d, sysctl.d, journald.conf.d, /etc/fstab, sysusers.d,
+    /// /etc/lpwatch/lpwatch.toml and the alert rules. DIR is replaced whole; it must be absent,
+    /// empty, or a previous render.
+    ///
+    /// With --json, prints the node instead: for each service its argv, environment,
+    /// credentials (names and /run/credentials/ paths, never values), limits, hardening
+    /// directives, open ports and required mounts, plus the firewall, volumes, users, chrony,
+    /// journald and sysctl settings and lpwatch's config. Keys are sorted and the same spec
+    /// gives the same bytes: it is the parity input of the NixOS modules.
+    #[command(verbatim_doc_comment)]
+    Render(RenderArgs),
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// Where to write the tree (not with --json).
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Folder of component and image descriptions (with appliance.toml).
+    #[arg(long, default_value = "images", value_name = "DIR")]
+    spec: PathBuf,
 }
 
 #[derive(Args)]
@@ -223,6 +248,7 @@ fn main() -> ExitCode {
     let cache = cache_dir(&cli.cache_dir);
     let docker_host = cli.docker_host;
     let docker_config = cli.docker_config.unwrap_or_else(|| home().join(".docker"));
+    let json = cli.json;
     let result = match cli.command {
         Command::Build(a) => {
             let out = a.out.clone();
@@ -261,6 +287,15 @@ fn main() -> ExitCode {
                 serde_json::json!({ "target": a.target, "pushed": stats })
             })
         }
+        Command::Render(a) => match render(a, json, &report) {
+            // The node is the output, also with --json: print it as it is.
+            Ok(Some(text)) => {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            Ok(None) => Ok(serde_json::json!({})),
+            Err(e) => Err(e),
+        },
         Command::Lock(a) => lock(a, cache, &report),
         Command::Verify(a) => {
             let out = a.out.clone();
@@ -285,6 +320,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `lpbake render`: the node's JSON with --json (returned), else the tree written into DIR.
+fn render(a: RenderArgs, json: bool, report: &Reporter) -> lpbake::Result<Option<String>> {
+    let spec = lpbake::spec::load(&a.spec)?;
+    let node = lpbake::render::node(&spec)?;
+    if json {
+        return Ok(Some(lpbake::render::json(&node)));
+    }
+    let Some(dir) = a.dir else {
+        return Err(lpbake::Error::Output(
+            "lpbake render needs a DIR to write the tree into\n  fix: `lpbake render DIR`, or `lpbake render --json` for the node as data".into(),
+        ));
+    };
+    let tree = lpbake::render::files(&node)?;
+    lpbake::render::write_dir(&tree, &dir)?;
+    report.step(format!("wrote {} files into {}", tree.items.len(), dir.display()));
+    Ok(None)
 }
 
 fn lock(a: LockArgs, cache: PathBuf, report: &Reporter) -> lpbake::Result<serde_json::Value> {

@@ -174,9 +174,9 @@ struct RpcDef {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpstreamDef {
-    name: String,
-    url: Option<String>,
-    credential: Option<String>,
+    name: Spanned<String>,
+    url: Option<Spanned<String>>,
+    credential: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -286,28 +286,30 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     for u in f.rpc.upstream {
         let span = u.span();
         let u = u.into_inner();
-        if !read::is_path_name(&u.name) || !names.insert(u.name.clone()) {
+        let name = u.name.get_ref().clone();
+        if !read::is_path_name(&name) || !names.insert(name.clone()) {
             return Err(err(
-                span,
+                u.name.span(),
                 "rpc.upstream.name",
-                format!("`{}` is not a unique upstream name", u.name),
+                format!("`{name}` is not a unique upstream name"),
                 "name each upstream once with lowercase letters, digits, `.`, `_` and `-`, e.g. name = \"primary\"",
             ));
         }
         let source = match (u.url, u.credential) {
-            (Some(url), None) => UpstreamSource::Url(check_url(&url).map_err(|m| {
-                err(span.clone(), "rpc.upstream.url", m, "put a URL that holds an API key on the data volume instead: credential = \"rpc-NAME\" reads it from /var/lib/livepeer/credentials/rpc-NAME")
+            (Some(url), None) => UpstreamSource::Url(check_url(url.get_ref()).map_err(|m| {
+                err(url.span(), "rpc.upstream.url", m, "put a URL that holds an API key on the data volume instead: credential = \"rpc-NAME\" reads it from /var/lib/livepeer/credentials/rpc-NAME")
             })?),
             (None, Some(c)) => {
-                if !read::is_path_name(&c) || !c.starts_with("rpc-") {
+                let name = c.get_ref();
+                if !read::is_path_name(name) || !name.starts_with("rpc-") {
                     return Err(err(
-                        span,
+                        c.span(),
                         "rpc.upstream.credential",
-                        format!("`{c}` is not a credential name starting with `rpc-`"),
+                        format!("`{name}` is not a credential name starting with `rpc-`"),
                         "name the file under /var/lib/livepeer/credentials/, e.g. credential = \"rpc-primary\"",
                     ));
                 }
-                UpstreamSource::Credential(c)
+                UpstreamSource::Credential(c.into_inner())
             }
             _ => {
                 return Err(err(
@@ -318,7 +320,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
                 ))
             }
         };
-        rpc.push(Upstream { name: u.name, source });
+        rpc.push(Upstream { name, source });
     }
     let geth = f.geth.enable;
     if rpc.is_empty() && !offchain && role.uses_chain() && !geth {
@@ -626,10 +628,10 @@ mod tests {
             (GOOD.replace("\"orchestrator-transcoder\"", "\"miner\""), 2, "role: `miner` is not a role"),
             (GOOD.replace("10.0.0.0/8", "10.0.0.0/33"), 10, "ssh.allow: `10.0.0.0/33` is not a CIDR"),
             (GOOD.replace("10.0.0.0/8", "10.1.2.3/8"), 10, "host bits"),
-            (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://u:p@rpc.example.org/\""), 5, "user info"),
-            (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://rpc.example.org/?apikey=abc\""), 5, "query"),
-            (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://arb.example.org/v2/abcdef0123456789abcdef0123\""), 5, "looks like an API key"),
-            (GOOD.replace("credential = \"rpc-primary\"", "credential = \"../x\""), 5, "rpc.upstream.credential"),
+            (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://u:p@rpc.example.org/\""), 6, "user info"),
+            (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://rpc.example.org/?apikey=abc\""), 6, "query"),
+            (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://arb.example.org/v2/abcdef0123456789abcdef0123\""), 6, "looks like an API key"),
+            (GOOD.replace("credential = \"rpc-primary\"", "credential = \"../x\""), 6, "rpc.upstream.credential"),
             (GOOD.replace("[ssh]", "[volumes]\ndata = \"a-label-far-too-long\"\n[ssh]"), 10, "volumes.data"),
             (GOOD.replace("[ssh]", "[lpwatch]\ncritical = [\"reward\", \"vibes\"]\n[ssh]"), 10, "`vibes` is not an lpwatch check"),
             (GOOD.replace("price_per_unit = \"1000\"", "price_per_unit = \"1000\"\norch_addr = \"o:8935\""), 9, "does not apply"),

@@ -1,0 +1,326 @@
+//! The rendered appliance, checked with the real tools: every unit passes
+//! `systemd-analyze verify` and scores exposure <= 2.0 with `systemd-analyze security`; lpwatch
+//! parses its rendered config; the firewall opens only what the node serves; `render --json` is
+//! stable, sorted and free of secret values; bad appliance files are refused with file, line,
+//! key and fix; `lpbake render DIR` replaces only its own output.
+
+mod common;
+
+use lpbake::render::{self, Item, Node};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A copy of the repository's spec directory with `appliance.toml` edited by `edit`.
+fn spec_copy(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(common::repo().join("images")).unwrap() {
+        let e = e.unwrap();
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let text = if e.file_name() == "appliance.toml" { edit(&text) } else { text };
+        std::fs::write(dir.path().join(e.file_name()), text).unwrap();
+    }
+    dir
+}
+
+fn node_of(spec: &Path) -> Node {
+    render::node(&lpbake::spec::load(spec).unwrap()).unwrap()
+}
+
+/// The rendered tree of `node` in a fresh root, with placeholder programs and the host's
+/// system units (so `verify` resolves targets), as `systemd-analyze --root` needs.
+fn root_of(node: &Node) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    render::write_dir(&render::files(node).unwrap(), &root).unwrap();
+    for u in node.services.values() {
+        let p = root.join(u.argv[0].trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let units = Path::new("/usr/lib/systemd/system");
+    assert!(units.join("sysinit.target").exists(), "systemd's units are missing: run `make deps`");
+    std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
+    let cp = Command::new("cp").arg("-a").arg(units).arg(root.join("usr/lib/systemd/")).status().unwrap();
+    assert!(cp.success());
+    dir
+}
+
+/// `systemd-analyze verify` and `security` of every unit of `node`: (unit, exposure).
+fn verify_and_score(node: &Node) -> Vec<(String, f64)> {
+    let analyze = common::tool("systemd-analyze");
+    let dir = root_of(node);
+    let root = dir.path().join("root");
+    let units: Vec<&String> = node.services.keys().collect();
+    let out = Command::new(&analyze).arg("verify").arg(format!("--root={}", root.display())).args(&units).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+    let mut scores = Vec::new();
+    for u in units {
+        let out = Command::new(&analyze)
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(format!("--root={}", root.display()))
+            .arg(u)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_else(|| panic!("{u}: {text}"));
+        let score: f64 = line.split(':').nth(1).and_then(|s| s.split_whitespace().next()).unwrap().parse().unwrap();
+        scores.push((u.clone(), score));
+    }
+    scores
+}
+
+#[test]
+fn the_repository_appliance_renders_the_expected_files() {
+    let node = node_of(&common::repo().join("images"));
+    let tree = render::files(&node).unwrap();
+    let paths: Vec<&str> = tree.items.keys().map(String::as_str).collect();
+    assert_eq!(
+        paths,
+        [
+            "/etc/chrony/chrony.conf",
+            "/etc/fstab",
+            "/etc/lpwatch/lpwatch.toml",
+            "/etc/nftables.conf",
+            "/etc/security/limits.d/lpbake.conf",
+            "/etc/sysctl.d/60-lpbake.conf",
+            "/etc/systemd/journald.conf.d/60-lpbake.conf",
+            "/etc/systemd/system/livepeer.service",
+            "/etc/systemd/system/lpwatch.service",
+            "/etc/systemd/system/multi-user.target.wants/chrony.service",
+            "/etc/systemd/system/multi-user.target.wants/livepeer.service",
+            "/etc/systemd/system/multi-user.target.wants/lpwatch.service",
+            "/etc/systemd/system/sysinit.target.wants/nftables.service",
+            "/usr/lib/sysusers.d/lpbake.conf",
+            "/usr/share/lpwatch/lpwatch.rules.yml",
+            "/var/lib/livepeer",
+        ]
+    );
+    assert_eq!(tree.items["/var/lib/livepeer"], Item::Dir { mode: 0o755 }, "the mount point stays empty");
+    let unit = tree.text("/etc/systemd/system/livepeer.service").unwrap();
+    for want in [
+        "User=livepeer\n",
+        "Restart=always\n",
+        "RestartSec=2\n",
+        "LimitNOFILE=65536\n",
+        "RequiresMountsFor=/var/lib/livepeer\n",
+        "AssertPathIsMountPoint=/var/lib/livepeer\n",
+        "StateDirectory=livepeer/data\n",
+        "LoadCredential=eth-password:/var/lib/livepeer/credentials/eth-password\n",
+        " -cliAddr 127.0.0.1:7935 ",
+        " -ethUrl http://127.0.0.1:7937 ",
+        " -dataDir /var/lib/livepeer/data ",
+        " -ethPassword /run/credentials/livepeer.service/eth-password ",
+    ] {
+        assert!(unit.contains(want), "livepeer.service lacks {want:?}:\n{unit}");
+    }
+    let lpwatch = tree.text("/etc/systemd/system/lpwatch.service").unwrap();
+    for want in ["Type=notify\n", "WatchdogSec=", "LoadCredential=rpc-primary:/var/lib/livepeer/credentials/rpc-primary\n"] {
+        assert!(lpwatch.contains(want), "lpwatch.service lacks {want:?}:\n{lpwatch}");
+    }
+    let fstab = tree.text("/etc/fstab").unwrap();
+    assert!(fstab.contains("LABEL=lpbake-root / ext4 defaults 0 1\n"), "{fstab}");
+    assert!(fstab.contains("LABEL=lp-data /var/lib/livepeer ext4 nofail,x-systemd.device-timeout=10s,"), "{fstab}");
+    assert!(!fstab.contains("lp-geth"), "no geth volume while geth is off: {fstab}");
+    let chrony = tree.text("/etc/chrony/chrony.conf").unwrap();
+    assert!(chrony.contains("makestep 1 3\n") && chrony.contains("rtcsync\n") && chrony.contains("server 169.254.169.123 iburst\n"));
+    let sysusers = tree.text("/usr/lib/sysusers.d/lpbake.conf").unwrap();
+    assert!(sysusers.contains("u livepeer 935:935 ") && sysusers.contains("u lpwatch 936:936 "), "{sysusers}");
+    assert!(tree.text("/etc/security/limits.d/lpbake.conf").unwrap().contains("livepeer hard nofile 65536"));
+    assert!(tree.text("/etc/sysctl.d/60-lpbake.conf").unwrap().contains("net.core.rmem_max = 16777216"));
+    assert!(tree.text("/etc/systemd/journald.conf.d/60-lpbake.conf").unwrap().contains("SystemMaxUse=1G"));
+    assert!(tree.items.keys().all(|p| !p.contains("credentials")), "no credential file is ever in the tree");
+}
+
+#[test]
+fn the_firewall_opens_only_what_the_node_serves() {
+    let off = node_of(&common::repo().join("images"));
+    let on = node_of(spec_copy(|t| t.replace("[geth]\nenable = false", "[geth]\nenable = true")).path());
+    for (node, geth) in [(&off, false), (&on, true)] {
+        let tree = render::files(node).unwrap();
+        let rules = tree.text("/etc/nftables.conf").unwrap();
+        assert!(rules.contains("type filter hook input priority filter; policy drop;"), "{rules}");
+        assert!(rules.contains("\t\ttcp dport 8935 accept\n"), "{rules}");
+        assert!(rules.contains("tcp dport 22 ip saddr @ssh_v4 accept") && rules.contains("10.0.0.0/8"), "{rules}");
+        for never in ["7935", "7936", "7937", "8545", "8551"] {
+            assert!(!rules.contains(never), "{never} must never be opened:\n{rules}");
+        }
+        assert_eq!(rules.contains("dport 30303 accept"), geth, "{rules}");
+        assert_eq!(
+            tree.items.get("/etc/systemd/system/sysinit.target.wants/nftables.service"),
+            Some(&Item::Symlink { target: "/usr/lib/systemd/system/nftables.service".into() })
+        );
+    }
+    let tree = render::files(&on).unwrap();
+    assert!(tree.text("/etc/fstab").unwrap().contains("LABEL=lp-geth /var/lib/geth ext4 nofail,"));
+    assert!(tree.text("/etc/lpwatch/lpwatch.toml").unwrap().contains("url = \"http://127.0.0.1:8545\""));
+}
+
+#[test]
+fn every_unit_verifies_and_scores_at_most_2() {
+    let variants: [(&str, Box<dyn Fn(&str) -> String>); 4] = [
+        ("orchestrator-transcoder + geth", Box::new(|t: &str| t.replace("enable = false", "enable = true"))),
+        (
+            "orchestrator",
+            Box::new(|t: &str| t.replace("role = \"orchestrator-transcoder\"", "role = \"orchestrator\"")),
+        ),
+        (
+            "transcoder",
+            Box::new(|t: &str| {
+                t.replace("role = \"orchestrator-transcoder\"", "role = \"transcoder\"")
+                    .replace("price_per_unit = \"1000\"\n", "orch_addr = \"orch.example.org:8935\"\n")
+                    .replace("pixels_per_unit = \"1\"\n", "")
+            }),
+        ),
+        (
+            "gateway",
+            Box::new(|t: &str| {
+                t.replace("role = \"orchestrator-transcoder\"", "role = \"gateway\"")
+                    .replace("price_per_unit = \"1000\"\n", "orch_addr = \"orch.example.org:8935\"\n")
+                    .replace("pixels_per_unit = \"1\"\n", "max_price_per_unit = \"1200\"\n")
+            }),
+        ),
+    ];
+    let mut table = vec![("shipped appliance.toml".to_string(), verify_and_score(&node_of(&common::repo().join("images"))))];
+    for (name, edit) in variants {
+        let spec = spec_copy(edit);
+        table.push((name.to_string(), verify_and_score(&node_of(spec.path()))));
+    }
+    println!("systemd-analyze security --offline=true (exposure):");
+    for (variant, scores) in &table {
+        for (unit, score) in scores {
+            println!("  {variant:32} {unit:18} {score:.1}");
+        }
+    }
+    for (variant, scores) in &table {
+        for (unit, score) in scores {
+            assert!(*score <= 2.0, "{variant}: {unit} scores {score} > 2.0");
+        }
+    }
+    assert!(table[1].1.iter().any(|(u, _)| u == "geth.service"));
+}
+
+#[test]
+fn lpwatch_parses_its_rendered_config() {
+    for spec in [common::repo().join("images"), spec_copy(|t| t.replace("enable = false", "enable = true")).keep()] {
+        let tree = render::files(&node_of(&spec)).unwrap();
+        let text = tree.text("/etc/lpwatch/lpwatch.toml").unwrap();
+        // The credential files systemd would provide: a stand-in with a URL in it.
+        let creds = tempfile::tempdir().unwrap();
+        std::fs::write(creds.path().join("rpc-primary"), "https://rpc.example.org/v2/KEY\n").unwrap();
+        let text = text.replace("/run/credentials/lpwatch.service", creds.path().to_str().unwrap());
+        let cfg = lpwatch::config::Config::from_toml(&text, &Default::default()).unwrap();
+        assert_eq!(cfg.network, "arbitrum-one-mainnet");
+        assert_eq!(cfg.checks.interval, std::time::Duration::from_secs(5));
+        assert_eq!(cfg.http_listen.to_string(), "127.0.0.1:7936");
+        assert_eq!(cfg.rpc_listen.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:7937"));
+        assert!(cfg.rpc.upstreams.len() >= 2);
+    }
+}
+
+#[test]
+fn render_json_is_stable_sorted_and_secret_free() {
+    let json = |spec: &Path| render::json(&node_of(spec));
+    let images = common::repo().join("images");
+    let (a, b) = (json(&images), json(&images));
+    assert_eq!(a, b, "two renders give the same bytes");
+    assert!(a.ends_with("}\n"));
+    let value: serde_json::Value = serde_json::from_str(&a).unwrap();
+    let mut again = serde_json::to_string_pretty(&value).unwrap();
+    again.push('\n');
+    assert_eq!(a, again, "keys are sorted");
+    let lp = &value["services"]["livepeer.service"];
+    let argv: Vec<&str> = lp["argv"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(argv[0], "/usr/local/bin/livepeer");
+    let after = |flag: &str| argv.iter().position(|a| *a == flag).map(|i| argv[i + 1]);
+    assert_eq!(after("-cliAddr"), Some("127.0.0.1:7935"));
+    assert_eq!(after("-ethPassword"), Some("/run/credentials/livepeer.service/eth-password"));
+    assert_eq!(lp["limits"]["LimitNOFILE"], "65536");
+    assert_eq!(lp["service"]["ports"][0]["number"], 8935);
+    assert_eq!(lp["hardening"]["ProtectSystem"][0], "strict");
+    for (unit, u) in value["services"].as_object().unwrap() {
+        for (name, c) in u["credentials"].as_object().unwrap() {
+            assert_eq!(c["path"], format!("/run/credentials/{unit}/{name}"));
+            assert!(c["source"].as_str().unwrap().starts_with("/var/lib/livepeer/credentials/"));
+        }
+    }
+    // No secret value anywhere: only names and paths (the key-less public URL is the one URL).
+    assert!(!a.contains("password\": \"") && !a.contains("apikey"), "{a}");
+    let cli = Command::new(env!("CARGO_BIN_EXE_lpbake"))
+        .args(["render", "--json", "--spec"])
+        .arg(&images)
+        .output()
+        .unwrap();
+    assert_eq!(common::ok(&cli), a, "the command prints the same bytes");
+}
+
+#[test]
+fn bad_appliance_files_are_refused_with_file_line_key_and_fix() {
+    for (edit, key) in [
+        (("[geth]\nenable = false", "[geth]\nenable = false\nsnap = true"), "unknown field `snap`"),
+        (("role = \"orchestrator-transcoder\"", "role = \"miner\""), "role: `miner` is not a role"),
+        (("\"172.16.0.0/12\"", "\"172.16.0.0/40\""), "ssh.allow: `172.16.0.0/40` is not a CIDR"),
+        (
+            ("url = \"https://arb1.arbitrum.io/rpc\"", "url = \"https://arb1.example.org/rpc?key=0123456789abcdef\""),
+            "rpc.upstream.url: the URL has a query",
+        ),
+    ] {
+        let spec = spec_copy(|t| {
+            assert!(t.contains(edit.0), "{edit:?}");
+            t.replace(edit.0, edit.1)
+        });
+        let err = lpbake::spec::load(spec.path()).unwrap_err().to_string();
+        let file = spec.path().join("appliance.toml");
+        assert!(err.starts_with(&format!("{}:", file.display())), "{err}");
+        assert!(err.contains(key) && err.contains("fix: "), "{key}: {err}");
+        let at = err.split(':').nth(1).and_then(|l| l.parse::<usize>().ok());
+        let real = spec_line(&file, edit.1);
+        assert_eq!(at, Some(real), "{key}: {err}");
+        assert!(!err.contains("0123456789abcdef"), "the refusal must not repeat the key: {err}");
+    }
+}
+
+/// The line of `file` holding the last line of `needle`.
+fn spec_line(file: &Path, needle: &str) -> usize {
+    let text = std::fs::read_to_string(file).unwrap();
+    let at = text.find(needle).unwrap() + needle.rfind('\n').map_or(0, |i| i + 1);
+    text[..at].matches('\n').count() + 1
+}
+
+#[test]
+fn render_dir_replaces_only_its_own_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = common::repo().join("images");
+    let run = |out: &PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_lpbake")).args(["render", "--spec"]).arg(&images).arg(out).output().unwrap()
+    };
+    let out = dir.path().join("tree");
+    common::ok(&run(&out));
+    let mode = |p: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(out.join(p)).unwrap().permissions()) & 0o7777;
+    assert_eq!(mode("etc/systemd/system/livepeer.service"), 0o644);
+    assert_eq!(mode("etc/systemd/system"), 0o755);
+    std::fs::write(out.join("stray"), "x").unwrap();
+    common::ok(&run(&out));
+    assert!(!out.join("stray").exists(), "a previous render is replaced whole");
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("keep"), "x").unwrap();
+    let text = common::failed(&run(&foreign));
+    assert!(text.contains("not written by `lpbake render`") && text.contains("fix:"), "{text}");
+    assert!(foreign.join("keep").exists());
+}
+
+#[test]
+fn the_tree_stages_root_owned_for_the_disk() {
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = lpbake::store::BlobStore::create(store_dir.path()).unwrap();
+    let tree = render::files(&node_of(&common::repo().join("images"))).unwrap();
+    let staged = tree.to_stage(&store).unwrap();
+    let unit = &staged.entries["etc/systemd/system/livepeer.service"];
+    assert_eq!((unit.uid, unit.gid, unit.mode), (0, 0, 0o644));
+    let lpbake::stage::Content::File { blob, .. } = &unit.content else { panic!("{unit:?}") };
+    assert_eq!(store.read_small(blob).unwrap(), tree.text("/etc/systemd/system/livepeer.service").unwrap().as_bytes());
+    assert!(staged.entries.values().all(|e| e.uid == 0 && e.gid == 0));
+    assert!(staged.entries.keys().all(|p| !p.starts_with("var/lib/livepeer/")), "nothing under the mount point");
+}
