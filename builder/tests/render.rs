@@ -52,7 +52,8 @@ fn verify_and_score(node: &Node) -> Vec<(String, f64)> {
     let dir = root_of(node);
     let root = dir.path().join("root");
     let units: Vec<&String> = node.services.keys().collect();
-    let out = Command::new(&analyze).arg("verify").arg(format!("--root={}", root.display())).args(&units).output().unwrap();
+    let out =
+        Command::new(&analyze).arg("verify").arg(format!("--root={}", root.display())).args(&units).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
     let mut scores = Vec::new();
@@ -116,7 +117,9 @@ fn the_repository_appliance_renders_the_expected_files() {
         assert!(unit.contains(want), "livepeer.service lacks {want:?}:\n{unit}");
     }
     let lpwatch = tree.text("/etc/systemd/system/lpwatch.service").unwrap();
-    for want in ["Type=notify\n", "WatchdogSec=", "LoadCredential=rpc-primary:/var/lib/livepeer/credentials/rpc-primary\n"] {
+    for want in
+        ["Type=notify\n", "WatchdogSec=", "LoadCredential=rpc-primary:/var/lib/livepeer/credentials/rpc-primary\n"]
+    {
         assert!(lpwatch.contains(want), "lpwatch.service lacks {want:?}:\n{lpwatch}");
     }
     let fstab = tree.text("/etc/fstab").unwrap();
@@ -124,7 +127,11 @@ fn the_repository_appliance_renders_the_expected_files() {
     assert!(fstab.contains("LABEL=lp-data /var/lib/livepeer ext4 nofail,x-systemd.device-timeout=10s,"), "{fstab}");
     assert!(!fstab.contains("lp-geth"), "no geth volume while geth is off: {fstab}");
     let chrony = tree.text("/etc/chrony/chrony.conf").unwrap();
-    assert!(chrony.contains("makestep 1 3\n") && chrony.contains("rtcsync\n") && chrony.contains("server 169.254.169.123 iburst\n"));
+    assert!(
+        chrony.contains("makestep 1 3\n")
+            && chrony.contains("rtcsync\n")
+            && chrony.contains("server 169.254.169.123 iburst\n")
+    );
     let sysusers = tree.text("/usr/lib/sysusers.d/lpbake.conf").unwrap();
     assert!(sysusers.contains("u livepeer 935:935 ") && sysusers.contains("u lpwatch 936:936 "), "{sysusers}");
     assert!(tree.text("/etc/security/limits.d/lpbake.conf").unwrap().contains("livepeer hard nofile 65536"));
@@ -159,7 +166,8 @@ fn the_firewall_opens_only_what_the_node_serves() {
 
 #[test]
 fn every_unit_verifies_and_scores_at_most_2() {
-    let variants: [(&str, Box<dyn Fn(&str) -> String>); 4] = [
+    type Edit = Box<dyn Fn(&str) -> String>;
+    let variants: [(&str, Edit); 4] = [
         ("orchestrator-transcoder + geth", Box::new(|t: &str| t.replace("enable = false", "enable = true"))),
         (
             "orchestrator",
@@ -182,7 +190,8 @@ fn every_unit_verifies_and_scores_at_most_2() {
             }),
         ),
     ];
-    let mut table = vec![("shipped appliance.toml".to_string(), verify_and_score(&node_of(&common::repo().join("images"))))];
+    let mut table =
+        vec![("shipped appliance.toml".to_string(), verify_and_score(&node_of(&common::repo().join("images"))))];
     for (name, edit) in variants {
         let spec = spec_copy(edit);
         table.push((name.to_string(), verify_and_score(&node_of(spec.path()))));
@@ -247,11 +256,8 @@ fn render_json_is_stable_sorted_and_secret_free() {
     }
     // No secret value anywhere: only names and paths (the key-less public URL is the one URL).
     assert!(!a.contains("password\": \"") && !a.contains("apikey"), "{a}");
-    let cli = Command::new(env!("CARGO_BIN_EXE_lpbake"))
-        .args(["render", "--json", "--spec"])
-        .arg(&images)
-        .output()
-        .unwrap();
+    let cli =
+        Command::new(env!("CARGO_BIN_EXE_lpbake")).args(["render", "--json", "--spec"]).arg(&images).output().unwrap();
     assert_eq!(common::ok(&cli), a, "the command prints the same bytes");
 }
 
@@ -297,7 +303,9 @@ fn render_dir_replaces_only_its_own_output() {
     };
     let out = dir.path().join("tree");
     common::ok(&run(&out));
-    let mode = |p: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(out.join(p)).unwrap().permissions()) & 0o7777;
+    let mode = |p: &str| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(out.join(p)).unwrap().permissions()) & 0o7777
+    };
     assert_eq!(mode("etc/systemd/system/livepeer.service"), 0o644);
     assert_eq!(mode("etc/systemd/system"), 0o755);
     std::fs::write(out.join("stray"), "x").unwrap();

@@ -5,9 +5,19 @@
 
 use std::collections::BTreeMap;
 
+/// What one service needs beyond the common sandbox.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    /// Talks to this machine only: every other IP address is denied to it.
+    pub loopback_only: bool,
+    /// Raises its own resource limits (geth raises its open-file limit and exits when it
+    /// cannot), so `@resources` system calls stay allowed.
+    pub resources: bool,
+}
+
 /// The hardening directives of a service; a key with several values becomes several lines.
 /// AF_UNIX stays allowed: the notify socket and name resolution need it.
-pub fn directives() -> BTreeMap<String, Vec<String>> {
+pub fn directives(needs: Needs) -> BTreeMap<String, Vec<String>> {
     let mut d: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut set = |k: &str, v: &[&str]| {
         d.insert(k.to_string(), v.iter().map(|s| s.to_string()).collect());
@@ -20,6 +30,7 @@ pub fn directives() -> BTreeMap<String, Vec<String>> {
     set("MemoryDenyWriteExecute", &["yes"]);
     set("NoNewPrivileges", &["yes"]);
     set("PrivateDevices", &["yes"]);
+    set("PrivateMounts", &["yes"]);
     set("PrivateTmp", &["yes"]);
     set("PrivateUsers", &["yes"]);
     set("ProcSubset", &["pid"]);
@@ -39,7 +50,12 @@ pub fn directives() -> BTreeMap<String, Vec<String>> {
     set("RestrictSUIDSGID", &["yes"]);
     set("SystemCallArchitectures", &["native"]);
     set("SystemCallErrorNumber", &["EPERM"]);
-    set("SystemCallFilter", &["@system-service", "~@privileged @resources"]);
+    let deny = if needs.resources { "~@privileged" } else { "~@privileged @resources" };
+    set("SystemCallFilter", &["@system-service", deny]);
     set("UMask", &["0077"]);
+    if needs.loopback_only {
+        set("IPAddressAllow", &["localhost"]);
+        set("IPAddressDeny", &["any"]);
+    }
     d
 }

@@ -77,7 +77,9 @@ pub fn config(a: &Appliance) -> Config {
     }
     let critical = a.lpwatch.critical.clone().or_else(|| match a.role {
         Role::Transcoder => Some(vec!["livepeer".into()]),
-        Role::Gateway if on_chain => Some(["livepeer", "eth_balance", "chain_head", "chain_id"].map(String::from).to_vec()),
+        Role::Gateway if on_chain => {
+            Some(["livepeer", "eth_balance", "chain_head", "chain_id"].map(String::from).to_vec())
+        }
         _ => None,
     });
     Config {
@@ -85,15 +87,21 @@ pub fn config(a: &Appliance) -> Config {
         listen: Listen { http: LPWATCH_HTTP.into(), rpc: LPWATCH_RPC.into() },
         livepeer: Livepeer { cli_url: format!("http://{CLI_ADDR}") },
         rpc: Rpc { upstream },
-        checks: Checks { interval: a.lpwatch.interval.clone(), critical, min_eth_balance: a.lpwatch.min_eth_balance.clone() },
+        checks: Checks {
+            interval: a.lpwatch.interval.clone(),
+            critical,
+            min_eth_balance: a.lpwatch.min_eth_balance.clone(),
+        },
     }
 }
 
 /// `/etc/lpwatch/lpwatch.toml`.
 pub fn add(t: &mut RenderedTree, node: &Node) -> Result<()> {
-    let body = toml::to_string(&node.lpwatch_config)
-        .map_err(|e| Error::Output(format!("rendering {LPWATCH_CONFIG}: {e}")))?;
-    let text = format!("# lpwatch's config, rendered by lpbake from images/appliance.toml. Reference: lpwatch --help.\n\n{body}");
+    let body =
+        toml::to_string(&node.lpwatch_config).map_err(|e| Error::Output(format!("rendering {LPWATCH_CONFIG}: {e}")))?;
+    let text = format!(
+        "# lpwatch's config, rendered by lpbake from images/appliance.toml. Reference: lpwatch --help.\n\n{body}"
+    );
     t.file(LPWATCH_CONFIG, 0o644, text.into_bytes());
     Ok(())
 }

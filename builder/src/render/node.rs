@@ -57,8 +57,11 @@ pub fn node(spec: &Spec) -> Result<Node> {
         users.insert("geth".to_string(), sys_user(GETH_UID, "go-ethereum", &format!("{GETH_MOUNT}/data")));
         volumes.insert(GETH_MOUNT.to_string(), volume(&a.volumes.geth));
     }
-    let mut firewall =
-        Firewall { tcp: BTreeSet::new(), udp: BTreeSet::new(), ssh_allow: a.ssh_allow.iter().map(|n| n.to_string()).collect() };
+    let mut firewall = Firewall {
+        tcp: BTreeSet::new(),
+        udp: BTreeSet::new(),
+        ssh_allow: a.ssh_allow.iter().map(|n| n.to_string()).collect(),
+    };
     for u in services.values() {
         for p in &u.service.ports {
             match p.protocol {
@@ -152,6 +155,7 @@ fn unit(
     mut unit: BTreeMap<String, Vec<String>>,
     mut settings: BTreeMap<String, Vec<String>>,
     listen: &[&str],
+    needs: hardening::Needs,
 ) -> Result<Unit> {
     service.check().map_err(|v| Error::Output(format!("rendering {user}: {}: {} (fix: {})", v.key, v.msg, v.fix)))?;
     settings.insert("Restart".into(), strings(&["always"]));
@@ -168,7 +172,7 @@ fn unit(
         group: user.to_string(),
         credentials,
         limits: BTreeMap::from([("LimitNOFILE".to_string(), NOFILE.to_string())]),
-        hardening: hardening::directives(),
+        hardening: hardening::directives(needs),
         unit,
         settings,
         listen: listen.iter().map(|s| s.to_string()).collect(),
@@ -271,6 +275,7 @@ fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
         unit_sec,
         settings,
         &[CLI_ADDR],
+        hardening::Needs::default(),
     )
 }
 
@@ -282,7 +287,11 @@ fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
         .filter_map(|u| match &u.source {
             UpstreamSource::Credential(c) => Some((
                 c.clone(),
-                LoadedCredential { source: format!("{CREDENTIALS_DIR}/{c}"), path: credential_path(UNIT, c), flag: None },
+                LoadedCredential {
+                    source: format!("{CREDENTIALS_DIR}/{c}"),
+                    path: credential_path(UNIT, c),
+                    flag: None,
+                },
             )),
             UpstreamSource::Url(_) => None,
         })
@@ -309,6 +318,8 @@ fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
     ]);
     let on_chain = a.network != "offchain" && a.role.uses_chain();
     let listen: &[&str] = if on_chain { &[LPWATCH_HTTP, LPWATCH_RPC] } else { &[LPWATCH_HTTP] };
+    // Off chain, or with the local geth as its only upstream, lpwatch talks to this machine only.
+    let loopback_only = !on_chain || a.rpc.is_empty();
     unit(
         "lpwatch: health, metrics and JSON-RPC failover for livepeer".into(),
         service,
@@ -318,6 +329,7 @@ fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
         unit_sec,
         settings,
         listen,
+        hardening::Needs { loopback_only, resources: false },
     )
 }
 
@@ -372,5 +384,6 @@ fn geth(spec: &Spec, a: &Appliance) -> Result<Unit> {
         unit_sec,
         settings,
         &[GETH_RPC, "127.0.0.1:8551"],
+        hardening::Needs { loopback_only: false, resources: true },
     )
 }

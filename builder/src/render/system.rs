@@ -14,7 +14,9 @@ pub const ROOT_LABEL: &str = "lpbake-root";
 
 pub fn add(t: &mut RenderedTree, node: &Node) {
     let mut limits = String::from(HEADER);
-    limits.push_str("# The units set LimitNOFILE= themselves; this covers login sessions of the user (e.g. livepeer_cli).\n");
+    limits.push_str(
+        "# The units set LimitNOFILE= themselves; this covers login sessions of the user (e.g. livepeer_cli).\n",
+    );
     for l in ["soft", "hard"] {
         let _ = writeln!(limits, "livepeer {l} nofile 65536");
     }

@@ -18,7 +18,8 @@ pub fn add(t: &mut RenderedTree, node: &Node) {
 /// doubled so systemd takes them literally.
 pub fn quote(word: &str) -> String {
     let escaped = word.replace('%', "%%").replace('$', "$$");
-    let plain = !escaped.is_empty() && !escaped.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';'));
+    let plain =
+        !escaped.is_empty() && !escaped.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';'));
     if plain {
         return escaped;
     }

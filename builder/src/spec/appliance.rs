@@ -19,8 +19,7 @@ pub const FILE: &str = "appliance.toml";
 pub const CHECKS: [&str; 6] = ["livepeer", "reward", "eth_balance", "chain_head", "chain_id", "rpc"];
 
 /// The public chrony pools used when `[chrony] servers` is absent.
-pub const DEFAULT_CHRONY_SERVERS: [&str; 4] =
-    ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"];
+pub const DEFAULT_CHRONY_SERVERS: [&str; 4] = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"];
 
 /// The node, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,16 +394,29 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         }
         Ok(v.into_inner())
     };
-    let volumes = Volumes { data: label(f.volumes.data, "volumes.data", "lp-data")?, geth: label(f.volumes.geth, "volumes.geth", "lp-geth")? };
+    let volumes = Volumes {
+        data: label(f.volumes.data, "volumes.data", "lp-data")?,
+        geth: label(f.volumes.geth, "volumes.geth", "lp-geth")?,
+    };
     if volumes.data == volumes.geth {
-        return Err(Error::config(file, None, "volumes.data and volumes.geth are the same label", "give each volume its own label"));
+        return Err(Error::config(
+            file,
+            None,
+            "volumes.data and volumes.geth are the same label",
+            "give each volume its own label",
+        ));
     }
 
     let interval = match f.lpwatch.interval {
         None => "5s".to_string(),
         Some(i) => {
             humantime::parse_duration(i.get_ref()).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
-                err(i.span(), "lpwatch.interval", format!("`{}` is not a duration", i.get_ref()), "write a duration like \"5s\"")
+                err(
+                    i.span(),
+                    "lpwatch.interval",
+                    format!("`{}` is not a duration", i.get_ref()),
+                    "write a duration like \"5s\"",
+                )
             })?;
             i.into_inner()
         }
@@ -432,7 +444,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         Some(b) => {
             let ok = b.get_ref().parse::<f64>().is_ok_and(|v| v.is_finite() && v >= 0.0);
             if !ok {
-                return Err(err(b.span(), "lpwatch.min_eth_balance", format!("`{}` is not an amount of ETH", b.get_ref()), "write ETH as a decimal string, e.g. \"0.02\""));
+                return Err(err(
+                    b.span(),
+                    "lpwatch.min_eth_balance",
+                    format!("`{}` is not an amount of ETH", b.get_ref()),
+                    "write ETH as a decimal string, e.g. \"0.02\"",
+                ));
             }
             Some(b.into_inner())
         }
@@ -443,7 +460,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         let s = v.get_ref();
         let digits = s.trim_end_matches(['K', 'M', 'G', 'T']);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || s.len() - digits.len() > 1 {
-            return Err(err(v.span(), key, format!("`{s}` is not a size"), "write bytes with an optional K, M, G or T suffix, e.g. \"1G\""));
+            return Err(err(
+                v.span(),
+                key,
+                format!("`{s}` is not a size"),
+                "write bytes with an optional K, M, G or T suffix, e.g. \"1G\"",
+            ));
         }
         Ok(v.into_inner())
     };
@@ -451,7 +473,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         None => "1month".to_string(),
         Some(r) => {
             humantime::parse_duration(r.get_ref()).map_err(|_| {
-                err(r.span(), "journald.max_retention", format!("`{}` is not a duration", r.get_ref()), "write a duration like \"30days\" or \"1month\"")
+                err(
+                    r.span(),
+                    "journald.max_retention",
+                    format!("`{}` is not a duration", r.get_ref()),
+                    "write a duration like \"30days\" or \"1month\"",
+                )
             })?;
             r.into_inner()
         }
@@ -497,7 +524,12 @@ fn parse_livepeer(l: LivepeerDef, role: Role, offchain: bool, file: &Path, err: 
     only(&l.price_per_unit, "livepeer.price_per_unit", role.is_orchestrator(), "orchestrator roles")?;
     only(&l.pixels_per_unit, "livepeer.pixels_per_unit", role.is_orchestrator(), "orchestrator roles")?;
     only(&l.max_price_per_unit, "livepeer.max_price_per_unit", role == Role::Gateway, "the gateway role")?;
-    only(&l.orch_addr, "livepeer.orch_addr", matches!(role, Role::Transcoder | Role::Gateway), "the transcoder and gateway roles")?;
+    only(
+        &l.orch_addr,
+        "livepeer.orch_addr",
+        matches!(role, Role::Transcoder | Role::Gateway),
+        "the transcoder and gateway roles",
+    )?;
 
     let text = |v: Option<Spanned<String>>, key: &str, check: fn(&str) -> bool, fix: &str| -> Result<Option<String>> {
         match v {
@@ -508,18 +540,61 @@ fn parse_livepeer(l: LivepeerDef, role: Role, offchain: bool, file: &Path, err: 
         }
     };
     let out = Livepeer {
-        service_addr: text(l.service_addr, "livepeer.service_addr", is_host_port, "write the public HOST:PORT transcoding clients reach, e.g. \"orch.example.org:8935\"")?,
-        price_per_unit: text(l.price_per_unit, "livepeer.price_per_unit", is_amount, "write a price in wei per pixels_per_unit, e.g. \"1000\" (or with a currency, e.g. \"0.5USD\")")?,
-        pixels_per_unit: text(l.pixels_per_unit, "livepeer.pixels_per_unit", is_amount, "write a whole number of pixels, e.g. \"1\"")?,
-        max_sessions: text(l.max_sessions, "livepeer.max_sessions", |s| s == "auto" || s.parse::<u32>().is_ok_and(|n| n > 0), "write a number of sessions, e.g. \"10\", or \"auto\"")?,
-        max_price_per_unit: text(l.max_price_per_unit, "livepeer.max_price_per_unit", is_amount, "write the highest price in wei per pixel unit the gateway pays, e.g. \"1200\"")?,
-        transcoding_options: text(l.transcoding_options, "livepeer.transcoding_options", |s| !s.is_empty() && !s.contains(char::is_whitespace), "write livepeer's -transcodingOptions: profile names like \"P240p30fps16x9,P360p30fps16x9\" or a file path")?,
-        orch_addr: text(l.orch_addr, "livepeer.orch_addr", |s| s.split(',').all(is_host_port), "write HOST:PORT of the orchestrator(s), comma-separated, e.g. \"orch.example.org:8935\"")?,
-        eth_acct_addr: text(l.eth_acct_addr, "livepeer.eth_acct_addr", is_eth_address, "write the account as 0x and 40 hex digits (its key must be in the keystore on the data volume)")?,
+        service_addr: text(
+            l.service_addr,
+            "livepeer.service_addr",
+            is_host_port,
+            "write the public HOST:PORT transcoding clients reach, e.g. \"orch.example.org:8935\"",
+        )?,
+        price_per_unit: text(
+            l.price_per_unit,
+            "livepeer.price_per_unit",
+            is_amount,
+            "write a price in wei per pixels_per_unit, e.g. \"1000\" (or with a currency, e.g. \"0.5USD\")",
+        )?,
+        pixels_per_unit: text(
+            l.pixels_per_unit,
+            "livepeer.pixels_per_unit",
+            is_amount,
+            "write a whole number of pixels, e.g. \"1\"",
+        )?,
+        max_sessions: text(
+            l.max_sessions,
+            "livepeer.max_sessions",
+            |s| s == "auto" || s.parse::<u32>().is_ok_and(|n| n > 0),
+            "write a number of sessions, e.g. \"10\", or \"auto\"",
+        )?,
+        max_price_per_unit: text(
+            l.max_price_per_unit,
+            "livepeer.max_price_per_unit",
+            is_amount,
+            "write the highest price in wei per pixel unit the gateway pays, e.g. \"1200\"",
+        )?,
+        transcoding_options: text(
+            l.transcoding_options,
+            "livepeer.transcoding_options",
+            |s| !s.is_empty() && !s.contains(char::is_whitespace),
+            "write livepeer's -transcodingOptions: profile names like \"P240p30fps16x9,P360p30fps16x9\" or a file path",
+        )?,
+        orch_addr: text(
+            l.orch_addr,
+            "livepeer.orch_addr",
+            |s| s.split(',').all(is_host_port),
+            "write HOST:PORT of the orchestrator(s), comma-separated, e.g. \"orch.example.org:8935\"",
+        )?,
+        eth_acct_addr: text(
+            l.eth_acct_addr,
+            "livepeer.eth_acct_addr",
+            is_eth_address,
+            "write the account as 0x and 40 hex digits (its key must be in the keystore on the data volume)",
+        )?,
         reward: l.reward,
         monitor: l.monitor.unwrap_or(true),
     };
-    if matches!(role, Role::Transcoder | Role::Gateway) && out.orch_addr.is_none() && (role == Role::Transcoder || offchain) {
+    if matches!(role, Role::Transcoder | Role::Gateway)
+        && out.orch_addr.is_none()
+        && (role == Role::Transcoder || offchain)
+    {
         return Err(Error::config(
             file,
             None,
@@ -630,11 +705,26 @@ mod tests {
             (GOOD.replace("10.0.0.0/8", "10.1.2.3/8"), 10, "host bits"),
             (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://u:p@rpc.example.org/\""), 6, "user info"),
             (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://rpc.example.org/?apikey=abc\""), 6, "query"),
-            (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://arb.example.org/v2/abcdef0123456789abcdef0123\""), 6, "looks like an API key"),
+            (
+                GOOD.replace(
+                    "credential = \"rpc-primary\"",
+                    "url = \"https://arb.example.org/v2/abcdef0123456789abcdef0123\"",
+                ),
+                6,
+                "looks like an API key",
+            ),
             (GOOD.replace("credential = \"rpc-primary\"", "credential = \"../x\""), 6, "rpc.upstream.credential"),
             (GOOD.replace("[ssh]", "[volumes]\ndata = \"a-label-far-too-long\"\n[ssh]"), 10, "volumes.data"),
-            (GOOD.replace("[ssh]", "[lpwatch]\ncritical = [\"reward\", \"vibes\"]\n[ssh]"), 10, "`vibes` is not an lpwatch check"),
-            (GOOD.replace("price_per_unit = \"1000\"", "price_per_unit = \"1000\"\norch_addr = \"o:8935\""), 9, "does not apply"),
+            (
+                GOOD.replace("[ssh]", "[lpwatch]\ncritical = [\"reward\", \"vibes\"]\n[ssh]"),
+                10,
+                "`vibes` is not an lpwatch check",
+            ),
+            (
+                GOOD.replace("price_per_unit = \"1000\"", "price_per_unit = \"1000\"\norch_addr = \"o:8935\""),
+                9,
+                "does not apply",
+            ),
         ] {
             let e = err_of(&bad);
             assert!(e.contains(&format!("images/appliance.toml:{line}:")), "{what}: {e}");

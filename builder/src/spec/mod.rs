@@ -666,6 +666,27 @@ mod tests {
         assert_eq!(spec.components["livepeer"].source.kind(), Some(SourceKind::Archive(Format::TarGz)));
         assert_eq!(spec.components["ffmpeg"].source.kind(), Some(SourceKind::Archive(Format::TarXz)));
         assert_eq!(spec.components["livepeer"].source.download().unwrap().file_name(), "livepeer-linux-amd64.tar.gz");
+        let appliance = spec.appliance.as_ref().unwrap();
+        assert!(spec.components[&appliance.base].install.is_empty(), "the appliance's base is taken whole");
+    }
+
+    #[test]
+    fn only_the_appliance_base_may_have_no_install() {
+        let whole = FFMPEG.replace(
+            "[[component.install]]\nfrom = \"ff/bin/ffmpeg\"\nto = \"/usr/local/bin/ffmpeg\"\nmode = 0o755\n",
+            "",
+        );
+        let err = spec_with(&[("ffmpeg.toml", &whole)]).unwrap_err().to_string();
+        assert!(err.contains("no [[component.install]]"), "{err}");
+        let rootfs = whole.split("[image]").next().unwrap().to_string();
+        let appliance = "base = \"rootfs\"\nrole = \"orchestrator-transcoder\"\nnetwork = \"offchain\"\n";
+        let spec =
+            spec_with(&[("ffmpeg.toml", FFMPEG), ("rootfs.toml", &rootfs), ("appliance.toml", appliance)]).unwrap();
+        assert_eq!(spec.appliance.unwrap().base, "rootfs");
+        let bad = appliance.replace("\"rootfs\"", "\"nope\"");
+        let err =
+            spec_with(&[("ffmpeg.toml", FFMPEG), ("rootfs.toml", &rootfs), ("appliance.toml", &bad)]).unwrap_err();
+        assert!(err.to_string().contains("appliance.toml:1: base: no component named `nope`"), "{err}");
     }
 
     #[test]
