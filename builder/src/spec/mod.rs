@@ -684,8 +684,7 @@ mod tests {
             spec_with(&[("ffmpeg.toml", FFMPEG), ("rootfs.toml", &rootfs), ("appliance.toml", appliance)]).unwrap();
         assert_eq!(spec.appliance.unwrap().base, "rootfs");
         let bad = appliance.replace("\"rootfs\"", "\"nope\"");
-        let err =
-            spec_with(&[("ffmpeg.toml", FFMPEG), ("rootfs.toml", &rootfs), ("appliance.toml", &bad)]).unwrap_err();
+        let err = spec_with(&[("ffmpeg.toml", FFMPEG), ("appliance.toml", &bad)]).unwrap_err();
         assert!(err.to_string().contains("appliance.toml:1: base: no component named `nope`"), "{err}");
     }
 
