@@ -165,6 +165,19 @@ fn the_firewall_opens_only_what_the_node_serves() {
 }
 
 #[test]
+fn the_ruleset_loads_in_nft() {
+    let nft = common::tool("nft");
+    let geth = spec_copy(|t| t.replace("enable = false", "enable = true"));
+    for spec in [common::repo().join("images"), geth.path().to_path_buf()] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nftables.conf");
+        std::fs::write(&file, render::files(&node_of(&spec)).unwrap().text("/etc/nftables.conf").unwrap()).unwrap();
+        let out = Command::new(&nft).arg("-c").arg("-f").arg(&file).output().unwrap();
+        assert!(out.status.success(), "nft -c: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
 fn every_unit_verifies_and_scores_at_most_2() {
     type Edit = Box<dyn Fn(&str) -> String>;
     let variants: [(&str, Edit); 4] = [
@@ -212,7 +225,8 @@ fn every_unit_verifies_and_scores_at_most_2() {
 
 #[test]
 fn lpwatch_parses_its_rendered_config() {
-    for spec in [common::repo().join("images"), spec_copy(|t| t.replace("enable = false", "enable = true")).keep()] {
+    let geth = spec_copy(|t| t.replace("enable = false", "enable = true"));
+    for spec in [common::repo().join("images"), geth.path().to_path_buf()] {
         let tree = render::files(&node_of(&spec)).unwrap();
         let text = tree.text("/etc/lpwatch/lpwatch.toml").unwrap();
         // The credential files systemd would provide: a stand-in with a URL in it.
