@@ -56,6 +56,18 @@ fn verify_and_score(node: &Node) -> Vec<(String, f64)> {
         Command::new(&analyze).arg("verify").arg(format!("--root={}", root.display())).args(&units).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+    // The users the units name, created by sysusers.d with their fixed ids.
+    let etc = root.join("etc");
+    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(etc.join("group"), "root:x:0:\n").unwrap();
+    let sysusers =
+        Command::new(common::tool("systemd-sysusers")).arg(format!("--root={}", root.display())).output().unwrap();
+    assert!(sysusers.status.success(), "systemd-sysusers: {}", String::from_utf8_lossy(&sysusers.stderr));
+    let passwd = std::fs::read_to_string(etc.join("passwd")).unwrap();
+    for u in node.services.values() {
+        let line = format!("{}:x:{}:{}:", u.user, u.service.user.uid, u.service.user.gid);
+        assert!(passwd.contains(&line), "{line} missing from\n{passwd}");
+    }
     let mut scores = Vec::new();
     for u in units {
         let out = Command::new(&analyze)

@@ -35,6 +35,7 @@ mod system;
 mod tree;
 mod units;
 
+pub use lpwatch::Config as LpwatchConfig;
 pub use node::node;
 pub use tree::{write_dir, Item, RenderedTree};
 
@@ -75,7 +76,7 @@ pub struct Node {
     /// `sysctl.d` settings.
     pub sysctl: BTreeMap<String, String>,
     /// lpwatch's config file, as lpwatch reads it.
-    pub lpwatch_config: lpwatch::Config,
+    pub lpwatch_config: LpwatchConfig,
 }
 
 /// One systemd service.

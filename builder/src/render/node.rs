@@ -183,7 +183,9 @@ fn unit(
 fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
     const UNIT: &str = "livepeer.service";
     let l = &a.livepeer;
-    let mut args: Vec<String> = vec!["-network".into(), a.network.clone()];
+    // A standalone transcoder has no chain: it only talks to its orchestrator (-network unset).
+    let mut args: Vec<String> =
+        if a.role.uses_chain() { vec!["-network".into(), a.network.clone()] } else { Vec::new() };
     args.extend(strings(&["-cliAddr", CLI_ADDR, "-dataDir", LIVEPEER_DATA]));
     let mut credentials = BTreeMap::new();
     let mut secret = |name: &str, f: &str, args: &mut Vec<String>| {
