@@ -358,3 +358,39 @@ fn the_tree_stages_root_owned_for_the_disk() {
     assert!(staged.entries.values().all(|e| e.uid == 0 && e.gid == 0));
     assert!(staged.entries.keys().all(|p| !p.starts_with("var/lib/livepeer/")), "nothing under the mount point");
 }
+
+#[test]
+fn livepeer_gets_only_real_flags_in_every_role() {
+    let tsv = std::fs::read_to_string(common::repo().join("tests/standin/flags.tsv")).unwrap();
+    let known: Vec<&str> = tsv.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('\t').next()).collect();
+    assert!(known.len() > 100, "livepeer v0.9.1 has 124 flags");
+    let roles = [
+        ("orchestrator-transcoder", ""),
+        ("orchestrator", ""),
+        ("transcoder", "orch_addr = \"orch.example.org:8935\"\n"),
+        ("gateway", "orch_addr = \"orch.example.org:8935\"\nmax_price_per_unit = \"1200\"\nreward = false\n"),
+    ];
+    for (role, extra) in roles {
+        let spec = spec_copy(|t| {
+            let t = t.replace("role = \"orchestrator-transcoder\"", &format!("role = \"{role}\""));
+            if role.starts_with("orchestrator") {
+                t
+            } else {
+                t.replace("price_per_unit = \"1000\"\n", extra).replace("pixels_per_unit = \"1\"\n", "")
+            }
+        });
+        let node = node_of(spec.path());
+        let argv = &node.services["livepeer.service"].argv;
+        for word in argv.iter().skip(1).filter(|w| w.starts_with('-')) {
+            let name = word.trim_start_matches('-').split('=').next().unwrap();
+            assert!(known.contains(&name), "{role}: livepeer v0.9.1 has no flag {word}");
+        }
+        assert!(argv.windows(2).any(|w| w[0] == "-cliAddr" && w[1] == "127.0.0.1:7935"), "{role}: {argv:?}");
+        let secret = argv.windows(2).find(|w| w[0] == "-orchSecret").map(|w| w[1].as_str());
+        let wants_secret = matches!(role, "orchestrator" | "transcoder");
+        assert_eq!(secret.is_some(), wants_secret, "{role}: {argv:?}");
+        if let Some(path) = secret {
+            assert_eq!(path, "/run/credentials/livepeer.service/orch-secret");
+        }
+    }
+}
