@@ -343,6 +343,10 @@ fn render_dir_replaces_only_its_own_output() {
     let text = common::failed(&run(&foreign));
     assert!(text.contains("not written by `lpbake render`") && text.contains("fix:"), "{text}");
     assert!(foreign.join("keep").exists());
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    assert!(common::failed(&run(&file)).contains("is not a directory"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
 
 #[test]

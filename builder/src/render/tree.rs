@@ -66,6 +66,14 @@ impl RenderedTree {
 /// Writes `tree` into `dir`, replacing it whole. `dir` must be absent, empty, or a previous
 /// render (it holds [`MARKER`]); anything else is refused, not overwritten.
 pub fn write_dir(tree: &RenderedTree, dir: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::config(
+            dir,
+            None,
+            "is not a directory",
+            "render into a new or empty directory (the whole directory is replaced)",
+        ));
+    }
     if let Ok(mut entries) = std::fs::read_dir(dir) {
         let empty = entries.next().is_none();
         if !empty && !dir.join(MARKER).is_file() {
