@@ -322,16 +322,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         rpc.push(Upstream { name, source });
     }
     let geth = f.geth.enable;
+    let network_line = line(f.network.span());
+    let role_line = line(f.role.span());
     if rpc.is_empty() && !offchain && role.uses_chain() && !geth {
         return Err(Error::config(
             file,
-            None,
+            network_line,
             format!("rpc.upstream: network `{network}` needs at least one JSON-RPC upstream"),
             "add [[rpc.upstream]] with name and credential = \"rpc-NAME\" (the URL in /var/lib/livepeer/credentials/rpc-NAME), or enable [geth]",
         ));
     }
 
-    let livepeer = parse_livepeer(f.livepeer, role, offchain, file, &err)?;
+    let livepeer = parse_livepeer(f.livepeer, role, offchain, (file, role_line), &err)?;
 
     let mut ssh_allow = BTreeSet::new();
     for c in f.ssh.allow {
@@ -508,7 +510,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
 
 type ErrFn<'a> = dyn Fn(Range<usize>, &str, String, &str) -> Error + 'a;
 
-fn parse_livepeer(l: LivepeerDef, role: Role, offchain: bool, file: &Path, err: &ErrFn) -> Result<Livepeer> {
+/// `[livepeer]`, checked against the role; `at` is the file and the line of `role`, where a
+/// missing key the role needs is reported.
+fn parse_livepeer(
+    l: LivepeerDef,
+    role: Role,
+    offchain: bool,
+    at: (&Path, Option<usize>),
+    err: &ErrFn,
+) -> Result<Livepeer> {
+    let (file, role_line) = at;
     let only = |v: &Option<Spanned<String>>, key: &str, ok: bool, roles: &str| -> Result<()> {
         match v {
             Some(v) if !ok => Err(err(
@@ -597,7 +608,7 @@ fn parse_livepeer(l: LivepeerDef, role: Role, offchain: bool, file: &Path, err: 
     {
         return Err(Error::config(
             file,
-            None,
+            role_line,
             format!("livepeer.orch_addr: role {} needs the orchestrator's address", role.as_str()),
             "set [livepeer] orch_addr = \"HOST:8935\"",
         ));
@@ -605,7 +616,7 @@ fn parse_livepeer(l: LivepeerDef, role: Role, offchain: bool, file: &Path, err: 
     if role.is_orchestrator() && !offchain && out.price_per_unit.is_none() {
         return Err(Error::config(
             file,
-            None,
+            role_line,
             "livepeer.price_per_unit: an on-chain orchestrator must set its price",
             "set [livepeer] price_per_unit = \"WEI\" (per pixels_per_unit pixels)",
         ));
