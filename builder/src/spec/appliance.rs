@@ -18,6 +18,9 @@ pub const FILE: &str = "appliance.toml";
 /// The names lpwatch gives its checks (`checks.critical`), as in watch/src/checks/mod.rs.
 pub const CHECKS: [&str; 6] = ["livepeer", "reward", "eth_balance", "chain_head", "chain_id", "rpc"];
 
+/// The networks the appliance runs: the ones lpwatch knows by name (watch/src/network.rs).
+pub const NETWORKS: [&str; 2] = ["arbitrum-one-mainnet", "offchain"];
+
 /// The public chrony pools used when `[chrony] servers` is absent.
 pub const DEFAULT_CHRONY_SERVERS: [&str; 4] = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"];
 
@@ -270,12 +273,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     })?;
 
     let network = f.network.get_ref().clone();
-    if network.is_empty() || !network.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !NETWORKS.contains(&network.as_str()) {
         return Err(err(
             f.network.span(),
             "network",
-            format!("`{network}` is not a network name"),
-            "use livepeer's -network value, e.g. arbitrum-one-mainnet or offchain",
+            format!("`{network}` is not a network the appliance runs"),
+            "use arbitrum-one-mainnet or offchain (a custom chain needs -ethController and lpwatch's chain_id and [contracts], which the appliance does not set)",
         ));
     }
     let offchain = network == "offchain";
@@ -712,6 +715,7 @@ mod tests {
         for (bad, line, what) in [
             (GOOD.replace("[ssh]", "[ssh]\nport = 22"), 10, "unknown field `port`"),
             (GOOD.replace("\"orchestrator-transcoder\"", "\"miner\""), 2, "role: `miner` is not a role"),
+            (GOOD.replace("arbitrum-one-mainnet", "devnet"), 3, "network: `devnet` is not a network"),
             (GOOD.replace("10.0.0.0/8", "10.0.0.0/33"), 10, "ssh.allow: `10.0.0.0/33` is not a CIDR"),
             (GOOD.replace("10.0.0.0/8", "10.1.2.3/8"), 10, "host bits"),
             (GOOD.replace("credential = \"rpc-primary\"", "url = \"https://u:p@rpc.example.org/\""), 6, "user info"),
