@@ -192,7 +192,8 @@ fn the_ruleset_loads_in_nft() {
 #[test]
 fn every_unit_verifies_and_scores_at_most_2() {
     type Edit = Box<dyn Fn(&str) -> String>;
-    let variants: [(&str, Edit); 4] = [
+    let variants: [(&str, Edit); 5] = [
+        ("offchain", Box::new(|t: &str| t.replace("network = \"arbitrum-one-mainnet\"", "network = \"offchain\""))),
         ("orchestrator-transcoder + geth", Box::new(|t: &str| t.replace("enable = false", "enable = true"))),
         (
             "orchestrator",
@@ -232,7 +233,20 @@ fn every_unit_verifies_and_scores_at_most_2() {
             assert!(*score <= 2.0, "{variant}: {unit} scores {score} > 2.0");
         }
     }
-    assert!(table[1].1.iter().any(|(u, _)| u == "geth.service"));
+    assert!(table[2].1.iter().any(|(u, _)| u == "geth.service"));
+}
+
+#[test]
+fn an_offchain_node_has_no_chain_and_no_secret() {
+    let spec = spec_copy(|t| t.replace("network = \"arbitrum-one-mainnet\"", "network = \"offchain\""));
+    let node = node_of(spec.path());
+    let lp = &node.services["livepeer.service"];
+    assert!(!lp.argv.iter().any(|a| a == "-ethUrl" || a == "-ethPassword"), "{:?}", lp.argv);
+    assert!(lp.credentials.is_empty() && node.services["lpwatch.service"].credentials.is_empty());
+    let text = render::files(&node).unwrap().text("/etc/lpwatch/lpwatch.toml").unwrap().to_string();
+    let cfg = lpwatch::config::Config::from_toml(&text, &Default::default()).unwrap();
+    assert!(!cfg.on_chain() && cfg.rpc.upstreams.is_empty());
+    assert_eq!(node.services["lpwatch.service"].hardening["IPAddressDeny"], ["any"]);
 }
 
 #[test]

@@ -283,9 +283,12 @@ fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
 
 fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
     const UNIT: &str = "lpwatch.service";
+    // Off chain lpwatch proxies nothing: no upstream, so no credential.
+    let on_chain = a.network != "offchain" && a.role.uses_chain();
     let credentials: BTreeMap<String, LoadedCredential> = a
         .rpc
         .iter()
+        .filter(|_| on_chain)
         .filter_map(|u| match &u.source {
             UpstreamSource::Credential(c) => Some((
                 c.clone(),
@@ -318,7 +321,6 @@ fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
         ("WatchdogSec".to_string(), strings(&["60"])),
         ("TimeoutStopSec".to_string(), strings(&["10"])),
     ]);
-    let on_chain = a.network != "offchain" && a.role.uses_chain();
     let listen: &[&str] = if on_chain { &[LPWATCH_HTTP, LPWATCH_RPC] } else { &[LPWATCH_HTTP] };
     // Off chain, or with the local geth as its only upstream, lpwatch talks to this machine only.
     let loopback_only = !on_chain || a.rpc.is_empty();
