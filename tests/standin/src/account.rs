@@ -135,12 +135,8 @@ fn create(dir: &Path, password: &str) -> Result<(PathBuf, [u8; 20]), String> {
     let name = format!("UTC--{}--{}", iso8601_now(), hex::encode(address));
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| e.to_string())?;
+    let mut out =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(|e| e.to_string())?;
     out.write_all(&json).and_then(|()| out.sync_all()).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
     Ok((path, address))
