@@ -7,7 +7,6 @@ mod addr;
 mod cli_api;
 mod flags;
 mod http;
-mod keystore;
 mod layers;
 mod log;
 mod metrics;
