@@ -1,8 +1,9 @@
 //! The command line: every flag has an `LPWATCH_*` twin and wins over the config file.
 //! RPC upstream URLs (which often carry API keys) are never flags: see `--help`.
+//! One subcommand, `keystore-init`, prepares livepeer's Ethereum account instead of watching.
 
 use crate::config::Overrides;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 const ABOUT: &str = "Watches a Livepeer node: health, metrics, reward() and ETH balance, and \
@@ -89,6 +90,40 @@ pub struct Args {
     /// Validate the configuration, print it (URLs redacted) and exit.
     #[arg(long)]
     pub check_config: bool,
+
+    /// Without a subcommand lpwatch watches the node.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What lpwatch does instead of watching.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create livepeer's Ethereum account if its keystore has none (run before livepeer starts).
+    ///
+    /// go-livepeer v0.9.1 encrypts the account it creates with the -ethPassword PATH when that names a
+    /// file, and unlocks with the file's contents, so it never unlocks its own new account. This
+    /// creates the account with the file's contents (surrounding whitespace trimmed, as livepeer
+    /// reads it) and prints `created account 0x...`; if the keystore already holds an account it
+    /// prints that account's address and changes nothing. The password is never printed.
+    KeystoreInit(KeystoreInitArgs),
+}
+
+/// `lpwatch keystore-init` arguments.
+#[derive(Debug, clap::Args)]
+pub struct KeystoreInitArgs {
+    /// livepeer's keystore directory (<dataDir>/keystore); created mode 0700 if missing.
+    #[arg(long, value_name = "DIR")]
+    pub keystore: PathBuf,
+
+    /// The file livepeer gets as -ethPassword; its contents, whitespace-trimmed, are the password.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: PathBuf,
+
+    /// geth's light scrypt cost (N=4096, P=6) instead of the standard one (N=262144, P=1), for slow or
+    /// emulated machines; the key file is weaker against password guessing.
+    #[arg(long)]
+    pub light_kdf: bool,
 }
 
 impl Args {
@@ -115,5 +150,19 @@ mod tests {
     #[test]
     fn help_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_is_the_watch() {
+        assert!(Args::try_parse_from(["lpwatch", "--check-config"]).unwrap().command.is_none());
+    }
+
+    #[test]
+    fn keystore_init_flags() {
+        let args =
+            Args::try_parse_from(["lpwatch", "keystore-init", "--keystore", "/k", "--password-file", "/p"]).unwrap();
+        let Some(Command::KeystoreInit(init)) = args.command else { panic!("no keystore-init: {args:?}") };
+        assert_eq!((init.keystore, init.password_file, init.light_kdf), ("/k".into(), "/p".into(), false));
+        assert!(Args::try_parse_from(["lpwatch", "keystore-init", "--keystore", "/k"]).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! lpwatch: health, metrics, reward and balance watch, and JSON-RPC failover for a Livepeer
-//! node. The binary (`main.rs`) only parses arguments and calls [`app::run`].
+//! node. The binary (`main.rs`) only parses arguments and calls [`app::run`] (or
+//! [`keystore_init::run`] for `lpwatch keystore-init`).
 
 pub mod abi;
 pub mod app;
@@ -10,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod jsonrpc;
+pub mod keystore_init;
 pub mod livepeer;
 pub mod metrics;
 pub mod monitor;

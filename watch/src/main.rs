@@ -1,8 +1,8 @@
-//! The `lpwatch` binary: parse flags, load and validate the config, run until signalled.
-//! Every failure becomes one clear message on stderr and a non-zero exit.
+//! The `lpwatch` binary: parse flags, load and validate the config, run until signalled; or run the
+//! `keystore-init` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
 
 use clap::Parser;
-use lpwatch::cli::Args;
+use lpwatch::cli::{Args, Command};
 use lpwatch::config::Config;
 use std::process::ExitCode;
 
@@ -12,6 +12,18 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 
+    if let Some(Command::KeystoreInit(init)) = &args.command {
+        return match lpwatch::keystore_init::run(init) {
+            Ok(outcome) => {
+                println!("{outcome}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lpwatch keystore-init: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cfg = match Config::load(args.config.as_deref(), &args.overrides()) {
         Ok(c) => c,
         Err(e) => {

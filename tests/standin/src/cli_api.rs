@@ -1,5 +1,6 @@
-//! The CLI HTTP API on the CLI port, answering as go-livepeer's `cliWebServerHandlers` does
-//! with no Ethereum client (off-chain): chain endpoints give `500 missing ETH client`.
+//! The CLI HTTP API on the CLI port, answering as go-livepeer's `cliWebServerHandlers` does. On a network
+//! other than `offchain`, `/ethAddr` gives the node's account; every other chain endpoint answers as with no
+//! Ethereum client (off-chain): `500 missing ETH client`.
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ fn route(req: &Request, node: &Node, state: &State) -> Response {
             "MaxPrice": null,
             "TranscodingOptions": node.transcoding_options,
         })),
+        "/ethAddr" if node.eth_addr.is_some() => Response::text(node.eth_addr.clone().unwrap_or_default()),
         _ if CHAIN_ENDPOINTS.contains(&path) => {
             crate::error!("HTTP Response Error statusCode=500 err=missing ETH client");
             Response::error(500, "missing ETH client")

@@ -25,7 +25,7 @@ pub fn write(severity: Severity, file: &str, line: u32, args: Arguments) {
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
-    let (month, day) = month_day(secs / 86_400);
+    let (_, month, day) = civil_date(secs / 86_400);
     let sod = secs % 86_400;
     let file = file.rsplit('/').next().unwrap_or(file);
     let mut err = std::io::stderr().lock();
@@ -47,8 +47,8 @@ pub fn exit(code: i32, file: &str, line: u32, args: Arguments) -> ! {
     std::process::exit(code)
 }
 
-/// Month and day of the month of the civil date `days` days after 1970-01-01.
-fn month_day(days: u64) -> (u32, u32) {
+/// Year, month and day of the month of the civil date `days` days after 1970-01-01.
+pub fn civil_date(days: u64) -> (u64, u32, u32) {
     // Howard Hinnant's civil_from_days, for dates after the epoch.
     let z = days + 719_468;
     let doe = z % 146_097;
@@ -57,7 +57,8 @@ fn month_day(days: u64) -> (u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (month as u32, day as u32)
+    let year = z / 146_097 * 400 + yoe + u64::from(month <= 2);
+    (year, month as u32, day as u32)
 }
 
 #[macro_export]
@@ -83,13 +84,14 @@ macro_rules! exit {
 
 #[cfg(test)]
 mod tests {
-    use super::month_day;
+    use super::civil_date;
 
     #[test]
     fn civil_dates() {
-        assert_eq!(month_day(0), (1, 1));
-        assert_eq!(month_day(59), (3, 1)); // 1970 is not a leap year
-        assert_eq!(month_day(19_782), (2, 29)); // 2024-02-29
-        assert_eq!(month_day(20_454), (1, 1)); // 2026-01-01
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(59), (1970, 3, 1)); // 1970 is not a leap year
+        assert_eq!(civil_date(19_782), (2024, 2, 29));
+        assert_eq!(civil_date(20_453), (2025, 12, 31));
+        assert_eq!(civil_date(20_454), (2026, 1, 1));
     }
 }

@@ -2,6 +2,7 @@
 //! same addresses per role and answers the same CLI API, registers standalone transcoders and accepts RTMP
 //! publishers, but never transcodes. See README.md for what it does and does not mimic.
 
+mod account;
 mod addr;
 mod cli_api;
 mod flags;

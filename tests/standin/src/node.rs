@@ -1,6 +1,7 @@
 //! What the node is and where it listens, decided from the flags in the order of the starter's `StartLivepeer`,
 //! with the same refusals, messages and exit codes.
 
+use crate::account;
 use crate::addr::{default_addr, split_host_port};
 use crate::flags::FlagSet;
 use crate::{exit, info, warn};
@@ -37,6 +38,8 @@ pub struct Node {
     pub node_id: String,
     pub transcoding_options: String,
     pub log_level: String,
+    /// On a network other than `offchain`: the unlocked account's checksummed address (`/ethAddr`).
+    pub eth_addr: Option<String>,
 }
 
 impl Node {
@@ -62,7 +65,7 @@ impl Node {
 
         let network = fs.str_or("network", "offchain").to_string();
         info!("***Livepeer is running on the {network} network***");
-        make_data_dir(fs, &network);
+        let data_dir = make_data_dir(fs, &network);
         let orch_secret = fs.get("orchSecret").map(read_from_file).unwrap_or_default();
 
         let role = if fs.bool("redeemer") || fs.bool("remoteSigner") {
@@ -90,18 +93,17 @@ impl Node {
         let host = hostname();
         let node_id = if eth_acct.is_empty() { host } else { format!("{eth_acct}-{host}") };
 
-        if network == "offchain" {
+        let eth_addr = if network == "offchain" {
             info!("***Livepeer is in off-chain mode***");
+            None
         } else {
-            let keystore = fs.str_or("ethKeystorePath", "");
-            if !keystore.is_empty() && !std::path::Path::new(keystore.trim_end_matches('/')).exists() {
-                exit!(1, "provided -ethKeystorePath was not found");
-            }
+            let (keystore_dir, acct) = account::settle(&data_dir, fs.str_or("ethKeystorePath", ""), eth_acct);
             if fs.str_or("ethUrl", "").is_empty() {
                 exit!(1, "Need to specify an Ethereum node JSON-RPC URL using -ethUrl");
             }
-            warn!("livepeer stand-in: no Ethereum client on network {network}; the CLI answers as off-chain");
-        }
+            warn!("livepeer stand-in: no Ethereum client on network {network}; only the account is real, the other chain endpoints answer as off-chain");
+            Some(account::open(&keystore_dir, &acct, fs.str_or("ethPassword", "")))
+        };
 
         let mut node = Node {
             role,
@@ -116,6 +118,7 @@ impl Node {
             node_id,
             transcoding_options: fs.str_or("transcodingOptions", "P240p30fps16x9,P360p30fps16x9").to_string(),
             log_level: fs.str_or("v", "3").to_string(),
+            eth_addr,
         };
         match node.role {
             Role::Gateway => {
@@ -171,7 +174,7 @@ impl Node {
 }
 
 /// `-dataDir` (or the deprecated `-datadir`), defaulting to `$HOME/.lpData/<network>`; created if missing.
-fn make_data_dir(fs: &FlagSet, network: &str) {
+fn make_data_dir(fs: &FlagSet, network: &str) -> std::path::PathBuf {
     let dir = match fs.get("dataDir").or(fs.get("datadir")).filter(|d| !d.is_empty()) {
         Some(dir) => std::path::PathBuf::from(dir),
         None => std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".lpData").join(network),
@@ -182,6 +185,7 @@ fn make_data_dir(fs: &FlagSet, network: &str) {
             crate::error!("Error creating datadir: {e}");
         }
     }
+    dir
 }
 
 /// `common.ReadFromFile`: the trimmed content of the file if `s` names one, else `s` itself.
