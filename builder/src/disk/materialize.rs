@@ -39,11 +39,15 @@ pub fn materialize(tree: &Tree, store: &BlobStore, root: &Path, epoch: u64, prog
         if let Content::File { size, .. } = e.content {
             progress(size);
         }
+        // A hard link shares its target's inode, owner, mode and capabilities (as tar extracts it).
+        if matches!(e.content, Content::Hardlink { .. }) {
+            continue;
+        }
         if is_root {
             chown(&dest, e.uid, e.gid).at(&dest)?;
         }
         // After chown, which clears set-id bits; symlinks have no mode of their own.
-        if !matches!(e.content, Content::Symlink { .. } | Content::Hardlink { .. }) {
+        if !matches!(e.content, Content::Symlink { .. }) {
             fs::set_permissions(&dest, fs::Permissions::from_mode(e.mode & 0o7777)).at(&dest)?;
         }
         if let Some(caps) = &e.caps {
@@ -59,6 +63,9 @@ pub fn materialize(tree: &Tree, store: &BlobStore, root: &Path, epoch: u64, prog
 }
 
 fn needs_root(e: &Entry) -> bool {
+    if matches!(e.content, Content::Hardlink { .. }) {
+        return false;
+    }
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     matches!(e.content, Content::Device { kind: DeviceKind::Char | DeviceKind::Block, .. })

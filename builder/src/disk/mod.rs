@@ -217,7 +217,7 @@ fn publish(tmp: NamedTempFile, dest: &Path) -> Result<()> {
 /// Copies `len` bytes of `src` into `dst` at `offset`, leaving all-zero chunks unwritten (`dst`
 /// is fresh and sparse, so they read as zero and take no space).
 fn copy_sparse(src: &File, dst: &File, offset: u64, len: u64) -> std::io::Result<()> {
-    let mut buf = vec![0u8; CHUNK];
+    let (mut buf, zeros) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let mut src = src.take(len);
     let mut at = 0u64;
     loop {
@@ -225,7 +225,7 @@ fn copy_sparse(src: &File, dst: &File, offset: u64, len: u64) -> std::io::Result
         if n == 0 {
             return Ok(());
         }
-        if buf[..n].iter().any(|&b| b != 0) {
+        if buf[..n] != zeros[..n] {
             dst.write_all_at(&buf[..n], offset + at)?;
         }
         at += n as u64;
@@ -235,7 +235,7 @@ fn copy_sparse(src: &File, dst: &File, offset: u64, len: u64) -> std::io::Result
 /// Reads `src` whole, hashing it, and writes it (sparsely) into `dst` followed by `footer`:
 /// returns the sha256 of `src` and of `dst`.
 fn hash_and_mirror(src: &File, dst: &File, footer: &[u8], progress: &dyn Fn(u64)) -> std::io::Result<(Digest, Digest)> {
-    let mut buf = vec![0u8; CHUNK];
+    let (mut buf, zeros) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let mut hasher = Hasher::default();
     let mut reader = src;
     std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(0))?;
@@ -246,7 +246,7 @@ fn hash_and_mirror(src: &File, dst: &File, footer: &[u8], progress: &dyn Fn(u64)
             break;
         }
         hasher.update(&buf[..n]);
-        if buf[..n].iter().any(|&b| b != 0) {
+        if buf[..n] != zeros[..n] {
             dst.write_all_at(&buf[..n], at)?;
         }
         at += n as u64;

@@ -31,6 +31,13 @@ pub fn footer(size: u64, epoch: u64, unique_id: [u8; 16]) -> [u8; 512] {
     f
 }
 
+/// Whether a disk of `size` bytes is exactly what its CHS geometry addresses, or beyond what any
+/// geometry can (then every reader takes the footer's current size).
+pub fn geometry_fits(size: u64) -> bool {
+    let (c, h, s) = geometry(size);
+    size / 512 >= 65535 * 16 * 255 || u64::from(c) * u64::from(h) * u64::from(s) * 512 == size
+}
+
 /// The CHS geometry of the spec's appendix: (cylinders, heads, sectors per track).
 pub fn geometry(size: u64) -> (u16, u8, u8) {
     let total = (size / 512).min(65535 * 16 * 255);
