@@ -26,16 +26,17 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout for a root partition of at least `root_size` bytes: rounded up to a MiB, and
-    /// then grown (by less than 256 MiB) until the disk's size is also what its VHD CHS geometry
-    /// says, so readers that size a VHD by its geometry (Virtual PC, qemu) and those that use
-    /// its current size (Hyper-V, Azure) see the same disk, backup GPT included.
+    /// The layout for a root partition of `root_size` bytes rounded up to a MiB. The disk ends at
+    /// least 1 MiB after it (the backup GPT), and then (by less than 256 MiB, left unpartitioned)
+    /// where its size is also what its VHD CHS geometry says, so readers that size a VHD by its
+    /// geometry (Virtual PC, qemu) and those that use its current size (Hyper-V, Azure) see the
+    /// same disk, backup GPT included.
     pub fn new(root_size: u64) -> Self {
         let esp_start = MIB;
         let root_start = esp_start + ESP_SIZE;
-        let least = root_start + root_size.div_ceil(MIB) * MIB + MIB;
+        let root_size = root_size.div_ceil(MIB) * MIB;
+        let least = root_start + root_size + MIB;
         let disk_size = (0..256).map(|k| least + k * MIB).find(|&s| super::vhd::geometry_fits(s)).unwrap_or(least);
-        let root_size = disk_size - root_start - MIB;
         Layout { esp_start, esp_size: ESP_SIZE, root_start, root_size, disk_size }
     }
 }
@@ -84,9 +85,10 @@ mod tests {
     fn layout_is_mib_aligned_with_room_for_the_backup_table() {
         for asked in [1, 1000 * MIB + 1, 5 << 30, 40 << 30, 200 << 30] {
             let l = Layout::new(asked);
-            assert!(l.root_size >= asked && l.root_size < asked + 257 * MIB, "{asked}: {l:?}");
+            assert_eq!(l.root_size, asked.div_ceil(MIB) * MIB);
             assert_eq!((l.esp_start, l.root_start), (MIB, 257 * MIB));
-            assert_eq!(l.disk_size, 257 * MIB + l.root_size + MIB);
+            let tail = l.disk_size - 257 * MIB - l.root_size;
+            assert!((MIB..257 * MIB).contains(&tail), "{asked}: {l:?}");
             assert_eq!(l.disk_size % MIB, 0);
             assert!(crate::disk::vhd::geometry_fits(l.disk_size), "{asked}: {l:?}");
         }
