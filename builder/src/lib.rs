@@ -2,11 +2,13 @@
 //!
 //! Data flow of `lpbake build`: [`spec`] -> [`lock`] / [`resolve`] -> [`fetch`] -> [`unpack`] ->
 //! [`stage`] -> [`layer`] -> [`oci`] (on a [`base`]) -> [`output`], orchestrated by [`build`];
-//! then [`publish`]: load into a Docker engine, push to a registry.
+//! then [`publish`]: load into a Docker engine, push to a registry. [`disk`] turns a whole root
+//! filesystem tree into the appliance's bootable disk images.
 
 pub mod base;
 pub mod build;
 pub mod digest;
+pub mod disk;
 pub mod error;
 pub mod fetch;
 pub mod fsutil;

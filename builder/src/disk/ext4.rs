@@ -1,0 +1,144 @@
+//! The root filesystem: `mke2fs -d` from a materialized directory, with every input that reaches
+//! the bytes pinned (a mke2fs.conf of our own, the UUID and hash seed from the seed, the clock via
+//! E2FSPROGS_FAKE_TIME, the C locale), then `debugfs` sets every inode's times to the epoch
+//! (mke2fs 1.47.0 copies each source file's ctime, the moment it was materialized).
+
+use crate::error::{Error, IoContext, Result};
+use crate::stage::Tree;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The filesystem label of the root filesystem.
+pub const LABEL: &str = "lpbake-root";
+
+/// Our mke2fs.conf, so the host's /etc/mke2fs.conf cannot change the features or the layout.
+/// No orphan_file and no metadata_csum_seed: older e2fsck and kernels refuse them.
+const MKE2FS_CONF: &str = "\
+[defaults]
+\tbase_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+\tdefault_mntopts = acl,user_xattr
+\tenable_periodic_fsck = 0
+\tblocksize = 4096
+\tinode_size = 256
+\tinode_ratio = 16384
+\treserved_ratio = 5.0
+\tlazy_itable_init = false
+\tlazy_journal_init = false
+[fs_types]
+\text4 = {
+\t\tfeatures = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+\t\tinode_size = 256
+\t}
+\tdefault = {
+\t\tinode_ratio = 16384
+\t}
+";
+
+/// What the filesystem is made with.
+pub struct Ext4<'a> {
+    pub source: &'a Path,
+    pub image: &'a Path,
+    pub size: u64,
+    pub uuid: uuid::Uuid,
+    pub hash_seed: uuid::Uuid,
+    pub epoch: u64,
+    /// The paths (relative to `/`) whose inodes get their times fixed, besides `/` and lost+found.
+    pub tree: &'a Tree,
+}
+
+/// Makes the filesystem image `image` of `size` bytes from `source`.
+pub fn make(x: &Ext4) -> Result<()> {
+    let work = x.image.with_extension("work");
+    std::fs::create_dir_all(&work).at(&work)?;
+    let _cleanup = RemoveDir(&work);
+    let conf = work.join("mke2fs.conf");
+    std::fs::write(&conf, MKE2FS_CONF).at(&conf)?;
+    let file = std::fs::File::create(x.image).at(x.image)?;
+    file.set_len(x.size).at(x.image)?;
+    drop(file);
+    let inodes = (x.tree.entries.len() as u64 * 5 / 4 + 4096).max(x.size / 16384);
+    let ids = format!("hash_seed={},root_owner=0:0", x.hash_seed);
+    let mut mke2fs = tool("mke2fs", x.epoch);
+    mke2fs
+        .env("MKE2FS_CONFIG", &conf)
+        .args(["-q", "-F", "-t", "ext4", "-T", "default", "-b", "4096", "-I", "256", "-L", LABEL])
+        .args(["-N", &inodes.to_string(), "-U", &x.uuid.to_string(), "-E", &ids, "-d"])
+        .arg(x.source)
+        .arg(x.image)
+        .arg(format!("{}k", x.size / 1024));
+    run(mke2fs, "mke2fs", x.image, "the root tree may not fit: give the disk a larger root size")?;
+
+    let script = work.join("times.debugfs");
+    let mut s = std::io::BufWriter::new(std::fs::File::create(&script).at(&script)?);
+    let paths = ["", "lost+found"].into_iter().chain(x.tree.entries.keys().map(String::as_str));
+    for p in paths {
+        if p.contains(['"', '\n', '\\']) {
+            return Err(Error::Output(format!(
+                "the root tree has a path debugfs cannot name ({p:?}: it holds a quote, backslash or newline)\n  fix: \
+                 rename that file in the component or base that brings it"
+            )));
+        }
+        for field in ["atime", "mtime", "ctime", "crtime"] {
+            writeln!(s, "sif \"/{p}\" {field} @{}", x.epoch).at(&script)?;
+            writeln!(s, "sif \"/{p}\" {field}_extra 0").at(&script)?;
+        }
+    }
+    s.into_inner().map_err(|e| Error::io(&script, e.into_error()))?.sync_all().at(&script)?;
+    let mut debugfs = tool("debugfs", x.epoch);
+    debugfs.arg("-w").arg("-f").arg(&script).arg(x.image);
+    let out = run(debugfs, "debugfs", x.image, "check that e2fsprogs is installed and the disk has room")?;
+    // debugfs reports a failed command on stderr and still exits 0.
+    let complaints: Vec<&str> = out.lines().filter(|l| !l.starts_with("debugfs ") && !l.trim().is_empty()).collect();
+    if !complaints.is_empty() {
+        return Err(Error::Output(format!(
+            "{}: debugfs could not set the inode times: {}\n  fix: report this as an lpbake bug",
+            x.image.display(),
+            complaints.iter().take(5).copied().collect::<Vec<_>>().join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// An e2fsprogs command with its clock and locale pinned.
+fn tool(name: &str, epoch: u64) -> Command {
+    let mut c = Command::new(name);
+    c.env("E2FSPROGS_FAKE_TIME", epoch.to_string()).env("LC_ALL", "C").env("TZ", "UTC");
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Runs `cmd`; its stderr on success, one error naming the image and the fix otherwise.
+fn run(mut cmd: Command, name: &str, image: &Path, fix: &str) -> Result<String> {
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Output(format!(
+                "{name} is not installed (needed to write {})\n  fix: install e2fsprogs (`apt-get install \
+                 e2fsprogs`, or `make deps`)",
+                image.display()
+            )))
+        }
+        Err(e) => return Err(Error::io(image, e)),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        let full = stderr.contains("No space left") || stderr.contains("Could not allocate") || stderr.contains("full");
+        let fix = if full { "the root tree does not fit: give the disk a larger root size (root_size)" } else { fix };
+        return Err(Error::Output(format!(
+            "{name} failed writing {} ({}): {}\n  fix: {fix}",
+            image.display(),
+            out.status,
+            stderr.trim()
+        )));
+    }
+    Ok(stderr)
+}
+
+struct RemoveDir<'a>(&'a Path);
+
+impl Drop for RemoveDir<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0);
+    }
+}

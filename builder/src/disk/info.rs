@@ -1,0 +1,70 @@
+//! `image-info.json`: what an AMI or VM made from the disk must be told (boot mode, architecture,
+//! root device, ENA and NVMe), the identifiers on the disk, the kernel, and the size and sha256
+//! of every output file. Keys sorted (struct fields in order, maps as BTreeMap).
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const FILE_NAME: &str = "image-info.json";
+
+/// One output file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+/// The typed content of image-info.json; fields in sorted order, so the JSON keys are too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub architecture: String,
+    pub boot_mode: String,
+    /// The GPT disk GUID.
+    pub disk_guid: uuid::Uuid,
+    /// The disk's size in bytes (what the raw and VHD disks hold).
+    pub disk_size: u64,
+    pub ena_support: bool,
+    /// The ESP's partition GUID.
+    pub esp_partition_guid: uuid::Uuid,
+    /// Output file name -> its size and sha256 (rootfs.tar, disk.raw, disk.vhd).
+    pub files: BTreeMap<String, FileInfo>,
+    /// The kernel command line in the ESP's grub.cfg.
+    pub kernel_cmdline: String,
+    pub kernel_version: String,
+    /// The image's name (the AMI name).
+    pub name: String,
+    pub nvme_support: bool,
+    pub root_device: String,
+    /// The ext4 root filesystem's UUID and label.
+    pub root_fs_label: String,
+    pub root_fs_uuid: uuid::Uuid,
+    /// The root partition's GPT GUID (`root=PARTUUID=` on the kernel command line).
+    pub root_partition_guid: uuid::Uuid,
+    /// The EBS volume size (GiB) an instance needs at least: the disk rounded up.
+    pub volume_size_gib: u64,
+}
+
+impl ImageInfo {
+    /// The pretty JSON written to image-info.json (keys sorted, newline at the end).
+    pub fn to_json(&self) -> Vec<u8> {
+        let v = serde_json::to_value(self).expect("image info serializes");
+        let mut out = serde_json::to_vec_pretty(&v).expect("a value serializes");
+        out.push(b'\n');
+        out
+    }
+
+    /// Reads `<dir>/image-info.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(FILE_NAME);
+        let text = std::fs::read(&path).at(&path)?;
+        serde_json::from_slice(&text).map_err(|e| {
+            Error::Output(format!(
+                "{}: not an lpbake image-info.json ({e})\n  fix: rebuild the appliance with `lpbake build`",
+                path.display()
+            ))
+        })
+    }
+}
