@@ -22,6 +22,7 @@ APT_PACKAGES=(
     docker.io docker-registry skopeo umoci mmdebstrap prometheus pigz
     jq xz-utils zstd e2fsprogs time curl ca-certificates git
     python3 python3-pip build-essential
+    qemu-system-x86 qemu-utils ovmf mtools dosfstools nftables fdisk gdisk
 )
 
 say() { printf 'deps: %s\n' "$*" >&2; }
