@@ -7,8 +7,10 @@
 //! changed is written, each cached layer it uses is checked in full against its tree, unpacked
 //! again from the verified source archive, and rebuilt if it is not that tree's layer.
 
+use crate::appliance;
 use crate::base::Base;
 use crate::digest::Digest;
+use crate::disk::ImageInfo;
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::{Fetcher, ImageRef};
 use crate::fsutil::{self, Staging};
@@ -41,6 +43,18 @@ pub struct Options {
     pub compression: Compression,
     /// Timestamp of every output (the caller's `SOURCE_DATE_EPOCH`); None: the lock's epoch.
     pub source_date_epoch: Option<u64>,
+    /// What to build; None: the images, and the disk when the spec has an appliance and no
+    /// images are picked.
+    pub targets: Option<Targets>,
+}
+
+/// What `lpbake build` writes. A target left out keeps its previous output as it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Targets {
+    /// The OCI images (OCI layouts, archives, SBOMs, images.json).
+    pub oci: bool,
+    /// The appliance disk (OUT/disk/: rootfs.tar, disk.raw, disk.vhd, image-info.json).
+    pub disk: bool,
 }
 
 /// What a build did.
@@ -49,6 +63,8 @@ pub struct Outcome {
     pub images: Summary,
     pub rebuilt: Vec<String>,
     pub unchanged: Vec<String>,
+    /// The disk's image-info, when the disk was built or found up to date.
+    pub disk: Option<crate::disk::ImageInfo>,
 }
 
 /// Reads the spec and the lock, pinning what is missing unless `--locked`.
@@ -81,10 +97,16 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     let cache = BlobStore::create(&opts.cache).at(&opts.cache)?;
     let fetcher = Fetcher::new(cache.clone(), opts.mirror.as_deref(), opts.offline, report.clone())?;
     let (spec, lock) = prepare(opts, &fetcher, report)?;
-    let names = select(&spec, &opts.images)?;
+    // By default the images, and the disk when there is an appliance (but not when `--image`
+    // picks images).
+    let targets =
+        opts.targets.unwrap_or(Targets { oci: true, disk: spec.appliance.is_some() && opts.images.is_empty() });
+    let names = if targets.oci { select(&spec, &opts.images)? } else { Vec::new() };
     let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
     let epoch = lock.source_date_epoch(opts.source_date_epoch);
-    let comps = images.iter().flat_map(|i| &i.components);
+    let disk = if targets.disk { Some(appliance::Plan::new(&spec, &cache)?) } else { None };
+    let comps =
+        images.iter().flat_map(|i| &i.components).chain(disk.iter().flat_map(|d| d.components.iter().map(|c| &c.name)));
     let binaries = crate::workspace::build_all(&spec, comps, opts.offline, epoch, &cache, report)?;
     let planner = Planner {
         spec: &spec,
@@ -94,7 +116,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         layerer: Layerer {
             store: cache.clone(),
             index: opts.cache.join("layers"),
-            epoch: lock.source_date_epoch(opts.source_date_epoch),
+            epoch,
             compression: opts.compression,
             report: report.clone(),
         },
@@ -102,7 +124,6 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         unchecked: Mutex::default(),
         trusted: Mutex::default(),
     };
-    let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
     let plan_all = || -> Result<Vec<Built>> {
         let components = planner.component_layers(&images)?;
         images.iter().map(|img| planner.plan(img, &components)).collect()
@@ -115,14 +136,26 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     let is_current = |b: &Built| {
         previous.images.get(&b.name) == Some(&b.summary()) && b.files().iter().all(|f| opts.out.join(f).exists())
     };
-    let summary = Summary { images: built.iter().map(|b| (b.name.clone(), b.summary())).collect() };
+    let mut summary = Summary { images: built.iter().map(|b| (b.name.clone(), b.summary())).collect() };
+    // Without the oci target, the previous images stay as they were.
+    let kept: Vec<String> = if targets.oci { Vec::new() } else { previous.images.keys().cloned().collect() };
+    for name in &kept {
+        summary.images.insert(name.clone(), previous.images[name].clone());
+    }
     let (unchanged, changed): (Vec<&Built>, Vec<&Built>) = built.iter().partition(|b| is_current(b));
-    let outcome = Outcome {
+    let disk_key = disk.as_ref().map(|d| d.key(epoch, |c| planner.source_sha256(c)));
+    let disk_current = match (&disk, disk_key) {
+        (Some(d), Some(key)) => d.is_current(&opts.out, key),
+        _ => true,
+    };
+    let mut outcome = Outcome {
         images: summary.clone(),
         rebuilt: changed.iter().map(|b| b.name.clone()).collect(),
-        unchanged: unchanged.iter().map(|b| b.name.clone()).collect(),
+        unchanged: unchanged.iter().map(|b| b.name.clone()).chain(kept.iter().cloned()).collect(),
+        disk: None,
     };
-    if changed.is_empty() && previous == summary {
+    if changed.is_empty() && previous == summary && disk_current {
+        outcome.disk = disk.is_some().then(|| ImageInfo::read(&opts.out.join(appliance::DIR))).transpose()?;
         report.step(format!("{}: up to date", opts.out.display()));
         return Ok(outcome);
     }
@@ -140,8 +173,9 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         planner.base_layers(&spec.images[b.name.as_str()])?;
     }
     let tmp = Staging::new(&parent)?;
-    for b in &unchanged {
-        for f in b.files() {
+    let carried = unchanged.iter().map(|b| b.name.as_str()).chain(kept.iter().map(String::as_str));
+    for name in carried {
+        for f in output::files(name) {
             copy_tree(&opts.out.join(&f), &tmp.path().join(&f))?;
         }
     }
@@ -160,6 +194,20 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     });
     written.into_iter().collect::<Result<()>>()?;
     summary.write(tmp.path())?;
+    match (&disk, disk_key) {
+        (Some(_), Some(_)) if disk_current => {
+            appliance::carry(&opts.out, tmp.path())?;
+            outcome.disk = Some(ImageInfo::read(&tmp.path().join(appliance::DIR))?);
+        }
+        (Some(d), Some(key)) => {
+            let tree = |c: &Component| planner.unpacked(c, false).map(|(t, _)| t);
+            let dir = tmp.path().join(appliance::DIR);
+            outcome.disk = Some(d.write(&dir, key, &fetcher, &lock, &opts.cache, epoch, tree, report)?);
+        }
+        // Without the disk target, a previous disk stays as it was.
+        (None, _) if opts.out.join(appliance::DIR).is_dir() => appliance::carry(&opts.out, tmp.path())?,
+        _ => {}
+    }
     tmp.publish(&opts.out)?;
     Ok(outcome)
 }
@@ -402,7 +450,7 @@ impl<'a> Planner<'a> {
     }
 
     /// The sha256 of `comp`'s source: its pin in the lock, or the binary built from the workspace.
-    fn source_sha256(&self, comp: &Component) -> Digest {
+    pub(crate) fn source_sha256(&self, comp: &Component) -> Digest {
         match comp.source.download() {
             Some(d) => self.lock.files[&d.url].sha256,
             None => self.binaries[&comp.name].sha256,

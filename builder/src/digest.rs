@@ -16,6 +16,13 @@ impl Digest {
         Digest(Sha256::digest(bytes).into())
     }
 
+    /// The digest of the file at `path`, streamed.
+    pub fn of_file(path: &std::path::Path) -> io::Result<Self> {
+        let mut w = HashWriter::new(io::sink());
+        io::copy(&mut std::fs::File::open(path)?, &mut w)?;
+        Ok(w.finish().1)
+    }
+
     /// The 64 lowercase hex characters, without the `sha256:` prefix.
     pub fn hex(&self) -> String {
         hex::encode(self.0)

@@ -32,6 +32,10 @@ pub enum Error {
     #[error(transparent)]
     Unpack(#[from] UnpackError),
 
+    /// A root filesystem layer would write through a symlink or a file of the layer below.
+    #[error(transparent)]
+    Overlay(#[from] crate::stage::OverlayError),
+
     /// The Docker engine is unreachable or refused a request.
     #[error("{msg}\n  fix: {fix}")]
     Engine { msg: String, fix: String },

@@ -2,9 +2,10 @@
 //!
 //! Data flow of `lpbake build`: [`spec`] -> [`lock`] / [`resolve`] -> [`fetch`] -> [`unpack`] ->
 //! [`stage`] -> [`layer`] -> [`oci`] (on a [`base`]) -> [`output`], orchestrated by [`build`];
-//! then [`publish`]: load into a Docker engine, push to a registry. [`disk`] turns a whole root
-//! filesystem tree into the appliance's bootable disk images.
+//! the appliance: [`render`] -> [`disk`] (a whole root filesystem tree to bootable disk images),
+//! orchestrated by [`appliance`]; then [`publish`]: load into a Docker engine, push to a registry.
 
+pub mod appliance;
 pub mod base;
 pub mod build;
 pub mod digest;

@@ -96,6 +96,13 @@ enum Command {
     /// gives the same bytes: it is the parity input of the NixOS modules.
     #[command(verbatim_doc_comment)]
     Render(RenderArgs),
+    /// Print the exact commands that turn a built disk (OUT/disk/) into an EC2 AMI.
+    ///
+    /// Two ways, with every value filled in from OUT/disk/image-info.json: `coldsnap upload` of
+    /// disk.raw straight into an EBS snapshot, or `aws s3 cp` of disk.vhd and
+    /// `aws ec2 import-snapshot`; then `aws ec2 register-image` with UEFI boot, ENA, NVMe and the
+    /// root device. Nothing is run: read them, set the variables they name, and run them.
+    AmiCommands(AmiArgs),
 }
 
 #[derive(Args)]
@@ -178,6 +185,28 @@ struct BuildArgs {
     /// Then load the images into the Docker engine (see `lpbake load`).
     #[arg(long)]
     load: bool,
+    /// What to build (repeatable, or comma-separated): `oci` (the images) and `disk` (the
+    /// appliance: OUT/disk/rootfs.tar, disk.raw, disk.vhd, image-info.json). Default: the images,
+    /// and the disk when the spec has an appliance.toml. A target left out keeps its previous
+    /// output as it was.
+    #[arg(long = "target", value_enum, value_delimiter = ',', value_name = "TARGET")]
+    targets: Vec<Target>,
+}
+
+/// A `--target` of `lpbake build`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    /// The OCI images.
+    Oci,
+    /// The appliance disk image.
+    Disk,
+}
+
+#[derive(Args)]
+struct AmiArgs {
+    /// Output folder of a previous `lpbake build` with the disk target.
+    #[arg(default_value = "out", value_name = "OUT")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -220,6 +249,7 @@ fn options(
     locked: bool,
     images: Vec<String>,
     compression: Compression,
+    targets: &[Target],
 ) -> Options {
     Options {
         spec: i.spec,
@@ -232,6 +262,8 @@ fn options(
         images,
         compression,
         source_date_epoch: i.source_date_epoch,
+        targets: (!targets.is_empty())
+            .then(|| build::Targets { oci: targets.contains(&Target::Oci), disk: targets.contains(&Target::Disk) }),
     }
 }
 
@@ -253,7 +285,8 @@ fn main() -> ExitCode {
         Command::Build(a) => {
             let out = a.out.clone();
             let load_after = a.load;
-            build::run(&options(a.inputs, cache, a.out, a.locked, a.images, a.compression), &report).and_then(|o| {
+            let opts = options(a.inputs, cache, a.out, a.locked, a.images, a.compression, &a.targets);
+            build::run(&opts, &report).and_then(|o| {
                 let loaded = if load_after { daemon::load(&out, &[], &docker_host, &report)? } else { Vec::new() };
                 if !report.json() {
                     for (name, s) in &o.images.images {
@@ -261,8 +294,12 @@ fn main() -> ExitCode {
                         report.step(format!("{name}: {} {how}", s.manifest));
                     }
                     report.step(format!("wrote {}", out.join(summary::FILE).display()));
+                    if let Some(info) = &o.disk {
+                        report.step(format!("disk: {} ({})", out.join(lpbake::appliance::DIR).display(), info.summary()));
+                        report.step(format!("make an AMI of it: lpbake ami-commands {}", out.display()));
+                    }
                 }
-                Ok(serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged, "loaded": loaded }))
+                Ok(serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged, "disk": o.disk, "loaded": loaded }))
             })
         }
         Command::Load(a) => {
@@ -297,12 +334,22 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Lock(a) => lock(a, cache, &report),
+        Command::AmiCommands(a) => match lpbake::disk::ami_commands(&a.out.join(lpbake::appliance::DIR)) {
+            // The commands are the output, also with --json.
+            Ok(text) => {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => Err(e),
+        },
         Command::Verify(a) => {
             let out = a.out.clone();
-            lpbake::verify::run(&options(a.inputs, cache, a.out, true, Vec::new(), a.compression), &report).map(|n| {
-                report.step(format!("{}: all {n} files match the spec and lock", out.display()));
-                serde_json::json!({ "out": out, "verified_files": n })
-            })
+            lpbake::verify::run(&options(a.inputs, cache, a.out, true, Vec::new(), a.compression, &[]), &report).map(
+                |n| {
+                    report.step(format!("{}: all {n} files match the spec and lock", out.display()));
+                    serde_json::json!({ "out": out, "verified_files": n })
+                },
+            )
         }
     };
     match result {

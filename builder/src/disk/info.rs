@@ -31,6 +31,9 @@ pub struct ImageInfo {
     pub esp_partition_guid: uuid::Uuid,
     /// Output file name -> its size and sha256 (rootfs.tar, disk.raw, disk.vhd).
     pub files: BTreeMap<String, FileInfo>,
+    /// The digest of everything the disk is made from (the seed of its identifiers): a build
+    /// with the same inputs finds its disk up to date.
+    pub inputs: Digest,
     /// The kernel command line in the ESP's grub.cfg.
     pub kernel_cmdline: String,
     pub kernel_version: String,
@@ -54,6 +57,12 @@ impl ImageInfo {
         let mut out = serde_json::to_vec_pretty(&v).expect("a value serializes");
         out.push(b'\n');
         out
+    }
+
+    /// One line for people: name, disk size, sha256 of disk.raw.
+    pub fn summary(&self) -> String {
+        let raw = self.files.get(super::DISK_RAW).map(|f| f.sha256.to_string()).unwrap_or_default();
+        format!("{}, {} MiB, disk.raw {raw}", self.name, self.disk_size >> 20)
     }
 
     /// Reads `<dir>/image-info.json`.

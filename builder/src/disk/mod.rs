@@ -144,6 +144,7 @@ pub fn write(input: &DiskInput, out_dir: &Path, report: &Reporter) -> Result<Ima
         ena_support: true,
         esp_partition_guid: guids.esp,
         files,
+        inputs: input.seed,
         kernel_cmdline: boot::cmdline(&guids.root),
         kernel_version: boot.kernel_version.clone(),
         name: input.name.clone(),

@@ -260,7 +260,7 @@ fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
     };
     let after = strings(&["network-online.target", "lpwatch.service"]);
     let unit_sec = BTreeMap::from([("After".to_string(), after.clone()), ("Wants".to_string(), after)]);
-    let settings = BTreeMap::from([
+    let mut settings = BTreeMap::from([
         ("Type".to_string(), strings(&["exec"])),
         // Created on the mounted volume, owned by the service user, only once the mount is asserted.
         ("StateDirectory".to_string(), strings(&["livepeer/data"])),
@@ -268,6 +268,20 @@ fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
         ("TimeoutStopSec".to_string(), strings(&["30"])),
         ("InaccessiblePaths".to_string(), strings(&[&format!("-{CREDENTIALS_DIR}")])),
     ]);
+    if on_chain {
+        // livepeer v0.9.1 encrypts a key it creates with the -ethPassword *path* when that names
+        // a file (and then cannot unlock it): the node's account is made before its first start,
+        // with the file's contents, by lpwatch. A keystore with an account is left alone.
+        let mut init = format!(
+            "{} keystore-init --keystore {LIVEPEER_DATA}/keystore --password-file {}",
+            program(spec, a, "lpwatch")?,
+            credential_path(UNIT, "eth-password")
+        );
+        if l.light_kdf {
+            init.push_str(" --light-kdf");
+        }
+        settings.insert("ExecStartPre".to_string(), vec![init]);
+    }
     unit(
         format!("Livepeer node ({} on {})", a.role.as_str(), a.network),
         service,

@@ -1,6 +1,6 @@
 //! The system files around the services: `limits.d` (open files for the livepeer user),
 //! `sysctl.d` (socket buffers for video), journald size caps, chrony (servers, makestep,
-//! rtcsync; enabled by a link), `/etc/fstab` (the root and the volumes by label, `nofail`) and
+//! rtcsync; enabled by a link), the network (DHCP by systemd-networkd), `/etc/fstab` (the root and the volumes by label, `nofail`) and
 //! `sysusers.d` (the service users with fixed ids).
 
 use super::{Node, RenderedTree};
@@ -10,7 +10,9 @@ const HEADER: &str = "# Rendered by lpbake from images/appliance.toml.\n";
 /// The chrony service of the base (Debian and Ubuntu name it chrony.service).
 const CHRONY_UNIT: &str = "/usr/lib/systemd/system/chrony.service";
 /// The root filesystem's label (the disk build gives it).
-pub const ROOT_LABEL: &str = "lpbake-root";
+use crate::disk::ext4::LABEL as ROOT_LABEL;
+/// systemd-networkd, which brings up the instance's network (DHCP on every ethernet interface).
+const NETWORKD: &str = "/usr/lib/systemd/system/systemd-networkd";
 
 pub fn add(t: &mut RenderedTree, node: &Node) {
     let mut limits = String::from(HEADER);
@@ -41,6 +43,17 @@ pub fn add(t: &mut RenderedTree, node: &Node) {
     chrony.push_str("driftfile /var/lib/chrony/chrony.drift\n# Step the clock at boot when it is more than 1 s off (first 3 updates), then slew.\nmakestep 1 3\nrtcsync\nlogdir /var/log/chrony\n");
     t.file("/etc/chrony/chrony.conf", 0o644, chrony.into_bytes());
     t.symlink("/etc/systemd/system/multi-user.target.wants/chrony.service", CHRONY_UNIT);
+
+    // Network: DHCP (IPv4 and IPv6) on every ethernet interface, by systemd-networkd, which a
+    // cloud base has; files of the base with lower numbers (e.g. netplan's) win.
+    let network = format!("{HEADER}[Match]\nType=ether\n\n[Network]\nDHCP=yes\n");
+    t.file("/etc/systemd/network/80-lpbake-dhcp.network", 0o644, network.into_bytes());
+    t.symlink("/etc/systemd/system/multi-user.target.wants/systemd-networkd.service", &format!("{NETWORKD}.service"));
+    t.symlink("/etc/systemd/system/sockets.target.wants/systemd-networkd.socket", &format!("{NETWORKD}.socket"));
+    t.symlink(
+        "/etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service",
+        &format!("{NETWORKD}-wait-online.service"),
+    );
 
     let mut fstab = format!("{HEADER}# Volumes are mounted by label with nofail: a missing one does not stop the boot, and the\n# services that need it do not start (their status says why).\nLABEL={ROOT_LABEL} / ext4 defaults 0 1\n");
     for (mount, v) in &node.volumes {

@@ -116,6 +116,9 @@ pub struct Livepeer {
     pub eth_acct_addr: Option<String>,
     pub reward: Option<bool>,
     pub monitor: bool,
+    /// Encrypt the account the appliance creates with geth's light scrypt (fast, weak) instead of
+    /// the standard one (256 MiB and about a second per start).
+    pub light_kdf: bool,
 }
 
 /// Filesystem labels of the volumes.
@@ -194,6 +197,7 @@ struct LivepeerDef {
     eth_acct_addr: Option<Spanned<String>>,
     reward: Option<bool>,
     monitor: Option<bool>,
+    light_kdf: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -604,6 +608,7 @@ fn parse_livepeer(
         )?,
         reward: l.reward,
         monitor: l.monitor.unwrap_or(true),
+        light_kdf: l.light_kdf.unwrap_or(false),
     };
     if matches!(role, Role::Transcoder | Role::Gateway)
         && out.orch_addr.is_none()

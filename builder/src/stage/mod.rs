@@ -12,7 +12,7 @@ pub mod secrets;
 
 use crate::digest::Digest;
 use crate::store::BlobStore;
-use crate::unpack::MemberKind;
+use crate::unpack::{Member, MemberKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -110,6 +110,67 @@ impl Tree {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The tree of a whole-tree unpack (e.g. a base root filesystem), entries as the archive has them.
+    pub fn from_members(members: &BTreeMap<String, Member>) -> Tree {
+        let mut t = Tree::default();
+        for m in members.values() {
+            t.add(&m.path, Entry::new(m.mode, m.uid, m.gid, Content::of(&m.kind)));
+        }
+        t
+    }
+
+    /// Lays `top` over this tree: its entries replace those at the same path, except that a
+    /// directory present in both keeps this tree's entry. Refused (naming `what` and the path):
+    /// an entry of `top` under something of this tree that is not a directory, e.g. a path
+    /// through the symlink `lib -> usr/lib` of a merged-/usr base.
+    pub fn overlay(&mut self, top: &Tree, what: &str) -> Result<(), OverlayError> {
+        for (path, entry) in &top.entries {
+            let mut parent = path.as_str();
+            while let Some((p, _)) = parent.rsplit_once('/') {
+                if let Some(e) = self.entries.get(p).filter(|e| e.content != Content::Dir) {
+                    return Err(OverlayError {
+                        what: what.to_string(),
+                        path: path.clone(),
+                        under: p.to_string(),
+                        kind: e.content.kind(),
+                    });
+                }
+                parent = p;
+            }
+            let keep_dir =
+                entry.content == Content::Dir && self.entries.get(path).is_some_and(|e| e.content == Content::Dir);
+            if !keep_dir {
+                self.entries.insert(path.clone(), entry.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why [`Tree::overlay`] refused a path.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what}: /{path} would be written under /{under}, which is a {kind} in the tree below; use the path it resolves to"
+)]
+pub struct OverlayError {
+    pub what: String,
+    pub path: String,
+    pub under: String,
+    pub kind: &'static str,
+}
+
+impl Content {
+    /// What the entry is, in words.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Content::Dir => "directory",
+            Content::File { .. } => "file",
+            Content::Symlink { .. } => "symlink",
+            Content::Hardlink { .. } => "hard link",
+            Content::Device { .. } => "device node",
+        }
     }
 }
 

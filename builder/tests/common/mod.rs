@@ -4,8 +4,12 @@
 
 #![allow(dead_code)]
 
+pub mod qemu;
+pub mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+pub use tools::tool;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -20,13 +24,6 @@ pub fn fixtures() -> PathBuf {
         f.display()
     );
     f
-}
-
-/// An external tool the test needs, or a panic naming `make deps`.
-pub fn tool(name: &str) -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
-    found.unwrap_or_else(|| panic!("`{name}` is not installed: run `make deps`"))
 }
 
 /// `lpbake` with a private cache dir and no inherited cache settings.
@@ -49,8 +46,10 @@ pub fn build_offline_with(cache: &Path, out: &Path, extra: &[&str]) -> Output {
     build_spec(cache, &repo().join("images"), &f.join("lpbake.lock"), out, &mirror)
 }
 
-/// `lpbake build --spec SPEC --lock LOCK --out OUT EXTRA...`.
+/// `lpbake build --spec SPEC --lock LOCK --out OUT EXTRA...`. Only the images are built unless
+/// `extra` names a `--target` (the disk has its own tests: vm.rs, appliance.rs).
 pub fn build_spec(cache: &Path, spec: &Path, lock: &Path, out: &Path, extra: &[std::ffi::OsString]) -> Output {
+    let target: &[&str] = if extra.iter().any(|a| a == "--target") { &[] } else { &["--target", "oci"] };
     lpbake(cache)
         .current_dir(repo())
         .arg("build")
@@ -60,6 +59,7 @@ pub fn build_spec(cache: &Path, spec: &Path, lock: &Path, out: &Path, extra: &[s
         .arg(lock)
         .arg("--out")
         .arg(out)
+        .args(target)
         .args(extra)
         .output()
         .unwrap()

@@ -1,0 +1,193 @@
+//! `make vm-test`: the appliance disk boots under qemu (TCG, OVMF, root on NVMe) and is checked
+//! from inside and outside. The product disk is built offline from the fixtures twice, in
+//! different working dirs, time zones, umasks and caches: the two must be the same bytes. The
+//! booted disk is the test's node (the product spec with tests/vm/appliance.toml, fit for a
+//! network that reaches no chain) plus a probe (tests/vm/report.sh and its unit), written by the
+//! same disk writer; a product disk never holds a probe. The probe reports on the second serial
+//! port; the test checks ports through qemu's port forwards to host loopback (the guest network
+//! is `restrict=on`: it reaches nothing else), then powers the VM off and scans the root disk for
+//! the password. Scenarios: the node with its data volume; the same image without it; a second,
+//! fresh copy of the disk with the same data volume (same node address).
+
+mod common;
+use common::qemu::{boot, copy_disk, data_volume, probe_disk, volume};
+use common::*;
+use lpbake::digest::Digest;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const PASSWORD: &str = "vm-test-pw-7d1f0c2b9e";
+
+/// The product build A (`--target disk`), shared by the tests of this file.
+fn product() -> &'static PathBuf {
+    static A: OnceLock<PathBuf> = OnceLock::new();
+    A.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("lpbake-vm-").tempdir().unwrap().keep();
+        let out = dir.join("A");
+        ok(&build_offline_with(&dir.join("cache"), &out, &["--target", "disk"]));
+        out
+    })
+}
+
+/// The test's own disk: the rootfs of the test's node (the product spec with
+/// tests/vm/appliance.toml, fit for a sealed network) plus the probe `tests/vm/report.sh`.
+fn test_disk() -> &'static PathBuf {
+    static T: OnceLock<PathBuf> = OnceLock::new();
+    T.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("lpbake-vm-node-").tempdir().unwrap().keep();
+        let spec = dir.join("spec");
+        std::fs::create_dir(&spec).unwrap();
+        for e in std::fs::read_dir(repo().join("images")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") && !p.ends_with("appliance.toml") {
+                std::fs::copy(&p, spec.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        std::fs::copy(repo().join("tests/vm/appliance.toml"), spec.join("appliance.toml")).unwrap();
+        let f = fixtures();
+        let out = dir.join("out");
+        let args = [
+            "--offline".into(),
+            "--mirror".into(),
+            f.join("mirror").into_os_string(),
+            "--target".into(),
+            "disk".into(),
+        ];
+        ok(&build_spec(&dir.join("cache"), &spec, &f.join("lpbake.lock"), &out, &args));
+        let probe = std::fs::read(repo().join("tests/vm/report.sh")).unwrap();
+        let t = dir.join("T");
+        probe_disk(&out.join("disk/rootfs.tar"), lpbake::unpack::Format::Tar, &probe, &dir.join("probe-store"), &t);
+        t
+    })
+}
+
+/// Byte offsets where `needle` occurs in the file at `path` (streamed).
+fn occurrences(path: &Path, needle: &[u8]) -> usize {
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut count = 0;
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            return count;
+        }
+        carry.extend_from_slice(&buf[..n]);
+        count += carry.windows(needle.len()).filter(|w| *w == needle).count();
+        let keep = carry.len().saturating_sub(needle.len() - 1);
+        carry.drain(..keep);
+    }
+}
+
+#[test]
+fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches() {
+    let a = product();
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tmp.path().join("B");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let f = fixtures();
+    let script = format!(
+        "umask 077; exec {} build --target disk --offline --mirror {} --lock {} --spec {} --out {}",
+        env!("CARGO_BIN_EXE_lpbake"),
+        f.join("mirror").display(),
+        f.join("lpbake.lock").display(),
+        repo().join("images").display(),
+        b.display()
+    );
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(&elsewhere)
+        .env("TZ", "Pacific/Chatham")
+        .env("LC_ALL", "C")
+        .env("LPBAKE_CACHE_DIR", tmp.path().join("cache-b"))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    ok(&o);
+    for f in ["disk.raw", "disk.vhd", "rootfs.tar", "image-info.json"] {
+        let (da, db) =
+            (Digest::of_file(&a.join("disk").join(f)).unwrap(), Digest::of_file(&b.join("disk").join(f)).unwrap());
+        assert_eq!(da, db, "{f} differs between two builds");
+    }
+    let info = std::fs::read_to_string(a.join("disk/image-info.json")).unwrap();
+    let sha = Digest::of_file(&a.join("disk/disk.raw")).unwrap().to_string();
+    assert!(info.contains(sha.trim_start_matches("sha256:")), "image-info.json lacks disk.raw's sha256 {sha}:\n{info}");
+}
+
+#[test]
+fn appliance_boots_healthy_locked_down_and_keeps_its_identity_on_a_fresh_disk() {
+    let t = test_disk();
+    let dir = t.clone();
+    let (data, geth) = (dir.join("data.img"), dir.join("geth.img"));
+    data_volume(&data, PASSWORD);
+    volume(&geth, "lp-geth", None, "64M");
+    let first = dir.join("first.raw");
+    copy_disk(&t.join("disk.raw"), &first);
+    let run = boot("node", &first, Some(&data), &geth);
+
+    assert_eq!(run.fact("data_mounted"), "yes");
+    for unit in ["livepeer", "lpwatch", "chrony", "nftables"] {
+        assert_eq!(
+            run.fact(&format!("active_{unit}")),
+            "active",
+            "{unit} not active:\n{}",
+            run.text("livepeer_status")
+        );
+    }
+    assert_eq!(run.fact("healthz"), "200", "lpwatch never healthy; console:\n{}", run.tail());
+    assert_eq!(run.fact("livepeer_exe"), "/usr/local/bin/livepeer");
+    assert_eq!(run.fact("livepeer_nofile"), "65536/65536");
+    assert_ne!(run.fact("livepeer_user"), "root");
+    assert_eq!(run.fact("password_in_proc"), "0", "the password is in a /proc/*/cmdline or environ");
+    let recovered = run.fact("recovered_ms");
+    let ms: u64 = recovered.parse().unwrap_or_else(|_| panic!("livepeer not healthy again after kill -9: {recovered}"));
+    assert!(ms <= 10_000, "healthy again only after {ms} ms");
+    assert_ne!(run.fact("livepeer_pid_after"), run.fact("livepeer_pid"));
+    let nft = run.text("nft");
+    let input =
+        nft.split("chain ").find(|c| c.contains("hook input")).unwrap_or_else(|| panic!("no input chain:\n{nft}"));
+    assert!(input.contains("policy drop"), "input policy is not drop:\n{nft}");
+    assert!(run.answers[&8935], "8935 does not answer through the port forward");
+    for port in [7935, 7936, 7937] {
+        assert!(!run.answers[&port], "guest port {port} answers from outside");
+    }
+    let addr = run.fact("eth_addr").to_string();
+    assert!(addr.starts_with("0x") && addr.len() == 42, "no node address: {addr}");
+    // The root disk holds the password nowhere (journal, logs, config, free blocks included).
+    assert_eq!(occurrences(&first, PASSWORD.as_bytes()), 0, "the password is on the root disk");
+
+    // A second, fresh copy of the image with the same data volume is the same node.
+    let second = dir.join("second.raw");
+    copy_disk(&t.join("disk.raw"), &second);
+    let again = boot("node-again", &second, Some(&data), &geth);
+    assert_eq!(again.fact("healthz"), "200");
+    assert_eq!(again.fact("eth_addr"), addr, "a fresh disk with the same data volume is another node");
+}
+
+#[test]
+fn without_its_data_volume_livepeer_stays_stopped_and_says_why() {
+    let t = test_disk();
+    let dir = t.join("no-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let geth = dir.join("geth.img");
+    volume(&geth, "lp-geth", None, "64M");
+    let root = dir.join("root.raw");
+    copy_disk(&t.join("disk.raw"), &root);
+    let run = boot("no-data", &root, None, &geth);
+    assert_eq!(run.fact("data_mounted"), "no");
+    assert_ne!(run.fact("active_livepeer"), "active");
+    let status = run.text("livepeer_status");
+    assert!(
+        status.contains("var-lib-livepeer.mount") || status.contains("/var/lib/livepeer"),
+        "livepeer's status does not say the data volume is missing:\n{status}"
+    );
+    assert_eq!(
+        run.fact("root_var_lib_livepeer_entries"),
+        "0",
+        "something was written to the root disk's /var/lib/livepeer"
+    );
+}
