@@ -103,6 +103,7 @@ impl<'a> Plan<'a> {
         report: &Reporter,
     ) -> Result<ImageInfo> {
         let store = fetcher.cache();
+        std::fs::create_dir_all(dir).at(dir)?;
         let mut tree = base_tree(self.base, fetcher, lock, cache, report)?;
         for comp in &self.components {
             tree.overlay(&component_tree(comp)?, &comp.name)?;

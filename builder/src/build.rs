@@ -492,7 +492,7 @@ impl<'a> Planner<'a> {
         };
         let (url, store) = (&src.url, self.fetcher.cache());
         if !stream {
-            self.report.step(format!("unpacking {} ({}) to check its cached layer", src.file_name(), comp.name));
+            self.report.step(format!("unpacking {} ({})", src.file_name(), comp.name));
             return Ok((unpack::unpack(&path, sha, url, format, &wanted, &limits, store)?, None));
         }
         self.report.step(format!("unpacking {} ({}) and compressing its layer", src.file_name(), comp.name));
