@@ -180,3 +180,18 @@ impl Drop for RemoveDir<'_> {
         let _ = std::fs::remove_dir_all(self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn used_inodes_are_the_complement_of_the_free_ranges() {
+        let stdout = "Inode count:              32\nFirst inode:              11\nFree inodes:              20\n\
+                      Group 0: (Blocks 0-32767)\n  Free inodes: 14-16, 18\nGroup 1: (Blocks 32768-65535)\n  Free inodes: 17, 21-32\n";
+        let dump = Output { stdout: stdout.into(), stderr: String::new() };
+        assert_eq!(used_inodes(&dump), Some(vec![2, 11, 12, 13, 19, 20]));
+        let none = Output { stdout: "Inode count: 32\nFirst inode: 11\n".into(), stderr: String::new() };
+        assert_eq!(used_inodes(&none), None);
+    }
+}
