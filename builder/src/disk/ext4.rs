@@ -1,7 +1,9 @@
 //! The root filesystem: `mke2fs -d` from a materialized directory, with every input that reaches
 //! the bytes pinned (a mke2fs.conf of our own, the UUID and hash seed from the seed, the clock via
-//! E2FSPROGS_FAKE_TIME, the C locale), then `debugfs` sets every inode's times to the epoch
+//! E2FSPROGS_FAKE_TIME, the C locale), then `debugfs` sets every used inode's times to the epoch
 //! (mke2fs 1.47.0 copies each source file's ctime, the moment it was materialized).
+//! mke2fs -d links entries one by one with a linear scan of the directory: a directory of n
+//! entries costs O(n^2) (18k entries: about a minute).
 
 use crate::error::{Error, IoContext, Result};
 use crate::stage::Tree;
@@ -43,7 +45,7 @@ pub struct Ext4<'a> {
     pub uuid: uuid::Uuid,
     pub hash_seed: uuid::Uuid,
     pub epoch: u64,
-    /// The paths (relative to `/`) whose inodes get their times fixed, besides `/` and lost+found.
+    /// The tree in `source` (its size decides the number of inodes).
     pub tree: &'a Tree,
 }
 
@@ -67,29 +69,32 @@ pub fn make(x: &Ext4) -> Result<()> {
         .arg(x.source)
         .arg(x.image)
         .arg(format!("{}k", x.size / 1024));
-    run(mke2fs, "mke2fs", x.image, "the root tree may not fit: give the disk a larger root size")?;
+    run(&mut mke2fs, "mke2fs", x.image, "the root tree may not fit: give the disk a larger root size")?;
 
+    // Every inode in use (from the bitmaps dumpe2fs prints), named by number: a path lookup per
+    // inode makes debugfs minutes slower on a full root tree.
+    let dump = run(tool("dumpe2fs", x.epoch).arg(x.image), "dumpe2fs", x.image, "check that e2fsprogs is installed")?;
+    let inodes = used_inodes(&dump).ok_or_else(|| {
+        Error::Output(format!(
+            "{}: dumpe2fs printed no inode bitmaps\n  fix: install e2fsprogs 1.47 or later",
+            x.image.display()
+        ))
+    })?;
     let script = work.join("times.debugfs");
     let mut s = std::io::BufWriter::new(std::fs::File::create(&script).at(&script)?);
-    let paths = ["", "lost+found"].into_iter().chain(x.tree.entries.keys().map(String::as_str));
-    for p in paths {
-        if p.contains(['"', '\n', '\\']) {
-            return Err(Error::Output(format!(
-                "the root tree has a path debugfs cannot name ({p:?}: it holds a quote, backslash or newline)\n  fix: \
-                 rename that file in the component or base that brings it"
-            )));
-        }
+    for ino in inodes {
         for field in ["atime", "mtime", "ctime", "crtime"] {
-            writeln!(s, "sif \"/{p}\" {field} @{}", x.epoch).at(&script)?;
-            writeln!(s, "sif \"/{p}\" {field}_extra 0").at(&script)?;
+            writeln!(s, "sif <{ino}> {field} @{}", x.epoch).at(&script)?;
+            writeln!(s, "sif <{ino}> {field}_extra 0").at(&script)?;
         }
     }
     s.into_inner().map_err(|e| Error::io(&script, e.into_error()))?.sync_all().at(&script)?;
     let mut debugfs = tool("debugfs", x.epoch);
     debugfs.arg("-w").arg("-f").arg(&script).arg(x.image);
-    let out = run(debugfs, "debugfs", x.image, "check that e2fsprogs is installed and the disk has room")?;
+    let out = run(&mut debugfs, "debugfs", x.image, "check that e2fsprogs is installed and the disk has room")?;
     // debugfs reports a failed command on stderr and still exits 0.
-    let complaints: Vec<&str> = out.lines().filter(|l| !l.starts_with("debugfs ") && !l.trim().is_empty()).collect();
+    let complaints: Vec<&str> =
+        out.stderr.lines().filter(|l| !l.starts_with("debugfs ") && !l.trim().is_empty()).collect();
     if !complaints.is_empty() {
         return Err(Error::Output(format!(
             "{}: debugfs could not set the inode times: {}\n  fix: report this as an lpbake bug",
@@ -108,8 +113,8 @@ fn tool(name: &str, epoch: u64) -> Command {
     c
 }
 
-/// Runs `cmd`; its stderr on success, one error naming the image and the fix otherwise.
-fn run(mut cmd: Command, name: &str, image: &Path, fix: &str) -> Result<String> {
+/// Runs `cmd`; its stdout and stderr on success, one error naming the image and the fix otherwise.
+fn run(cmd: &mut Command, name: &str, image: &Path, fix: &str) -> Result<Output> {
     let out = match cmd.output() {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -132,7 +137,40 @@ fn run(mut cmd: Command, name: &str, image: &Path, fix: &str) -> Result<String> 
             stderr.trim()
         )));
     }
-    Ok(stderr)
+    Ok(Output { stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr })
+}
+
+/// What a tool printed.
+struct Output {
+    stdout: String,
+    stderr: String,
+}
+
+/// The inodes in use that are files of the tree: the root directory (2) and every used inode from
+/// the first non-reserved one, read from dumpe2fs's `Inode count`, `First inode` and each
+/// group's `Free inodes:` ranges.
+fn used_inodes(dump: &Output) -> Option<Vec<u64>> {
+    let header = |key: &str| -> Option<u64> {
+        dump.stdout.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
+    };
+    let (count, first) = (header("Inode count:")?, header("First inode:")?);
+    let mut free = vec![false; count as usize + 1];
+    let mut groups = 0;
+    for line in dump.stdout.lines().filter(|l| l.starts_with("  Free inodes:")) {
+        groups += 1;
+        let list = line.trim_start().trim_start_matches("Free inodes:");
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (a, b) = item.split_once('-').unwrap_or((item, item));
+            let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+            for i in a..=b.min(count) {
+                free[i as usize] = true;
+            }
+        }
+    }
+    if groups == 0 {
+        return None;
+    }
+    Some(std::iter::once(2).chain((first..=count).filter(|&i| !free[i as usize])).collect())
 }
 
 struct RemoveDir<'a>(&'a Path);
@@ -140,5 +178,20 @@ struct RemoveDir<'a>(&'a Path);
 impl Drop for RemoveDir<'_> {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn used_inodes_are_the_complement_of_the_free_ranges() {
+        let stdout = "Inode count:              32\nFirst inode:              11\nFree inodes:              20\n\
+                      Group 0: (Blocks 0-32767)\n  Free inodes: 14-16, 18\nGroup 1: (Blocks 32768-65535)\n  Free inodes: 17, 21-32\n";
+        let dump = Output { stdout: stdout.into(), stderr: String::new() };
+        assert_eq!(used_inodes(&dump), Some(vec![2, 11, 12, 13, 19, 20]));
+        let none = Output { stdout: "Inode count: 32\nFirst inode: 11\n".into(), stderr: String::new() };
+        assert_eq!(used_inodes(&none), None);
     }
 }

@@ -81,7 +81,7 @@ pub fn write(input: &DiskInput, out_dir: &Path, report: &Reporter) -> Result<Ima
     let tar = temp(out_dir, ROOTFS_TAR)?;
     let (w, sha256) = crate::layer::write_tar(input.tree, input.epoch, input.store, BufWriter::new(tar.as_file()))?;
     drop(w);
-    files.insert(ROOTFS_TAR.to_string(), FileInfo { sha256, size: len(&tar, ROOTFS_TAR)? });
+    files.insert(ROOTFS_TAR.to_string(), FileInfo { sha256, size: len(&tar)? });
 
     let (_rootdir, source) = materialize::temp_root(out_dir)?;
     let total: u64 = input.tree.entries.values().map(file_size).sum();
@@ -203,8 +203,8 @@ fn temp(dir: &Path, name: &str) -> Result<NamedTempFile> {
     tempfile::Builder::new().prefix(&format!(".{name}.")).tempfile_in(dir).at(dir)
 }
 
-fn len(f: &NamedTempFile, name: &str) -> Result<u64> {
-    Ok(f.as_file().metadata().at(f.path())?.len()).map_err(|e: Error| Error::Output(format!("{name}: {e}")))
+fn len(f: &NamedTempFile) -> Result<u64> {
+    Ok(f.as_file().metadata().at(f.path())?.len())
 }
 
 /// Renames a finished temp file to `dest`, readable by all (whatever the umask).
