@@ -119,9 +119,9 @@ fn the_repository_appliance_renders_the_expected_files() {
     for want in [
         "User=livepeer\n",
         "Restart=always\n",
-        "RestartSec=2\n",
+        "RestartSec=1\n",
         "LimitNOFILE=65536\n",
-        "RequiresMountsFor=/var/lib/livepeer\n",
+        "Wants=var-lib-livepeer.mount\nAfter=var-lib-livepeer.mount\n",
         "AssertPathIsMountPoint=/var/lib/livepeer\n",
         "StateDirectory=livepeer/data\n",
         "LoadCredential=eth-password:/var/lib/livepeer/credentials/eth-password\n",
@@ -141,7 +141,7 @@ fn the_repository_appliance_renders_the_expected_files() {
     }
     let fstab = tree.text("/etc/fstab").unwrap();
     assert!(fstab.contains("LABEL=lpbake-root / ext4 defaults 0 1\n"), "{fstab}");
-    assert!(fstab.contains("LABEL=lp-data /var/lib/livepeer ext4 nofail,x-systemd.device-timeout=10s,"), "{fstab}");
+    assert!(fstab.contains("LABEL=lp-data /var/lib/livepeer ext4 nofail,x-systemd.device-timeout=90s,"), "{fstab}");
     assert!(!fstab.contains("lp-geth"), "no geth volume while geth is off: {fstab}");
     let chrony = tree.text("/etc/chrony/chrony.conf").unwrap();
     assert!(

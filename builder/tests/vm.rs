@@ -16,51 +16,55 @@ use lpbake::digest::Digest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 const PASSWORD: &str = "vm-test-pw-7d1f0c2b9e";
 
-/// The product build A (`--target disk`), shared by the tests of this file.
-fn product() -> &'static PathBuf {
-    static A: OnceLock<PathBuf> = OnceLock::new();
-    A.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("lpbake-vm-").tempdir().unwrap().keep();
-        let out = dir.join("A");
-        ok(&build_offline_with(&dir.join("cache"), &out, &["--target", "disk"]));
-        out
-    })
+/// One test, in phases, so that its disks (GiBs) live in one temp dir removed at its end, also
+/// when a check fails: the product disk built twice and compared; the test's node disk; then the
+/// node booted with and without its data volume side by side, and once more on a fresh disk.
+#[test]
+fn the_appliance_disk_is_reproducible_boots_healthy_and_holds_up() {
+    // Inside the workspace: lpwatch is built from it.
+    let work = tempfile::Builder::new().prefix("lpbake-vm-").tempdir_in(repo().join("target")).unwrap();
+    let w = work.path();
+    let node = std::thread::scope(|s| {
+        let reproducible = s.spawn(|| disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches(w));
+        let node = node_disk(w);
+        join(reproducible);
+        node
+    });
+    std::thread::scope(|s| {
+        let without = s.spawn(|| without_its_data_volume_livepeer_stays_stopped_and_says_why(&node));
+        with_its_data_volume_the_node_is_healthy_locked_down_and_keeps_its_identity(&node);
+        join(without);
+    });
 }
 
-/// The test's own disk: the rootfs of the test's node (the product spec with
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// The test's own disk in `work`/T: the rootfs of the test's node (the product spec with
 /// tests/vm/appliance.toml, fit for a sealed network) plus the probe `tests/vm/report.sh`.
-fn test_disk() -> &'static PathBuf {
-    static T: OnceLock<PathBuf> = OnceLock::new();
-    T.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("lpbake-vm-node-").tempdir().unwrap().keep();
-        let spec = dir.join("spec");
-        std::fs::create_dir(&spec).unwrap();
-        for e in std::fs::read_dir(repo().join("images")).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") && !p.ends_with("appliance.toml") {
-                std::fs::copy(&p, spec.join(p.file_name().unwrap())).unwrap();
-            }
+fn node_disk(work: &Path) -> PathBuf {
+    let spec = work.join("spec");
+    std::fs::create_dir(&spec).unwrap();
+    for e in std::fs::read_dir(repo().join("images")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") && !p.ends_with("appliance.toml") {
+            std::fs::copy(&p, spec.join(p.file_name().unwrap())).unwrap();
         }
-        std::fs::copy(repo().join("tests/vm/appliance.toml"), spec.join("appliance.toml")).unwrap();
-        let f = fixtures();
-        let out = dir.join("out");
-        let args = [
-            "--offline".into(),
-            "--mirror".into(),
-            f.join("mirror").into_os_string(),
-            "--target".into(),
-            "disk".into(),
-        ];
-        ok(&build_spec(&dir.join("cache"), &spec, &f.join("lpbake.lock"), &out, &args));
-        let probe = std::fs::read(repo().join("tests/vm/report.sh")).unwrap();
-        let t = dir.join("T");
-        probe_disk(&out.join("disk/rootfs.tar"), lpbake::unpack::Format::Tar, &probe, &dir.join("probe-store"), &t);
-        t
-    })
+    }
+    std::fs::copy(repo().join("tests/vm/appliance.toml"), spec.join("appliance.toml")).unwrap();
+    let f = fixtures();
+    let out = work.join("node");
+    let args =
+        ["--offline".into(), "--mirror".into(), f.join("mirror").into_os_string(), "--target".into(), "disk".into()];
+    ok(&build_spec(&work.join("node-cache"), &spec, &f.join("lpbake.lock"), &out, &args));
+    let probe = std::fs::read(repo().join("tests/vm/report.sh")).unwrap();
+    let t = work.join("T");
+    probe_disk(&out.join("disk/rootfs.tar"), lpbake::unpack::Format::Tar, &probe, &work.join("probe-store"), &t);
+    t
 }
 
 /// Byte offsets where `needle` occurs in the file at `path` (streamed).
@@ -81,12 +85,11 @@ fn occurrences(path: &Path, needle: &[u8]) -> usize {
     }
 }
 
-#[test]
-fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches() {
-    let a = product();
-    let tmp = tempfile::tempdir().unwrap();
-    let b = tmp.path().join("B");
-    let elsewhere = tmp.path().join("elsewhere");
+fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches(work: &Path) {
+    let a = work.join("A");
+    ok(&build_offline_with(&work.join("cache-a"), &a, &["--target", "disk"]));
+    let b = work.join("B");
+    let elsewhere = work.join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     let f = fixtures();
     let script = format!(
@@ -103,7 +106,7 @@ fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches() {
         .current_dir(&elsewhere)
         .env("TZ", "Pacific/Chatham")
         .env("LC_ALL", "C")
-        .env("LPBAKE_CACHE_DIR", tmp.path().join("cache-b"))
+        .env("LPBAKE_CACHE_DIR", work.join("cache-b"))
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .unwrap();
@@ -118,10 +121,8 @@ fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches() {
     assert!(info.contains(sha.trim_start_matches("sha256:")), "image-info.json lacks disk.raw's sha256 {sha}:\n{info}");
 }
 
-#[test]
-fn appliance_boots_healthy_locked_down_and_keeps_its_identity_on_a_fresh_disk() {
-    let t = test_disk();
-    let dir = t.clone();
+fn with_its_data_volume_the_node_is_healthy_locked_down_and_keeps_its_identity(t: &Path) {
+    let dir = t.to_path_buf();
     let (data, geth) = (dir.join("data.img"), dir.join("geth.img"));
     data_volume(&data, PASSWORD);
     volume(&geth, "lp-geth", None, "64M");
@@ -168,9 +169,7 @@ fn appliance_boots_healthy_locked_down_and_keeps_its_identity_on_a_fresh_disk() 
     assert_eq!(again.fact("eth_addr"), addr, "a fresh disk with the same data volume is another node");
 }
 
-#[test]
-fn without_its_data_volume_livepeer_stays_stopped_and_says_why() {
-    let t = test_disk();
+fn without_its_data_volume_livepeer_stays_stopped_and_says_why(t: &Path) {
     let dir = t.join("no-data");
     std::fs::create_dir_all(&dir).unwrap();
     let geth = dir.join("geth.img");
@@ -182,7 +181,7 @@ fn without_its_data_volume_livepeer_stays_stopped_and_says_why() {
     assert_ne!(run.fact("active_livepeer"), "active");
     let status = run.text("livepeer_status");
     assert!(
-        status.contains("var-lib-livepeer.mount") || status.contains("/var/lib/livepeer"),
+        status.contains("AssertPathIsMountPoint=/var/lib/livepeer was not met"),
         "livepeer's status does not say the data volume is missing:\n{status}"
     );
     assert_eq!(

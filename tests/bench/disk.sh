@@ -16,7 +16,7 @@ lpbake="$root/target/release/lpbake"
 mirror="$LPBAKE_TEST_MIRROR"
 lock="$LPBAKE_TEST_LOCK"
 [ -f "$lock" ] || { echo "bench: no fixtures: run 'make deps fixtures'" >&2; exit 1; }
-work="$(mktemp -d /tmp/lpbake-disk-bench.XXXXXX)"
+work="$(mktemp -d "$root/target/lpbake-disk-bench.XXXXXX")"  # in the workspace: lpwatch is built from it
 trap 'rm -rf "$work"' EXIT
 
 secs() {

@@ -117,8 +117,10 @@ fn sys_user(id: u32, description: &str, home: &str) -> SysUser {
     SysUser { uid: id, gid: id, description: description.to_string(), home: home.to_string() }
 }
 
+/// A volume mounted by label. `nofail`: the boot goes on without it; its device is awaited as
+/// long as systemd's default (90 s: an attached EBS volume can show up late).
 fn volume(label: &str) -> Volume {
-    let options = ["nofail", "x-systemd.device-timeout=10s", "noatime", "nodev", "nosuid", "noexec"];
+    let options = ["nofail", "x-systemd.device-timeout=90s", "noatime", "nodev", "nosuid", "noexec"];
     Volume { label: label.to_string(), options: options.iter().map(|s| s.to_string()).collect() }
 }
 
@@ -159,7 +161,7 @@ fn unit(
 ) -> Result<Unit> {
     service.check().map_err(|v| Error::Output(format!("rendering {user}: {}: {} (fix: {})", v.key, v.msg, v.fix)))?;
     settings.insert("Restart".into(), strings(&["always"]));
-    settings.insert("RestartSec".into(), strings(&["2"]));
+    settings.insert("RestartSec".into(), strings(&["1"]));
     unit.insert("StartLimitIntervalSec".into(), strings(&["0"]));
     for m in mounts {
         unit.entry("AssertPathIsMountPoint".into()).or_default().push(m.to_string());

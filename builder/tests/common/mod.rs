@@ -9,6 +9,7 @@ pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+#[allow(unused_imports)] // not every test needs a tool
 pub use tools::tool;
 
 pub fn repo() -> PathBuf {

@@ -151,12 +151,12 @@ pub fn boot(name: &str, root: &Path, data: Option<&Path>, geth: &Path) -> Run {
     let mut marks = BTreeMap::new();
     let done = loop {
         let text = std::fs::read_to_string(&report).unwrap_or_default();
-        for line in text.lines() {
+        for line in text.lines().map(report_line) {
             if let Some(name) = line.strip_prefix("FACT ").and_then(|l| l.split(' ').next()) {
                 marks.entry(name.to_string()).or_insert_with(|| start.elapsed());
             }
         }
-        if text.lines().any(|l| l == "DONE") {
+        if text.lines().any(|l| report_line(l) == "DONE") {
             break text;
         }
         if let Ok(Some(status)) = vm.child.try_wait() {
@@ -172,7 +172,7 @@ pub fn boot(name: &str, root: &Path, data: Option<&Path>, geth: &Path) -> Run {
     let answers = fwd.iter().map(|&(h, g)| (g, answers_http(h))).collect();
     vm.power_off();
     let mut run = Run { facts: BTreeMap::new(), texts: BTreeMap::new(), answers, console: read_tail(&console), marks };
-    for line in done.lines() {
+    for line in done.lines().map(report_line) {
         if let Some(rest) = line.strip_prefix("FACT ") {
             let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
             run.facts.insert(k.into(), v.into());
@@ -185,6 +185,12 @@ pub fn boot(name: &str, root: &Path, data: Option<&Path>, geth: &Path) -> Run {
     run
 }
 
+/// A line of the report without what the firmware and the boot loader wrote before it on the
+/// same port (escape sequences, a banner).
+fn report_line(line: &str) -> &str {
+    ["FACT ", "TEXT ", "DONE"].iter().filter_map(|k| line.find(k)).min().map_or(line, |at| &line[at..])
+}
+
 /// A running qemu; killed if the test ends without powering it off.
 struct Vm {
     child: Child,
@@ -192,22 +198,47 @@ struct Vm {
 }
 
 impl Vm {
-    /// ACPI power-off through QMP (the guest flushes its disks), at most 120 s, then kill.
+    /// ACPI power-off through QMP (the guest shuts down and flushes its disks), waited for at
+    /// most 120 s; then QMP `quit` (the plug pulled), which leaves the disks as they are.
     fn power_off(&mut self) {
-        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.qmp) {
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let _ = s.write_all(b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"system_powerdown\"}\n");
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
+        if !(self.qmp("system_powerdown") && self.exited_within(Duration::from_secs(120))) {
+            eprintln!("the VM did not power off within 120 s: stopping it");
+            self.qmp("quit");
+            if !self.exited_within(Duration::from_secs(30)) {
+                let _ = self.child.kill();
+            }
         }
+        let _ = self.child.wait();
+    }
+
+    /// Runs one QMP command: reads the greeting, negotiates, sends it, reads its answer.
+    fn qmp(&self, command: &str) -> bool {
+        use std::io::BufRead;
+        let Ok(s) = std::os::unix::net::UnixStream::connect(&self.qmp) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut r = std::io::BufReader::new(&s);
+        let mut w = &s;
+        let mut line = String::new();
+        let mut answer = |r: &mut std::io::BufReader<&std::os::unix::net::UnixStream>| {
+            line.clear();
+            r.read_line(&mut line).is_ok() && !line.contains("\"error\"")
+        };
+        answer(&mut r)
+            && w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").is_ok()
+            && answer(&mut r)
+            && w.write_all(format!("{{\"execute\":\"{command}\"}}\n").as_bytes()).is_ok()
+            && (command == "quit" || answer(&mut r))
+    }
+
+    fn exited_within(&mut self, limit: Duration) -> bool {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(120) {
+        while start.elapsed() < limit {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        panic!("the VM did not power off within 120 s");
+        false
     }
 }
 
