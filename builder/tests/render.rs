@@ -121,7 +121,7 @@ fn the_repository_appliance_renders_the_expected_files() {
         "Restart=always\n",
         "RestartSec=1\n",
         "LimitNOFILE=65536\n",
-        "Wants=var-lib-livepeer.mount\nAfter=var-lib-livepeer.mount\n",
+        "RequiresMountsFor=/var/lib/livepeer\n",
         "AssertPathIsMountPoint=/var/lib/livepeer\n",
         "StateDirectory=livepeer/data\n",
         "LoadCredential=eth-password:/var/lib/livepeer/credentials/eth-password\n",

@@ -24,7 +24,7 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
     std::fs::create_dir(&elsewhere).unwrap();
     let b = tmp.path().join("B");
     let script = format!(
-        "umask 077; exec {} build --offline --mirror {} --lock {} --spec {} --out {}",
+        "umask 077; exec {} build --target oci --offline --mirror {} --lock {} --spec {} --out {}",
         env!("CARGO_BIN_EXE_lpbake"),
         f.join("mirror").display(),
         f.join("lpbake.lock").display(),

@@ -181,7 +181,8 @@ fn without_its_data_volume_livepeer_stays_stopped_and_says_why(t: &Path) {
     assert_ne!(run.fact("active_livepeer"), "active");
     let status = run.text("livepeer_status");
     assert!(
-        status.contains("AssertPathIsMountPoint=/var/lib/livepeer was not met"),
+        status.contains("Dependency failed for livepeer.service")
+            && status.contains("data volume LABEL=lp-data at /var/lib/livepeer"),
         "livepeer's status does not say the data volume is missing:\n{status}"
     );
     assert_eq!(

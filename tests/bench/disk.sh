@@ -11,8 +11,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 . tests/env/paths.sh
-cargo build --quiet --release --workspace --examples
-lpbake="$root/target/release/lpbake"
+# The profile `make test` builds (release optimisation without LTO): already built after a test run.
+cargo build --quiet --profile ci --workspace --examples
+lpbake="$root/target/ci/lpbake"
 mirror="$LPBAKE_TEST_MIRROR"
 lock="$LPBAKE_TEST_LOCK"
 [ -f "$lock" ] || { echo "bench: no fixtures: run 'make deps fixtures'" >&2; exit 1; }
@@ -60,4 +61,4 @@ lock = tomllib.load(open(sys.argv[1], "rb"))
 print(next(f["sha256"] for f in lock.get("file", []) if f["url"].endswith("-root.tar.xz")))
 PY
 )
-"$root/target/release/examples/boot_bench" "$work/B/disk/rootfs.tar" "$mirror/blobs/sha256/$base_sha" "$work/boot"
+"$root/target/ci/examples/boot_bench" "$work/B/disk/rootfs.tar" "$mirror/blobs/sha256/$base_sha" "$work/boot"

@@ -25,6 +25,12 @@ for unit in livepeer lpwatch chrony nftables; do
 done
 if mountpoint -q /var/lib/livepeer; then fact data_mounted yes; else fact data_mounted no; fi
 systemctl show livepeer.service -p ActiveState -p SubState -p Result -p ConditionResult -p AssertResult | text livepeer_show
+# Its status, once the journal holds why it is not running (bounded: 30 s).
+for _ in $(seq 1 60); do
+    systemctl is-active -q livepeer.service && break
+    SYSTEMD_COLORS=0 systemctl status livepeer.service --no-pager -l -n 20 2>&1 | grep -q 'Dependency failed' && break
+    sleep 0.5
+done
 SYSTEMD_COLORS=0 systemctl status livepeer.service --no-pager -l -n 20 2>&1 | text livepeer_status
 nft list ruleset 2>&1 | text nft
 

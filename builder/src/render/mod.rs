@@ -101,8 +101,7 @@ pub struct Unit {
     pub settings: BTreeMap<String, Vec<String>>,
     /// Addresses it listens on that only this machine reaches.
     pub listen: BTreeSet<String>,
-    /// Mount points it needs: wanted and ordered after (`Wants=`/`After=` of their mount units)
-    /// and asserted mounted (`AssertPathIsMountPoint=`), so its status names a missing volume.
+    /// Mount points it needs (`RequiresMountsFor=`, and asserted mounted).
     pub requires_mounts: BTreeSet<String>,
 }
 

@@ -285,7 +285,14 @@ fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
         settings.insert("ExecStartPre".to_string(), vec![init]);
     }
     unit(
-        format!("Livepeer node ({} on {})", a.role.as_str(), a.network),
+        // The volume is named here because a unit whose mount failed says only "Dependency
+        // failed for <description>" in its status.
+        format!(
+            "Livepeer node ({} on {}; data volume LABEL={} at {DATA_MOUNT})",
+            a.role.as_str(),
+            a.network,
+            a.volumes.data
+        ),
         service,
         "livepeer",
         credentials,
@@ -396,7 +403,10 @@ fn geth(spec: &Spec, a: &Appliance) -> Result<Unit> {
         ("TimeoutStopSec".to_string(), strings(&["180"])),
     ]);
     unit(
-        "go-ethereum, a local JSON-RPC upstream of lpwatch".into(),
+        format!(
+            "go-ethereum, a local JSON-RPC upstream of lpwatch (geth volume LABEL={} at {GETH_MOUNT})",
+            a.volumes.geth
+        ),
         service,
         "geth",
         BTreeMap::new(),

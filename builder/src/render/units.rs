@@ -41,32 +41,12 @@ fn line(s: &mut String, k: &str, v: &str) {
     let _ = writeln!(s, "{k}={v}");
 }
 
-/// The mount unit of absolute path `path` (`/var/lib/livepeer` -> `var-lib-livepeer.mount`), as
-/// `systemd-escape --path --suffix=mount` names it.
-fn mount_unit(path: &str) -> String {
-    let escaped: String = path
-        .trim_matches('/')
-        .chars()
-        .map(|c| match c {
-            '/' => "-".to_string(),
-            c if c.is_ascii_alphanumeric() || c == '_' || c == '.' => c.to_string(),
-            c => format!("\\x{:02x}", c as u32),
-        })
-        .collect();
-    format!("{escaped}.mount")
-}
-
 /// The unit file of service `name`.
 pub fn text(name: &str, u: &Unit) -> String {
     let mut s = format!("# {name}: rendered by lpbake from images/appliance.toml.\n[Unit]\n");
     line(&mut s, "Description", &u.description);
-    // Not RequiresMountsFor=: a failed mount would fail this unit as a bare "dependency", with
-    // the reason only in the journal. Wanted and ordered after it, the unit checks the mount
-    // itself (AssertPathIsMountPoint=), and its status names the missing volume.
     for m in &u.requires_mounts {
-        let mount = mount_unit(m);
-        line(&mut s, "Wants", &mount);
-        line(&mut s, "After", &mount);
+        line(&mut s, "RequiresMountsFor", m);
     }
     for (k, vs) in &u.unit {
         for v in vs {
@@ -107,13 +87,7 @@ pub fn text(name: &str, u: &Unit) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{mount_unit, quote};
-
-    #[test]
-    fn mount_units_are_named_as_systemd_escapes_paths() {
-        assert_eq!(mount_unit("/var/lib/livepeer"), "var-lib-livepeer.mount");
-        assert_eq!(mount_unit("/srv/lp-data"), "srv-lp\\x2ddata.mount");
-    }
+    use super::quote;
 
     #[test]
     fn words_are_quoted_for_systemd() {
