@@ -8,6 +8,7 @@
 //! Usage: boot_bench APPLIANCE_ROOTFS_TAR BASE_ROOTFS_TAR_XZ WORKDIR
 
 #[path = "../tests/common/qemu.rs"]
+#[allow(dead_code)] // shared with the VM test, which uses all of it
 mod qemu;
 #[path = "../tests/common/tools.rs"]
 mod tools;

@@ -208,7 +208,8 @@ fn read_remembered(path: &Path, store: &BlobStore) -> Option<BTreeMap<String, Me
 /// fixed ids the node was rendered with (a moved data volume keeps its owners). At build time,
 /// not at boot: a first boot must not depend on whether the base runs systemd-sysusers.
 fn add_users(tree: &mut Tree, users: &BTreeMap<String, SysUser>, store: &BlobStore, base: &Component) -> Result<()> {
-    let lines: [(&str, fn(&str, &SysUser) -> String); 4] = [
+    type Line = fn(&str, &SysUser) -> String;
+    let lines: [(&str, Line); 4] = [
         ("etc/passwd", |n, u| format!("{n}:x:{}:{}:{}:{}:/usr/sbin/nologin", u.uid, u.gid, u.description, u.home)),
         ("etc/group", |n, u| format!("{n}:x:{}:", u.gid)),
         ("etc/shadow", |n, _| format!("{n}:!*:::::::")),
