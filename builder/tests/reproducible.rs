@@ -19,29 +19,8 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
     ok(&build_offline(&tmp.path().join("cache-a"), &a));
 
     // B: another cache, another working dir, hostile TZ/locale/umask.
-    let f = fixtures();
-    let elsewhere = tmp.path().join("elsewhere");
-    std::fs::create_dir(&elsewhere).unwrap();
     let b = tmp.path().join("B");
-    let script = format!(
-        "umask 077; exec {} build --target oci --offline --mirror {} --lock {} --spec {} --out {}",
-        env!("CARGO_BIN_EXE_lpbake"),
-        f.join("mirror").display(),
-        f.join("lpbake.lock").display(),
-        repo().join("images").display(),
-        b.display()
-    );
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(&elsewhere)
-        .env("TZ", "Pacific/Chatham")
-        .env("LC_ALL", "C")
-        .env("LPBAKE_CACHE_DIR", tmp.path().join("cache-b"))
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap();
-    ok(&o);
+    ok(&build_offline_elsewhere(&tmp.path().join("cache-b"), &b, &tmp.path().join("elsewhere"), "oci"));
 
     let ja = std::fs::read(a.join("images.json")).unwrap();
     assert_eq!(ja, std::fs::read(b.join("images.json")).unwrap(), "images.json differs between A and B");
@@ -59,6 +38,7 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
     let o = lpbake(&tmp.path().join("cache-a")).args(["sbom", "livepeer", "--out"]).arg(&a).output().unwrap();
     let sbom: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
     assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    let f = fixtures();
     let lock = lpbake::lock::Lock::load(&f.join("lpbake.lock")).unwrap();
     let spec = lpbake::spec::load(&repo().join("images")).unwrap();
     for name in ["livepeer", "ffmpeg"] {

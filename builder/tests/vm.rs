@@ -15,7 +15,6 @@ use common::*;
 use lpbake::digest::Digest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const PASSWORD: &str = "vm-test-pw-7d1f0c2b9e";
 
@@ -89,28 +88,7 @@ fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches(work: &Pat
     let a = work.join("A");
     ok(&build_offline_with(&work.join("cache-a"), &a, &["--target", "disk"]));
     let b = work.join("B");
-    let elsewhere = work.join("elsewhere");
-    std::fs::create_dir(&elsewhere).unwrap();
-    let f = fixtures();
-    let script = format!(
-        "umask 077; exec {} build --target disk --offline --mirror {} --lock {} --spec {} --out {}",
-        env!("CARGO_BIN_EXE_lpbake"),
-        f.join("mirror").display(),
-        f.join("lpbake.lock").display(),
-        repo().join("images").display(),
-        b.display()
-    );
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(&elsewhere)
-        .env("TZ", "Pacific/Chatham")
-        .env("LC_ALL", "C")
-        .env("LPBAKE_CACHE_DIR", work.join("cache-b"))
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap();
-    ok(&o);
+    ok(&build_offline_elsewhere(&work.join("cache-b"), &b, &work.join("elsewhere"), "disk"));
     for f in ["disk.raw", "disk.vhd", "rootfs.tar", "image-info.json"] {
         let (da, db) =
             (Digest::of_file(&a.join("disk").join(f)).unwrap(), Digest::of_file(&b.join("disk").join(f)).unwrap());

@@ -47,8 +47,34 @@ pub fn build_offline_with(cache: &Path, out: &Path, extra: &[&str]) -> Output {
     build_spec(cache, &repo().join("images"), &f.join("lpbake.lock"), out, &mirror)
 }
 
+/// The same offline build as [`build_offline_with`], run the way another machine would: from
+/// another working directory, with umask 077, `TZ=Pacific/Chatham`, `LC_ALL=C`, no
+/// `SOURCE_DATE_EPOCH`, and the cache `cache`. Two builds must not differ for any of these.
+pub fn build_offline_elsewhere(cache: &Path, out: &Path, cwd: &Path, target: &str) -> Output {
+    let f = fixtures();
+    let script = format!(
+        "umask 077; exec {} build --target {target} --offline --mirror {} --lock {} --spec {} --out {}",
+        env!("CARGO_BIN_EXE_lpbake"),
+        f.join("mirror").display(),
+        f.join("lpbake.lock").display(),
+        repo().join("images").display(),
+        out.display()
+    );
+    std::fs::create_dir_all(cwd).unwrap();
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(cwd)
+        .env("TZ", "Pacific/Chatham")
+        .env("LC_ALL", "C")
+        .env("LPBAKE_CACHE_DIR", cache)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap()
+}
+
 /// `lpbake build --spec SPEC --lock LOCK --out OUT EXTRA...`. Only the images are built unless
-/// `extra` names a `--target` (the disk has its own tests: vm.rs, appliance.rs).
+/// `extra` names a `--target` (the disk has its own tests: disk.rs, vm.rs).
 pub fn build_spec(cache: &Path, spec: &Path, lock: &Path, out: &Path, extra: &[std::ffi::OsString]) -> Output {
     let target: &[&str] = if extra.iter().any(|a| a == "--target") { &[] } else { &["--target", "oci"] };
     lpbake(cache)
