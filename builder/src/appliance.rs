@@ -19,10 +19,11 @@ use crate::spec::{Component, SourceKind, Spec};
 use crate::stage::secrets::key_material_in;
 use crate::stage::{Content, Entry, Tree};
 use crate::store::BlobStore;
+use crate::unpack::remembered::Remembered;
 use crate::unpack::{self, Limits, Member, Specials};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Where the disk outputs go under `--out`.
 pub const DIR: &str = "disk";
@@ -157,8 +158,9 @@ fn base_tree(base: &Component, fetcher: &Fetcher, lock: &Lock, cache: &Path, rep
     };
     let pin = lock.files[&download.url];
     let store = fetcher.cache();
-    let remembered: PathBuf = cache.join("trees").join(format!("{}.json", pin.sha256.hex()));
-    let members: BTreeMap<String, Member> = match read_remembered(&remembered, store) {
+    let remembered = Remembered::new(cache);
+    let key = Remembered::key(pin.sha256, None);
+    let members: BTreeMap<String, Member> = match remembered.recall(key, store) {
         Some(m) => m,
         None => {
             let archive = fetcher.pinned(&download.url, pin)?;
@@ -186,22 +188,11 @@ fn base_tree(base: &Component, fetcher: &Fetcher, lock: &Lock, cache: &Path, rep
                     "use a base without keys (a generic cloud root tarball has none; host keys are made at first boot)",
                 ));
             }
-            std::fs::create_dir_all(fsutil::parent_of(&remembered)).at(&remembered)?;
-            fsutil::write_atomic(&remembered, &serde_json::to_vec(&m).expect("members serialize"))?;
+            remembered.remember(key, &m)?;
             m
         }
     };
     Ok(Tree::from_members(&members))
-}
-
-/// A remembered unpack, if readable and every file it names is in the store.
-fn read_remembered(path: &Path, store: &BlobStore) -> Option<BTreeMap<String, Member>> {
-    let members: BTreeMap<String, Member> = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let whole = members.values().all(|m| match &m.kind {
-        unpack::MemberKind::File { sha256, .. } => store.contains(sha256),
-        _ => true,
-    });
-    whole.then_some(members)
 }
 
 /// Adds the node's service users to the base's /etc/passwd, group, shadow and gshadow, with the

@@ -24,6 +24,7 @@ use crate::resolve;
 use crate::spec::{Component, Download, Image, SourceKind, Spec};
 use crate::stage::{component, Tree};
 use crate::store::BlobStore;
+use crate::unpack::remembered::Remembered;
 use crate::unpack::{self, Limits, Member, MemberKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -121,6 +122,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
             report: report.clone(),
         },
         binaries: &binaries,
+        remembered: Remembered::new(&opts.cache),
         unchecked: Mutex::default(),
         trusted: Mutex::default(),
     };
@@ -256,6 +258,8 @@ struct Planner<'a> {
     trusted: Mutex<BTreeSet<Digest>>,
     /// The workspace components' binaries, built before any layer.
     binaries: &'a BTreeMap<String, crate::workspace::Built>,
+    /// Unpacks of earlier builds (the disk's component trees).
+    remembered: Remembered,
 }
 
 /// Where the tree of a cached layer comes from, to check the layer against it.
@@ -485,15 +489,25 @@ impl<'a> Planner<'a> {
     ) -> Result<(BTreeMap<String, Member>, Option<Layer>)> {
         let wanted: BTreeSet<String> = comp.install.iter().filter_map(|i| i.from.clone()).collect();
         let src = download(comp);
+        let store = self.fetcher.cache();
+        // What an archive gave is remembered; without a layer to stream, that is all it takes.
+        let key = Remembered::key(sha, Some(&wanted));
+        if !stream {
+            if let Some(members) = self.remembered.recall(key, store) {
+                return Ok((members, None));
+            }
+        }
         let path = self.fetcher.pinned(&src.url, self.lock.files[&src.url])?;
         let limits = Limits {
             max_entry_bytes: src.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
             ..Limits::default()
         };
-        let (url, store) = (&src.url, self.fetcher.cache());
+        let url = &src.url;
         if !stream {
             self.report.step(format!("unpacking {} ({})", src.file_name(), comp.name));
-            return Ok((unpack::unpack(&path, sha, url, format, &wanted, &limits, store)?, None));
+            let members = unpack::unpack(&path, sha, url, format, &wanted, &limits, store)?;
+            self.remembered.remember(key, &members)?;
+            return Ok((members, None));
         }
         self.report.step(format!("unpacking {} ({}) and compressing its layer", src.file_name(), comp.name));
         let (shape, files) = component::shape_of(comp);
@@ -505,7 +519,9 @@ impl<'a> Planner<'a> {
             drop(tee); // ends the layer's input
             (members, join(writer))
         });
-        Ok((members?, layer?))
+        let members = members?;
+        self.remembered.remember(key, &members)?;
+        Ok((members, layer?))
     }
 }
 

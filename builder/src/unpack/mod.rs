@@ -4,12 +4,15 @@
 //! Two modes: [`unpack`] picks the wanted members; [`unpack_tree`] takes a whole root filesystem
 //! (hard links, allowed device nodes, owners, OCI whiteouts when layering several archives).
 //!
+//! [`remembered::Remembered`] keeps what an unpack gave in the cache, for the next build.
+//!
 //! Every format reader feeds its entries through one [`Collector`], which owns the policy; the
 //! readers only know how to walk their format. Archives are streamed: memory stays flat whatever
 //! their size, and the sha256 of the archive is checked in the same pass (zip: in a pass before,
 //! since it needs to seek).
 
 mod deb;
+pub mod remembered;
 mod tar;
 #[cfg(test)]
 mod tests;
