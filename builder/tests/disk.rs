@@ -300,3 +300,24 @@ fn a_base_without_an_initrd_or_grub_is_refused_and_nothing_is_left() {
     let err = disk::ami_commands(&out).unwrap_err().to_string();
     assert!(err.contains("image-info.json") && err.contains("lpbake build"), "{err}");
 }
+
+#[test]
+fn a_damaged_blob_in_the_store_fails_the_disk_and_nothing_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::create(dir.path().join("store")).unwrap();
+    let t = tree(&store);
+    let Some(Entry { content: Content::File { blob, .. }, .. }) = t.entries.get("etc/with space/a b.conf") else {
+        panic!("the tree has its config file")
+    };
+    // Same size, other bytes: only the sha256 can tell.
+    let path = store.path(blob);
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).unwrap();
+    std::fs::write(&path, b"k = w\n").unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let err = disk::write(&input(&t, &store), &out, &Reporter::new(Mode::Quiet)).unwrap_err().to_string();
+    assert!(err.contains(&blob.hex()), "the error names the damaged blob: {err}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing half-written remains");
+}

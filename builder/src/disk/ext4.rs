@@ -1,5 +1,5 @@
-//! The root filesystem: `mke2fs -d` from a materialized directory, with every input that reaches
-//! the bytes pinned (a mke2fs.conf of our own, the UUID and hash seed from the seed, the clock via
+//! The root filesystem: `mke2fs -d` from a materialized directory, written in place into the disk
+//! image at the root partition's offset, with every input that reaches the bytes pinned (a mke2fs.conf of our own, the UUID and hash seed from the seed, the clock via
 //! E2FSPROGS_FAKE_TIME, the C locale), then `debugfs` sets every used inode's times to the epoch
 //! (mke2fs 1.47.0 copies each source file's ctime, the moment it was materialized).
 //! mke2fs -d links entries one by one with a linear scan of the directory: a directory of n
@@ -40,7 +40,10 @@ const MKE2FS_CONF: &str = "\
 /// What the filesystem is made with.
 pub struct Ext4<'a> {
     pub source: &'a Path,
+    /// The disk image (existing, at its full size); its directory name may hold any character.
     pub image: &'a Path,
+    /// Where in `image` the filesystem starts, and its size, in bytes.
+    pub offset: u64,
     pub size: u64,
     pub uuid: uuid::Uuid,
     pub hash_seed: uuid::Uuid,
@@ -49,18 +52,23 @@ pub struct Ext4<'a> {
     pub tree: &'a Tree,
 }
 
-/// Makes the filesystem image `image` of `size` bytes from `source`.
+/// Makes the filesystem of `size` bytes from `source` in `image` at `offset`.
 pub fn make(x: &Ext4) -> Result<()> {
-    let work = x.image.with_extension("work");
+    // Absolute: debugfs runs elsewhere and reads its script from here.
+    let work = std::path::absolute(x.image.with_extension("work")).at(x.image)?;
     std::fs::create_dir_all(&work).at(&work)?;
     let _cleanup = RemoveDir(&work);
     let conf = work.join("mke2fs.conf");
     std::fs::write(&conf, MKE2FS_CONF).at(&conf)?;
-    let file = std::fs::File::create(x.image).at(x.image)?;
-    file.set_len(x.size).at(x.image)?;
-    drop(file);
     let inodes = (x.tree.entries.len() as u64 * 5 / 4 + 4096).max(x.size / 16384);
-    let ids = format!("hash_seed={},root_owner=0:0", x.hash_seed);
+    let ids = format!("offset={},hash_seed={},root_owner=0:0", x.offset, x.hash_seed);
+    // debugfs and dumpe2fs take the offset after a `?` in the image's name: the tools run in
+    // the image's directory and get its file name (a temp name: letters, digits and dots).
+    let dir = crate::fsutil::parent_of(x.image);
+    let at_offset = match x.image.file_name().and_then(|n| n.to_str()) {
+        Some(name) if !name.contains('?') => format!("{name}?offset={}", x.offset),
+        _ => return Err(Error::Output(format!("{}: not a plain file name for e2fsprogs", x.image.display()))),
+    };
     let mut mke2fs = tool("mke2fs", x.epoch);
     mke2fs
         .env("MKE2FS_CONFIG", &conf)
@@ -73,7 +81,12 @@ pub fn make(x: &Ext4) -> Result<()> {
 
     // Every inode in use (from the bitmaps dumpe2fs prints), named by number: a path lookup per
     // inode makes debugfs minutes slower on a full root tree.
-    let dump = run(tool("dumpe2fs", x.epoch).arg(x.image), "dumpe2fs", x.image, "check that e2fsprogs is installed")?;
+    let dump = run(
+        tool("dumpe2fs", x.epoch).current_dir(&dir).arg(&at_offset),
+        "dumpe2fs",
+        x.image,
+        "check that e2fsprogs is installed",
+    )?;
     let inodes = used_inodes(&dump).ok_or_else(|| {
         Error::Output(format!(
             "{}: dumpe2fs printed no inode bitmaps\n  fix: install e2fsprogs 1.47 or later",
@@ -90,7 +103,7 @@ pub fn make(x: &Ext4) -> Result<()> {
     }
     s.into_inner().map_err(|e| Error::io(&script, e.into_error()))?.sync_all().at(&script)?;
     let mut debugfs = tool("debugfs", x.epoch);
-    debugfs.arg("-w").arg("-f").arg(&script).arg(x.image);
+    debugfs.current_dir(&dir).arg("-w").arg("-f").arg(&script).arg(&at_offset);
     let out = run(&mut debugfs, "debugfs", x.image, "check that e2fsprogs is installed and the disk has room")?;
     // debugfs reports a failed command on stderr and still exits 0.
     let complaints: Vec<&str> =

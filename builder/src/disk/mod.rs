@@ -30,7 +30,7 @@ use crate::store::BlobStore;
 use ids::Purpose;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::BufWriter;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
 use tempfile::NamedTempFile;
@@ -75,66 +75,24 @@ pub fn write(input: &DiskInput, out_dir: &Path, report: &Reporter) -> Result<Ima
     let root_size = input.root_size.unwrap_or_else(|| auto_root_size(input.tree));
     let layout = gpt::Layout::new(root_size);
     let grub_cfg = boot::grub_cfg(&guids.root);
-    let mut files = BTreeMap::new();
 
-    report.step(format!("disk: writing {ROOTFS_TAR}"));
-    let tar = temp(out_dir, ROOTFS_TAR)?;
-    let (w, sha256) = crate::layer::write_tar(input.tree, input.epoch, input.store, BufWriter::new(tar.as_file()))?;
-    drop(w);
-    files.insert(ROOTFS_TAR.to_string(), FileInfo { sha256, size: len(&tar)? });
-
-    let (_rootdir, source) = materialize::temp_root(out_dir)?;
-    let total: u64 = input.tree.entries.values().map(file_size).sum();
-    let bar = report.bytes(Some(total), "disk: materializing the root tree");
-    report.step(format!("disk: materializing the root tree ({} entries, {total} bytes)", input.tree.entries.len()));
-    materialize::materialize(input.tree, input.store, &source, input.epoch, &|n| bar.inc(n))?;
-    bar.finish_and_clear();
-
-    report.step(format!("disk: making the ext4 root filesystem ({} MiB)", layout.root_size / gpt::MIB));
-    let ext4_tmp = temp(out_dir, "root.ext4")?;
-    ext4::make(&ext4::Ext4 {
-        source: &source,
-        image: ext4_tmp.path(),
-        size: layout.root_size,
-        uuid: fs_uuid,
-        hash_seed: ids::uuid(seed, Purpose::RootHashSeed),
-        epoch: input.epoch,
-        tree: input.tree,
-    })?;
-    drop(_rootdir);
-
-    report.step(format!("disk: writing {DISK_RAW} ({} MiB)", layout.disk_size / gpt::MIB));
-    let raw = temp(out_dir, DISK_RAW)?;
-    let raw_path = out_dir.join(DISK_RAW);
-    raw.as_file().set_len(layout.disk_size).at(&raw_path)?;
-    gpt::write(raw.as_file(), &raw_path, &layout, &guids)?;
-    esp::write(
-        raw.as_file(),
-        &raw_path,
-        &esp::Esp {
-            region: (layout.esp_start, layout.esp_size),
-            volume_id: ids::u32_of(seed, Purpose::EspVolumeId),
-            epoch: input.epoch,
-            boot: &boot,
-            grub_cfg: &grub_cfg,
-            store: input.store,
-        },
-    )?;
-    let ext4_file = File::open(ext4_tmp.path()).at(ext4_tmp.path())?;
-    copy_sparse(&ext4_file, raw.as_file(), layout.root_start, layout.root_size).at(&raw_path)?;
-    drop(ext4_file);
-    drop(ext4_tmp);
-    raw.as_file().sync_all().at(&raw_path)?;
-
-    report.step(format!("disk: hashing {DISK_RAW}, writing {DISK_VHD}"));
-    let vhd = temp(out_dir, DISK_VHD)?;
-    let bar = report.bytes(Some(layout.disk_size), format!("disk: {DISK_VHD}"));
-    let footer = vhd::footer(layout.disk_size, input.epoch, *ids::uuid(seed, Purpose::VhdUniqueId).as_bytes());
-    let (raw_sum, vhd_sum) =
-        hash_and_mirror(raw.as_file(), vhd.as_file(), &footer, &|n| bar.inc(n)).at(out_dir.join(DISK_VHD))?;
-    bar.finish_and_clear();
-    files.insert(DISK_RAW.to_string(), FileInfo { sha256: raw_sum, size: layout.disk_size });
-    files.insert(DISK_VHD.to_string(), FileInfo { sha256: vhd_sum, size: layout.disk_size + 512 });
+    // rootfs.tar on a thread of its own, beside the disk images: each is mostly hashing or
+    // copying, and each needs a core. The tar writer checks every blob's sha256 as it reads it;
+    // the materialized tree takes the same blobs as they are, and the disk is kept only if both
+    // succeed.
+    let (raw, vhd) = (temp(out_dir, DISK_RAW)?, temp(out_dir, DISK_VHD)?);
+    let (tar, disks) = std::thread::scope(|s| {
+        let tar = s.spawn(|| write_rootfs_tar(input, out_dir, report));
+        let disks = write_disks(input, (&raw, &vhd), &layout, &guids, fs_uuid, (&boot, &grub_cfg), report);
+        (tar.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), disks)
+    });
+    let (tar, tar_info) = tar?;
+    let (raw_info, vhd_info) = disks?;
+    let files = BTreeMap::from([
+        (ROOTFS_TAR.to_string(), tar_info),
+        (DISK_RAW.to_string(), raw_info),
+        (DISK_VHD.to_string(), vhd_info),
+    ]);
 
     let info = ImageInfo {
         architecture: "x86_64".into(),
@@ -160,6 +118,78 @@ pub fn write(input: &DiskInput, out_dir: &Path, report: &Reporter) -> Result<Ima
     }
     crate::fsutil::write_atomic(&out_dir.join(info::FILE_NAME), &info.to_json())?;
     Ok(info)
+}
+
+/// Writes rootfs.tar into a temp file in `out_dir`, verifying every blob it reads.
+fn write_rootfs_tar(input: &DiskInput, out_dir: &Path, report: &Reporter) -> Result<(NamedTempFile, FileInfo)> {
+    report.step(format!("disk: writing {ROOTFS_TAR}"));
+    let tar = temp(out_dir, ROOTFS_TAR)?;
+    let out = BufWriter::with_capacity(CHUNK, tar.as_file());
+    let (w, sha256) = crate::layer::write_tar(input.tree, input.epoch, input.store, out)?;
+    drop(w);
+    let size = len(&tar)?;
+    Ok((tar, FileInfo { sha256, size }))
+}
+
+/// Writes disk.raw into `raw`: the root tree materialized and made into ext4 in place at the
+/// root partition, then the GPT and the ESP; then hashes it and mirrors it into the VHD `vhd`.
+/// Returns what image-info.json says of each.
+fn write_disks(
+    input: &DiskInput,
+    (raw, vhd): (&NamedTempFile, &NamedTempFile),
+    layout: &gpt::Layout,
+    guids: &gpt::Guids,
+    fs_uuid: uuid::Uuid,
+    (boot, grub_cfg): (&boot::BootFiles, &str),
+    report: &Reporter,
+) -> Result<(FileInfo, FileInfo)> {
+    let raw_path = raw.path();
+    raw.as_file().set_len(layout.disk_size).at(raw_path)?;
+    let out_dir = crate::fsutil::parent_of(raw_path);
+    let (_rootdir, source) = materialize::temp_root(&out_dir)?;
+    let total: u64 = input.tree.entries.values().map(file_size).sum();
+    let bar = report.bytes(Some(total), "disk: materializing the root tree");
+    report.step(format!("disk: materializing the root tree ({} entries, {total} bytes)", input.tree.entries.len()));
+    materialize::materialize(input.tree, input.store, &source, input.epoch, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+
+    report.step(format!("disk: making the ext4 root filesystem ({} MiB)", layout.root_size / gpt::MIB));
+    ext4::make(&ext4::Ext4 {
+        source: &source,
+        image: raw_path,
+        offset: layout.root_start,
+        size: layout.root_size,
+        uuid: fs_uuid,
+        hash_seed: ids::uuid(&input.seed, Purpose::RootHashSeed),
+        epoch: input.epoch,
+        tree: input.tree,
+    })?;
+    drop(_rootdir);
+
+    report.step(format!("disk: writing the partition table and the ESP of {DISK_RAW}"));
+    gpt::write(raw.as_file(), raw_path, layout, guids)?;
+    esp::write(
+        raw.as_file(),
+        raw_path,
+        &esp::Esp {
+            region: (layout.esp_start, layout.esp_size),
+            volume_id: ids::u32_of(&input.seed, Purpose::EspVolumeId),
+            epoch: input.epoch,
+            boot,
+            grub_cfg,
+            store: input.store,
+        },
+    )?;
+
+    report.step(format!("disk: hashing {DISK_RAW}, writing {DISK_VHD}"));
+    let bar = report.bytes(Some(layout.disk_size), format!("disk: {DISK_VHD}"));
+    let footer = vhd::footer(layout.disk_size, input.epoch, *ids::uuid(&input.seed, Purpose::VhdUniqueId).as_bytes());
+    let (raw_sum, vhd_sum) = hash_and_mirror(raw.as_file(), vhd.as_file(), &footer, &|n| bar.inc(n)).at(vhd.path())?;
+    bar.finish_and_clear();
+    Ok((
+        FileInfo { sha256: raw_sum, size: layout.disk_size },
+        FileInfo { sha256: vhd_sum, size: layout.disk_size + 512 },
+    ))
 }
 
 /// AMI names: 3 to 128 of letters, digits and `()[] ./-'@_`.
@@ -215,65 +245,45 @@ fn publish(tmp: NamedTempFile, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies `len` bytes of `src` into `dst` at `offset`, leaving all-zero chunks unwritten (`dst`
-/// is fresh and sparse, so they read as zero and take no space).
-fn copy_sparse(src: &File, dst: &File, offset: u64, len: u64) -> std::io::Result<()> {
-    let (mut buf, zeros) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
-    let mut src = src.take(len);
-    let mut at = 0u64;
-    loop {
-        let n = read_full(&mut src, &mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        if buf[..n] != zeros[..n] {
-            dst.write_all_at(&buf[..n], offset + at)?;
-        }
-        at += n as u64;
-    }
-}
-
-/// Reads `src` whole, hashing it, and writes it (sparsely) into `dst` followed by `footer`:
-/// returns the sha256 of `src` and of `dst`.
+/// Reads `src` whole, hashing it, while a second thread copies it (sparsely) into `dst` followed
+/// by `footer`: returns the sha256 of `src` and of `dst`. `dst` must be empty.
 fn hash_and_mirror(src: &File, dst: &File, footer: &[u8], progress: &dyn Fn(u64)) -> std::io::Result<(Digest, Digest)> {
-    let (mut buf, zeros) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
-    let mut hasher = Hasher::default();
-    let mut reader = src;
-    std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(0))?;
-    let mut at = 0u64;
-    loop {
-        let n = read_full(&mut reader, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        if buf[..n] != zeros[..n] {
-            dst.write_all_at(&buf[..n], at)?;
-        }
-        at += n as u64;
-        progress(n as u64);
-    }
-    let mut with_footer = hasher.clone();
-    with_footer.update(footer);
-    let mut out = dst;
-    dst.set_len(at)?;
-    std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(at))?;
-    out.write_all(footer)?;
-    Ok((hasher.finish().0, with_footer.finish().0))
+    let size = src.metadata()?.len();
+    std::thread::scope(|s| {
+        let copy = s.spawn(|| {
+            each_chunk(src, size, |at, chunk| {
+                if chunk.iter().any(|&b| b != 0) {
+                    dst.write_all_at(chunk, at)?;
+                }
+                Ok(())
+            })?;
+            dst.write_all_at(footer, size)
+        });
+        let mut hasher = Hasher::default();
+        let hashed = each_chunk(src, size, |_, chunk| {
+            hasher.update(chunk);
+            progress(chunk.len() as u64);
+            Ok(())
+        });
+        copy.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        hashed?;
+        let mut with_footer = hasher.clone();
+        with_footer.update(footer);
+        Ok((hasher.finish().0, with_footer.finish().0))
+    })
 }
 
-/// Fills `buf` as far as `src` allows; fewer bytes only at the end.
-fn read_full(src: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match src.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// Calls `f` with each chunk of the first `size` bytes of `src` and its offset, in order.
+fn each_chunk(src: &File, size: u64, mut f: impl FnMut(u64, &[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut at = 0;
+    while at < size {
+        let n = (size - at).min(CHUNK as u64) as usize;
+        src.read_exact_at(&mut buf[..n], at)?;
+        f(at, &buf[..n])?;
+        at += n as u64;
     }
-    Ok(n)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -285,18 +295,5 @@ mod tests {
         assert!(check_name("livepeer-appliance-0.8.3").is_ok());
         assert!(check_name("a").is_err());
         assert!(check_name("x;rm -rf").is_err());
-    }
-
-    #[test]
-    fn sparse_copy_keeps_bytes() {
-        let src = tempfile::tempfile().unwrap();
-        src.write_all_at(b"abc", 3 * CHUNK as u64 + 5).unwrap();
-        src.set_len(4 * CHUNK as u64).unwrap();
-        let dst = tempfile::tempfile().unwrap();
-        dst.set_len(10 * CHUNK as u64).unwrap();
-        copy_sparse(&src, &dst, CHUNK as u64, 4 * CHUNK as u64).unwrap();
-        let mut got = [0u8; 3];
-        dst.read_exact_at(&mut got, 4 * CHUNK as u64 + 5).unwrap();
-        assert_eq!(&got, b"abc");
     }
 }
