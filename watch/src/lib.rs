@@ -7,6 +7,7 @@ pub mod app;
 pub mod bounded;
 pub mod checks;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod http;

@@ -49,11 +49,8 @@ pub struct LivepeerCli {
 
 impl LivepeerCli {
     pub fn new(base: reqwest::Url) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = crate::client::builder([&base])
             .connect_timeout(Duration::from_secs(3))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("lpwatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(LivepeerCli { client, base })

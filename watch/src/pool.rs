@@ -53,13 +53,10 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(cfg: &Config) -> Result<Pool, String> {
-        let client = reqwest::Client::builder()
+        let client = crate::client::builder(cfg.rpc.upstreams.iter().map(|u| u.url.expose()))
             .connect_timeout(cfg.rpc.probe_timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(cfg.rpc.max_concurrent)
             .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("lpwatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Pool {
