@@ -311,9 +311,8 @@ fn a_damaged_blob_in_the_store_fails_the_disk_and_nothing_is_left() {
     };
     // Same size, other bytes: only the sha256 can tell.
     let path = store.path(blob);
-    let mut perms = std::fs::metadata(&path).unwrap().permissions();
-    perms.set_readonly(false);
-    std::fs::set_permissions(&path, perms).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&path, b"k = w\n").unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();

@@ -62,7 +62,7 @@ fn node_disk(work: &Path) -> PathBuf {
     ok(&build_spec(&work.join("node-cache"), &spec, &f.join("lpbake.lock"), &out, &args));
     let probe = std::fs::read(repo().join("tests/vm/report.sh")).unwrap();
     let t = work.join("T");
-    probe_disk(&out.join("disk/rootfs.tar"), lpbake::unpack::Format::Tar, &probe, &work.join("probe-store"), &t);
+    probe_disk(&out.join("disk/rootfs.tar"), lpbake::unpack::Format::Tar, &probe, &[], &work.join("probe-store"), &t);
     t
 }
 

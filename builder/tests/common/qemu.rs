@@ -22,8 +22,16 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
 pub const GUEST_PORTS: [u16; 4] = [8935, 7935, 7936, 7937];
 
 /// Writes a disk into `out` (disk.raw, ...) from a root filesystem tarball `rootfs` plus `probe` (a
-/// script run once at boot by a unit of its own); `store` holds the unpacked files.
-pub fn probe_disk(rootfs: &Path, format: lpbake::unpack::Format, probe: &[u8], store: &Path, out: &Path) {
+/// script run once at boot by a unit of its own) and `extra` files (path, contents; 0644, root's);
+/// `store` holds the unpacked files.
+pub fn probe_disk(
+    rootfs: &Path,
+    format: lpbake::unpack::Format,
+    probe: &[u8],
+    extra: &[(&str, &[u8])],
+    store: &Path,
+    out: &Path,
+) {
     let store = BlobStore::create(store).unwrap();
     let sha = Digest::of_file(rootfs).unwrap();
     let members = lpbake::unpack::unpack_tree(
@@ -42,6 +50,9 @@ pub fn probe_disk(rootfs: &Path, format: lpbake::unpack::Format, probe: &[u8], s
         tree.add(&m.path, Entry::new(m.mode, m.uid, m.gid, Content::of(&m.kind)));
     }
     tree.add("/usr/local/libexec/lpbake-probe", Entry::generated(&store, probe, 0o755, 0, 0).unwrap());
+    for (path, bytes) in extra {
+        tree.add(path, Entry::generated(&store, bytes, 0o644, 0, 0).unwrap());
+    }
     let unit = "[Unit]\nDescription=lpbake test probe (test disks only)\nAfter=livepeer.service lpwatch.service chrony.service\n\n[Service]\nType=simple\nExecStart=/usr/local/libexec/lpbake-probe\n\n[Install]\nWantedBy=multi-user.target\n";
     let unit_path = "/etc/systemd/system/lpbake-probe.service";
     tree.add(unit_path, Entry::generated(&store, unit.as_bytes(), 0o644, 0, 0).unwrap());
@@ -145,7 +156,7 @@ pub fn boot(name: &str, root: &Path, data: Option<&Path>, geth: &Path) -> Run {
     c.arg("-serial").arg(format!("file:{}", report.display()));
     c.arg("-qmp").arg(format!("unix:{},server=on,wait=off", qmp.display()));
     let child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut vm = Vm { child, qmp };
+    let mut vm = Vm { child, qmp, report: report.clone() };
 
     let start = Instant::now();
     let mut marks = BTreeMap::new();
@@ -169,6 +180,7 @@ pub fn boot(name: &str, root: &Path, data: Option<&Path>, geth: &Path) -> Run {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    let done_after = start.elapsed();
     let answers = fwd.iter().map(|&(h, g)| (g, answers_http(h))).collect();
     vm.power_off();
     let mut run = Run { facts: BTreeMap::new(), texts: BTreeMap::new(), answers, console: read_tail(&console), marks };
@@ -181,7 +193,7 @@ pub fn boot(name: &str, root: &Path, data: Option<&Path>, geth: &Path) -> Run {
             run.texts.entry(k.into()).or_default().push(v.into());
         }
     }
-    eprintln!("vm {name}: probe done after {:.0} s; facts: {:?}", start.elapsed().as_secs_f64(), run.facts);
+    eprintln!("vm {name}: probe done after {:.0} s; facts: {:?}", done_after.as_secs_f64(), run.facts);
     run
 }
 
@@ -195,6 +207,8 @@ fn report_line(line: &str) -> &str {
 struct Vm {
     child: Child,
     qmp: PathBuf,
+    /// The probe's report, which follows the guest's journal after DONE.
+    report: PathBuf,
 }
 
 impl Vm {
@@ -202,7 +216,7 @@ impl Vm {
     /// most 120 s; then QMP `quit` (the plug pulled), which leaves the disks as they are.
     fn power_off(&mut self) {
         if !(self.qmp("system_powerdown") && self.exited_within(Duration::from_secs(120))) {
-            eprintln!("the VM did not power off within 120 s: stopping it");
+            eprintln!("the VM did not power off within 120 s: stopping it; its journal:\n{}", read_tail(&self.report));
             self.qmp("quit");
             if !self.exited_within(Duration::from_secs(30)) {
                 let _ = self.child.kill();
