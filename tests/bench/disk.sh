@@ -5,7 +5,8 @@
 #      the same root tree (unpacked from the build's rootfs.tar beforehand, not timed) plus the
 #      sha256 of the result.
 #   2. boot-to-healthy of the appliance (lpwatch's /healthz answers 200) against boot-to-multi-user
-#      of its bare base under the same qemu (builder/examples/boot_bench.rs).
+#      of its bare base under the same qemu, medians of three alternating rounds
+#      (builder/examples/boot_bench.rs).
 # Ratios, not absolute times, are what compare across machines. Goals: 1.5x and 1.2x.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
