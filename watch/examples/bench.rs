@@ -40,9 +40,9 @@ fn find_geth() -> Result<PathBuf, String> {
         .ok_or_else(|| "geth not found: run `make deps` or set LPBAKE_GETH".into())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
-}
+#[path = "../../tests/support/free_port.rs"]
+mod free_port;
+use free_port::free_port;
 
 async fn call(client: &reqwest::Client, url: &str, body: &str) -> Result<(), String> {
     let r = client

@@ -10,7 +10,7 @@ use lpbake::stage::{Content, Entry, Tree};
 use lpbake::store::BlobStore;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -97,9 +97,9 @@ pub fn data_volume(path: &Path, password: &str) {
     volume(path, "lp-data", Some(src.path()), "256M");
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+#[path = "../../../tests/support/free_port.rs"]
+mod free_port;
+use free_port::free_port;
 
 /// What a VM's probe reported, and what the outside checks saw.
 pub struct Run {

@@ -7,7 +7,6 @@ pub mod evm;
 pub mod fake;
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,10 +15,9 @@ use std::time::{Duration, Instant};
 pub const DEV: &str = "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23";
 const DEV_PASSWORD: &str = "pw";
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port on 127.0.0.1")
-}
+#[path = "../../../tests/support/free_port.rs"]
+mod free_port;
+pub use free_port::free_port;
 
 /// geth from `LPBAKE_GETH`, else `geth` on PATH; a missing geth fails the test.
 pub fn geth_path() -> PathBuf {
