@@ -37,9 +37,13 @@ impl Remembered {
         whole.then_some(members)
     }
 
-    /// Remembers `members` under `key` (written whole or not at all).
+    /// Remembers `members` under `key` (written whole or not at all; a key names its members, so
+    /// one remembered before is left as it is).
     pub fn remember(&self, key: Digest, members: &BTreeMap<String, Member>) -> Result<()> {
         let path = self.path(key);
+        if path.is_file() {
+            return Ok(());
+        }
         std::fs::create_dir_all(&self.dir).at(&self.dir)?;
         fsutil::write_atomic(&path, &serde_json::to_vec(members).expect("members serialize"))
     }
