@@ -4,7 +4,7 @@
 # writes what it finds, one line each, to /dev/ttyS1, which qemu writes to a file the test reads:
 #   FACT <name> <value>     a measurement; the test decides what is right
 #   TEXT <name> <line>      a line of command output (unit status, nft ruleset)
-#   DONE                    nothing follows; the outside checks may start
+#   DONE                    no more facts; the outside checks may start (the guest journal follows)
 # Every wait is bounded. The password is only ever read by grep from its file (-f), so it is in no
 # command line or environment of this script either.
 set -u
