@@ -1,6 +1,7 @@
 //! The command line: every flag has an `LPWATCH_*` twin and wins over the config file.
 //! RPC upstream URLs (which often carry API keys) are never flags: see `--help`.
-//! One subcommand, `keystore-init`, prepares livepeer's Ethereum account instead of watching.
+//! Two subcommands do a job instead of watching: `keystore-init` prepares livepeer's Ethereum
+//! account, `probe` is a container health check.
 
 use crate::config::Overrides;
 use clap::{Parser, Subcommand};
@@ -107,6 +108,23 @@ pub enum Command {
     /// reads it) and prints `created account 0x...`; if the keystore already holds an account it
     /// prints that account's address and changes nothing. The password is never printed.
     KeystoreInit(KeystoreInitArgs),
+    /// GET a local endpoint once and exit 0 only on a 2xx answer: a health check for containers.
+    ///
+    /// Prints the body, so `docker inspect` shows why a check failed, e.g.
+    /// `lpwatch probe http://127.0.0.1:7936/healthz`. Only plain http on a loopback host.
+    Probe(ProbeArgs),
+}
+
+/// `lpwatch probe` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// The URL, e.g. http://127.0.0.1:7936/healthz.
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Give up after this long, e.g. 3s.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
 }
 
 /// `lpwatch keystore-init` arguments.
@@ -164,5 +182,12 @@ mod tests {
         let Some(Command::KeystoreInit(init)) = args.command else { panic!("no keystore-init: {args:?}") };
         assert_eq!((init.keystore, init.password_file, init.light_kdf), ("/k".into(), "/p".into(), false));
         assert!(Args::try_parse_from(["lpwatch", "keystore-init", "--keystore", "/k"]).is_err());
+    }
+
+    #[test]
+    fn probe_takes_a_url_and_a_timeout() {
+        let args = Args::try_parse_from(["lpwatch", "probe", "http://127.0.0.1:1/", "--timeout", "2s"]).unwrap();
+        let Some(Command::Probe(p)) = args.command else { panic!("no probe: {args:?}") };
+        assert_eq!((p.url.as_str(), p.timeout.as_secs()), ("http://127.0.0.1:1/", 2));
     }
 }

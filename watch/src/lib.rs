@@ -1,6 +1,6 @@
 //! lpwatch: health, metrics, reward and balance watch, and JSON-RPC failover for a Livepeer
 //! node. The binary (`main.rs`) only parses arguments and calls [`app::run`] (or
-//! [`keystore_init::run`] for `lpwatch keystore-init`).
+//! [`keystore_init::run`] for `lpwatch keystore-init`, [`probe::run`] for `lpwatch probe`).
 
 pub mod abi;
 pub mod app;
@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod network;
 pub mod notify;
 pub mod pool;
+pub mod probe;
 pub mod proxy;
 pub mod server;
 pub mod snapshot;

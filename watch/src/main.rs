@@ -1,5 +1,5 @@
 //! The `lpwatch` binary: parse flags, load and validate the config, run until signalled; or run the
-//! `keystore-init` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
+//! `keystore-init` or `probe` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
 
 use clap::Parser;
 use lpwatch::cli::{Args, Command};
@@ -20,6 +20,21 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("lpwatch keystore-init: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::Probe(p)) = &args.command {
+        return match lpwatch::probe::run(&p.url, p.timeout) {
+            Ok(body) => {
+                println!("{body}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                if let Some(body) = e.body() {
+                    println!("{body}");
+                }
+                eprintln!("lpwatch probe: {e}");
                 ExitCode::FAILURE
             }
         };
