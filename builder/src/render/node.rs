@@ -35,14 +35,24 @@ const NOFILE: &str = "65536";
 
 /// The node `spec.appliance` describes.
 pub fn node(spec: &Spec) -> Result<Node> {
-    let a = spec.appliance.as_ref().ok_or_else(|| {
+    node_of(spec, appliance(spec)?)
+}
+
+/// The spec's appliance, or an error saying how to add one.
+pub fn appliance(spec: &Spec) -> Result<&Appliance> {
+    spec.appliance.as_ref().ok_or_else(|| {
         Error::config(
             spec.dir.join(crate::spec::appliance::FILE),
             None,
             "the spec has no appliance.toml",
             "add images/appliance.toml describing the node (see the one in the lpbake repository)",
         )
-    })?;
+    })
+}
+
+/// The node `a` describes, its programs from the images of `spec` (the compose testnet renders
+/// several appliances derived from the spec's one).
+pub fn node_of(spec: &Spec, a: &Appliance) -> Result<Node> {
     let offchain = a.network == "offchain";
     let mut services = BTreeMap::new();
     services.insert("livepeer.service".to_string(), livepeer(spec, a, offchain)?);
@@ -208,7 +218,7 @@ fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
             args.extend([String::from("-ethAcctAddr"), acct.clone()]);
         }
     }
-    if a.role.needs_orch_secret() {
+    if a.needs_orch_secret() {
         secret("orch-secret", "-orchSecret", &mut args);
     }
     fn opt(args: &mut Vec<String>, f: &str, v: &Option<String>) {
