@@ -94,6 +94,13 @@ enum Command {
     /// directives, open ports and required mounts, plus the firewall, volumes, users, chrony,
     /// journald and sysctl settings and lpwatch's config. Keys are sorted and the same spec
     /// gives the same bytes: it is the parity input of the NixOS modules.
+    ///
+    /// With --compose, writes the local testnet instead: DIR/compose.yaml (orchestrator with a
+    /// local and a standalone transcoder, gateway, test stream, geth --dev, lpwatch beside each
+    /// node, Prometheus, Alertmanager), DIR/compose.arbitrum.yaml (the arbitrum profile) and
+    /// their config files in DIR/compose/, rendered from the same nodes. Only those files are
+    /// replaced. The repository's own
+    /// are `lpbake render --compose .`; `make up` runs them.
     #[command(verbatim_doc_comment)]
     Render(RenderArgs),
     /// Print the exact commands that turn a built disk (OUT/disk/) into an EC2 AMI.
@@ -110,6 +117,9 @@ struct RenderArgs {
     /// Where to write the tree (not with --json).
     #[arg(value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Write the compose testnet (compose.yaml, compose.arbitrum.yaml) into DIR instead.
+    #[arg(long, conflicts_with = "json")]
+    compose: bool,
     /// Folder of component and image descriptions (with appliance.toml).
     #[arg(long, default_value = "images", value_name = "DIR")]
     spec: PathBuf,
@@ -372,6 +382,19 @@ fn main() -> ExitCode {
 /// `lpbake render`: the node's JSON with --json (returned), else the tree written into DIR.
 fn render(a: RenderArgs, json: bool, report: &Reporter) -> lpbake::Result<Option<String>> {
     let spec = lpbake::spec::load(&a.spec)?;
+    if a.compose {
+        let dir = a.dir.unwrap_or_else(|| PathBuf::from("."));
+        let files = lpbake::render::compose::render(&spec)?;
+        for (name, text) in &files {
+            lpbake::fsutil::write_atomic(&dir.join(name), text.as_bytes())?;
+        }
+        report.step(format!(
+            "wrote {} files into {} (compose.yaml, compose.arbitrum.yaml, compose/)",
+            files.len(),
+            dir.display()
+        ));
+        return Ok(None);
+    }
     let node = lpbake::render::node(&spec)?;
     if json {
         return Ok(Some(lpbake::render::json(&node)));

@@ -46,7 +46,7 @@ fn build_load_then_images_run_read_only_as_non_root() {
         "--entrypoint",
         "touch",
         "lpbake/livepeer",
-        "/var/lib/livepeer/ok",
+        "/var/lib/livepeer/data/ok",
     ]);
     assert!(w.is_empty(), "{w}");
 

@@ -13,6 +13,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Config {
     pub network: String,
+    /// Only for a network lpwatch does not know (the compose testnet's dev chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<u64>,
     pub listen: Listen,
     pub livepeer: Livepeer,
     pub rpc: Rpc,
@@ -84,6 +87,7 @@ pub fn config(a: &Appliance) -> Config {
     });
     Config {
         network: if on_chain { a.network.clone() } else { "offchain".into() },
+        chain_id: None,
         listen: Listen { http: LPWATCH_HTTP.into(), rpc: LPWATCH_RPC.into() },
         livepeer: Livepeer { cli_url: format!("http://{CLI_ADDR}") },
         rpc: Rpc { upstream },
@@ -95,13 +99,16 @@ pub fn config(a: &Appliance) -> Config {
     }
 }
 
+/// The config file's text.
+pub fn text(c: &Config) -> Result<String> {
+    let body = toml::to_string(c).map_err(|e| Error::Output(format!("rendering {LPWATCH_CONFIG}: {e}")))?;
+    Ok(format!(
+        "# lpwatch's config, rendered by lpbake from images/appliance.toml. Reference: lpwatch --help.\n\n{body}"
+    ))
+}
+
 /// `/etc/lpwatch/lpwatch.toml`.
 pub fn add(t: &mut RenderedTree, node: &Node) -> Result<()> {
-    let body =
-        toml::to_string(&node.lpwatch_config).map_err(|e| Error::Output(format!("rendering {LPWATCH_CONFIG}: {e}")))?;
-    let text = format!(
-        "# lpwatch's config, rendered by lpbake from images/appliance.toml. Reference: lpwatch --help.\n\n{body}"
-    );
-    t.file(LPWATCH_CONFIG, 0o644, text.into_bytes());
+    t.file(LPWATCH_CONFIG, 0o644, text(&node.lpwatch_config)?.into_bytes());
     Ok(())
 }

@@ -10,6 +10,8 @@
 //!   directory): units and their enablement links (`units.rs`), nftables (`firewall.rs`),
 //!   limits/sysctl/journald/chrony/fstab/sysusers (`system.rs`), lpwatch's config (`lpwatch.rs`),
 //!   and the alert rules. `tree.rs` writes a tree to a directory or stages it for the disk.
+//! - [`compose`] renders the local testnet's nodes, derived from the same appliance, into a
+//!   docker compose project (`lpbake render --compose DIR`).
 //!
 //! ## `lpbake render --json`: the parity input of the NixOS modules
 //!
@@ -27,6 +29,7 @@
 //! limits and hardening, and its firewall opens the same ports. No secret value is ever in it:
 //! only credential names and paths.
 
+pub mod compose;
 mod firewall;
 mod hardening;
 mod lpwatch;
@@ -36,7 +39,7 @@ mod tree;
 mod units;
 
 pub use lpwatch::Config as LpwatchConfig;
-pub use node::node;
+pub use node::{node, node_of};
 pub use tree::{write_dir, Item, RenderedTree};
 
 use crate::spec::{Role, Service};

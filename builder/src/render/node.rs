@@ -218,7 +218,7 @@ fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
             args.extend([String::from("-ethAcctAddr"), acct.clone()]);
         }
     }
-    if a.needs_orch_secret() {
+    if a.role.needs_orch_secret() {
         secret("orch-secret", "-orchSecret", &mut args);
     }
     fn opt(args: &mut Vec<String>, f: &str, v: &Option<String>) {

@@ -77,9 +77,7 @@ impl Role {
         matches!(self, Role::OrchestratorTranscoder | Role::Orchestrator)
     }
 
-    /// Roles that always talk to remote transcoders or a remote orchestrator with the shared
-    /// secret (an orchestrator-transcoder does too when it takes remote transcoders: see
-    /// [`Appliance::needs_orch_secret`]).
+    /// Roles that talk to remote transcoders or a remote orchestrator with the shared secret.
     pub fn needs_orch_secret(self) -> bool {
         matches!(self, Role::Orchestrator | Role::Transcoder)
     }
@@ -118,9 +116,6 @@ pub struct Livepeer {
     pub eth_acct_addr: Option<String>,
     pub reward: Option<bool>,
     pub monitor: bool,
-    /// An orchestrator-transcoder that also takes standalone transcoders (with the shared
-    /// `orch-secret`); an `orchestrator` always does.
-    pub remote_transcoders: bool,
     /// Encrypt the account the appliance creates with geth's light scrypt (fast, weak) instead of
     /// the standard one (256 MiB and about a second per start).
     pub light_kdf: bool,
@@ -202,7 +197,6 @@ struct LivepeerDef {
     eth_acct_addr: Option<Spanned<String>>,
     reward: Option<bool>,
     monitor: Option<bool>,
-    remote_transcoders: Option<bool>,
     light_kdf: Option<bool>,
 }
 
@@ -614,17 +608,8 @@ fn parse_livepeer(
         )?,
         reward: l.reward,
         monitor: l.monitor.unwrap_or(true),
-        remote_transcoders: l.remote_transcoders.unwrap_or(false),
         light_kdf: l.light_kdf.unwrap_or(false),
     };
-    if out.remote_transcoders && role != Role::OrchestratorTranscoder {
-        return Err(Error::config(
-            file,
-            role_line,
-            format!("livepeer.remote_transcoders: role {} does not take it", role.as_str()),
-            "only an orchestrator-transcoder sets it (an orchestrator always takes remote transcoders): remove it",
-        ));
-    }
     if matches!(role, Role::Transcoder | Role::Gateway)
         && out.orch_addr.is_none()
         && (role == Role::Transcoder || offchain)
@@ -694,11 +679,6 @@ fn is_eth_address(s: &str) -> bool {
 }
 
 impl Appliance {
-    /// The node shares `orch-secret` with transcoders or its orchestrator.
-    pub fn needs_orch_secret(&self) -> bool {
-        self.role.needs_orch_secret() || self.livepeer.remote_transcoders
-    }
-
     /// Cross-file check: `base` names a component of the spec.
     pub(super) fn check_base(&self, components: &std::collections::BTreeMap<String, super::Component>) -> Result<()> {
         if !components.contains_key(&self.base) {
@@ -771,16 +751,6 @@ mod tests {
             assert!(e.contains(what) && e.contains("fix:"), "{what}: {e}");
             assert!(!e.contains("u:p@") && !e.contains("apikey=abc") && !e.contains("abcdef0123456789"), "{e}");
         }
-    }
-
-    #[test]
-    fn remote_transcoders_share_the_orch_secret() {
-        let a = parse(Path::new("a.toml"), GOOD).unwrap();
-        assert!(!a.needs_orch_secret());
-        let with = GOOD.replace("price_per_unit = \"1000\"", "price_per_unit = \"1000\"\nremote_transcoders = true");
-        assert!(parse(Path::new("a.toml"), &with).unwrap().needs_orch_secret());
-        let e = err_of(&with.replace("\"orchestrator-transcoder\"", "\"orchestrator\""));
-        assert!(e.contains("images/appliance.toml:2:") && e.contains("remote_transcoders") && e.contains("fix:"), "{e}");
     }
 
     #[test]
