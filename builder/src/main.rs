@@ -95,9 +95,9 @@ enum Command {
     /// journald and sysctl settings and lpwatch's config. Keys are sorted and the same spec
     /// gives the same bytes: it is the parity input of the NixOS modules.
     ///
-    /// With --compose, writes the local testnet instead: DIR/compose.yaml (orchestrator with a
-    /// local and a standalone transcoder, gateway, test stream, geth --dev, lpwatch beside each
-    /// node, Prometheus, Alertmanager), DIR/compose.arbitrum.yaml (the arbitrum profile) and
+    /// With --compose, writes the local testnet instead: DIR/compose.yaml (orchestrator, a
+    /// standalone transcoder, gateway, test stream, geth --dev, lpwatch beside each node,
+    /// Prometheus, Alertmanager), DIR/compose.arbitrum.yaml (the arbitrum profile) and
     /// their config files in DIR/compose/, rendered from the same nodes. Only those files are
     /// replaced. The repository's own
     /// are `lpbake render --compose .`; `make up` runs them.

@@ -59,7 +59,10 @@ pub fn run(url: &str, timeout: Duration) -> Result<String, ProbeError> {
         let resp = client.get(url.clone()).send().await.map_err(transport)?;
         let status = resp.status();
         let mut body = resp.text().await.map_err(transport)?;
-        body.truncate(body.floor_char_boundary(MAX_BODY));
+        if body.len() > MAX_BODY {
+            let cut = (0..=MAX_BODY).rev().find(|&i| body.is_char_boundary(i)).unwrap_or(0);
+            body.truncate(cut);
+        }
         if status.is_success() {
             Ok(body)
         } else {
@@ -74,7 +77,9 @@ mod tests {
 
     #[test]
     fn only_loopback_http() {
-        for ok in ["http://127.0.0.1:7936/healthz", "http://[::1]:7935/status", "http://localhost:1/", "http://127.9.9.9/"] {
+        for ok in
+            ["http://127.0.0.1:7936/healthz", "http://[::1]:7935/status", "http://localhost:1/", "http://127.9.9.9/"]
+        {
             assert!(local_url(ok).is_ok(), "{ok}");
         }
         for bad in [

@@ -1,5 +1,6 @@
-//! The local testnet as a docker compose project (`lpbake render --compose DIR`: `compose.yaml`
-//! and `compose.arbitrum.yaml`), rendered from the same [`Node`]s as the appliance disk.
+//! The local testnet as a docker compose project (`lpbake render --compose DIR`: `compose.yaml`,
+//! `compose.arbitrum.yaml` and their config files in `compose/`), rendered from the same
+//! [`Node`]s as the appliance disk.
 //!
 //! Each livepeer node of the testnet is the spec's appliance with the testnet's role and
 //! addresses, rendered by [`node::node_of`]; its systemd services become two containers that
@@ -267,7 +268,8 @@ fn add_node(p: &mut Project, images: &Images, m: &Member, n: &Node) -> Result<()
     l.healthcheck = Some(Healthcheck::cmd(&["bash", "-c", &probe], 60));
     l.depends_on.insert(watch_name, Dependency::STARTED);
     if !m.role.is_orchestrator() {
-        l.depends_on.insert(format!("{ORCHESTRATOR}-watch"), Dependency::HEALTHY);
+        // livepeer itself, not its watch: the watch is healthy only once a transcoder attached.
+        l.depends_on.insert(ORCHESTRATOR.to_string(), Dependency::HEALTHY);
     }
     p.services.insert(m.name.to_string(), l);
     Ok(())
