@@ -25,7 +25,10 @@ fn offline_builds_are_identical_and_open_with_oci_tools() {
     let ja = std::fs::read(a.join("images.json")).unwrap();
     assert_eq!(ja, std::fs::read(b.join("images.json")).unwrap(), "images.json differs between A and B");
     let summary = Summary::read(&a).unwrap().unwrap().images;
-    assert_eq!(summary.keys().collect::<Vec<_>>(), ["alertmanager", "ffmpeg", "geth", "livepeer", "lpwatch", "prometheus"]);
+    assert_eq!(
+        summary.keys().collect::<Vec<_>>(),
+        ["alertmanager", "ffmpeg", "geth", "livepeer", "lpwatch", "prometheus"]
+    );
     for name in ["alertmanager", "ffmpeg", "geth", "livepeer", "lpwatch", "prometheus"] {
         for suffix in ["oci.tar", "docker.tar"] {
             let fa = std::fs::read(a.join(format!("{name}.{suffix}"))).unwrap();

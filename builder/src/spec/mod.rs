@@ -656,7 +656,10 @@ mod tests {
     fn loads_the_repository_spec() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images");
         let spec = load(&dir).unwrap();
-        assert_eq!(spec.images.keys().collect::<Vec<_>>(), ["ffmpeg", "geth", "livepeer", "lpwatch"]);
+        assert_eq!(
+            spec.images.keys().collect::<Vec<_>>(),
+            ["alertmanager", "ffmpeg", "geth", "livepeer", "lpwatch", "prometheus"]
+        );
         let lp = &spec.images["livepeer"];
         assert_eq!(lp.components, ["livepeer", "ffmpeg"]);
         assert_ne!(lp.service.user.uid, 0);
