@@ -114,14 +114,17 @@ else
 fi
 
 # --- geth ---------------------------------------------------------------------------------------
-if [ -x "$LPBAKE_GETH" ] && "$LPBAKE_GETH" version 2>/dev/null | grep -q "^Version: $GETH_VERSION"; then
+# The version is read whole before it is matched: `geth version | grep -q` under pipefail fails
+# whenever grep exits before geth has written its last line (SIGPIPE).
+geth_is_pinned() { [ -x "$LPBAKE_GETH" ] && grep -q "^Version: $GETH_VERSION" <<<"$("$LPBAKE_GETH" version 2>/dev/null)"; }
+if geth_is_pinned; then
     say "geth: $GETH_VERSION present at $LPBAKE_GETH"
 else
     say "geth: go install go-ethereum v$GETH_VERSION (a few minutes on 2 cores)"
     gobin="$(dirname "$LPBAKE_GETH")"
     mkdir -p "$gobin"
     GOBIN="$gobin" go install "github.com/ethereum/go-ethereum/cmd/geth@v$GETH_VERSION"
-    "$LPBAKE_GETH" version | grep -q "^Version: $GETH_VERSION" ||
+    geth_is_pinned ||
         die "$LPBAKE_GETH does not report version $GETH_VERSION"
     say "geth: installed $LPBAKE_GETH"
 fi
