@@ -1,0 +1,233 @@
+//! The Nix flake and NixOS modules, checked with Debian's Nix and nixpkgs' `lib` (vendored in
+//! `../shared/vendor/nixpkgs-lib`; nixpkgs itself cannot be downloaded here): every `.nix` file
+//! parses; the modules, evaluated with `lib.evalModules` against the NixOS option declarations
+//! of `nix/tests/options.nix`, run the same node as `lpbake render --json` in four settings
+//! (orchestrator+transcoder, split orchestrator and transcoder, gateway), and a changed
+//! setting on either side makes the check fail with a readable difference; the modules refuse
+//! unsafe settings; the lock reader gives the pins of the committed and the fixture lock.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// nixpkgs' `lib`, read-only beside the repository.
+fn nixpkgs_lib() -> PathBuf {
+    let lib = common::repo().join("../shared/vendor/nixpkgs-lib/lib");
+    assert!(lib.join("default.nix").is_file(), "nixpkgs' lib is missing at {}: it comes with shared/", lib.display());
+    lib.canonicalize().unwrap()
+}
+
+/// `nix-instantiate` with no daemon, no build users and no channels: evaluation only.
+fn nix_instantiate() -> Command {
+    let mut c = Command::new(common::tool("nix-instantiate"));
+    c.current_dir(common::repo())
+        .env("NIX_CONFIG", "build-users-group =\nexperimental-features = nix-command")
+        .env_remove("NIX_PATH");
+    c
+}
+
+fn run(mut c: Command) -> Output {
+    c.output().unwrap_or_else(|e| panic!("{c:?}: {e}: run `make deps`"))
+}
+
+/// A parity setting: its NixOS configuration and its appliance file.
+struct Setting {
+    name: &'static str,
+    appliance: &'static str,
+}
+
+const SETTINGS: &[Setting] = &[
+    Setting { name: "orchestrator-transcoder", appliance: "images/appliance.toml" },
+    Setting { name: "orchestrator", appliance: "nix/tests/nodes/orchestrator.toml" },
+    Setting { name: "transcoder", appliance: "nix/tests/nodes/transcoder.toml" },
+    Setting { name: "gateway", appliance: "nix/tests/nodes/gateway.toml" },
+];
+
+/// `lpbake render --json` of the repository's images with `appliance` (edited by `edit`) as
+/// the appliance, written into `dir`; returns the JSON file.
+fn render(dir: &Path, appliance: &str, edit: impl Fn(&str) -> String) -> PathBuf {
+    let spec = dir.join("images");
+    std::fs::create_dir_all(&spec).unwrap();
+    for e in std::fs::read_dir(common::repo().join("images")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), spec.join(e.file_name())).unwrap();
+    }
+    let text = std::fs::read_to_string(common::repo().join(appliance)).unwrap();
+    std::fs::write(spec.join("appliance.toml"), edit(&text)).unwrap();
+    let out = run({
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lpbake"));
+        c.arg("render").arg("--json").arg("--spec").arg(&spec);
+        c
+    });
+    let json = dir.join("render.json");
+    std::fs::write(&json, common::ok(&out)).unwrap();
+    json
+}
+
+/// `nix/tests/eval.nix` for setting `node` against `render`, with `extra` modules (a Nix list).
+fn eval(node: &str, render: &Path, extra: &str) -> Output {
+    let mut c = nix_instantiate();
+    c.args(["--eval", "--strict", "--json", "nix/tests/eval.nix", "--arg", "lib"])
+        .arg(format!("import {}", nixpkgs_lib().display()))
+        .args(["--arg", "node"])
+        .arg(common::repo().join(format!("nix/tests/nodes/{node}.nix")))
+        .args(["--arg", "render"])
+        .arg(render)
+        .args(["--arg", "extraModules", extra]);
+    run(c)
+}
+
+/// The differences and warnings of an evaluation that must succeed.
+fn differences(o: &Output) -> (Vec<String>, Vec<String>) {
+    let v: Value = serde_json::from_str(&common::ok(o)).unwrap();
+    let strings = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    (strings("differences"), strings("warnings"))
+}
+
+#[test]
+fn every_nix_file_parses_and_the_flake_is_locked() {
+    let root = common::repo();
+    let mut files = vec![root.join("flake.nix")];
+    for dir in ["nix", "modules"] {
+        files.extend(
+            common::files_under(&root.join(dir)).into_iter().filter(|p| p.extension().is_some_and(|e| e == "nix")),
+        );
+    }
+    for want in ["flake.nix", "modules/livepeer.nix", "modules/lpwatch.nix", "modules/appliance.nix", "nix/ami.nix"] {
+        assert!(files.contains(&root.join(want)), "{want} is missing");
+    }
+    for f in &files {
+        let mut c = nix_instantiate();
+        c.arg("--parse").arg(f);
+        common::ok(&run(c));
+    }
+    assert!(files.len() >= 20, "only {} .nix files found", files.len());
+
+    let lock: Value = serde_json::from_str(&std::fs::read_to_string(root.join("flake.lock")).unwrap()).unwrap();
+    let n = &lock["nodes"]["nixpkgs"];
+    let rev = n["locked"]["rev"].as_str().unwrap();
+    assert!(rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()), "{rev}");
+    assert!(n["locked"]["narHash"].as_str().unwrap().starts_with("sha256-"), "{n}");
+    assert!(n["locked"]["lastModified"].as_u64().is_some(), "{n}");
+    assert_eq!(n["original"]["ref"], "nixos-25.11", "flake.nix and flake.lock follow one release");
+    assert_eq!(lock["nodes"]["root"]["inputs"]["nixpkgs"], "nixpkgs");
+}
+
+#[test]
+fn the_modules_run_the_node_lpbake_renders() {
+    let mut failures = Vec::new();
+    for s in SETTINGS {
+        let dir = tempfile::tempdir().unwrap();
+        let json = render(dir.path(), s.appliance, str::to_string);
+        let (diff, warnings) = differences(&eval(s.name, &json, "[ ]"));
+        if !diff.is_empty() || !warnings.is_empty() {
+            failures.push(format!("{} ({}):\n  {}\n  warnings: {warnings:?}", s.name, s.appliance, diff.join("\n  ")));
+        }
+        // The comparison saw the node: the services and the whole command line are in the view.
+        let rendered: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(rendered["services"]["livepeer.service"]["argv"].as_array().unwrap().len() > 5, "{}", s.name);
+    }
+    assert!(failures.is_empty(), "the NixOS modules differ from `lpbake render --json`:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_changed_setting_on_either_side_fails_the_parity_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = render(dir.path(), "images/appliance.toml", str::to_string);
+    let node = "orchestrator-transcoder";
+    // (a module changed on its own, what the difference must name)
+    let module_changes = [
+        (
+            "({ lib, ... }: { systemd.services.livepeer.serviceConfig.LimitNOFILE = lib.mkForce 1024; })",
+            r#"services."livepeer.service".service.LimitNOFILE: lpbake renders ["65536"], the modules give ["1024"]"#,
+        ),
+        ("{ services.livepeer.openFirewall = false; }", "firewall.tcp: lpbake renders [8935], the modules give []"),
+        (
+            r#"({ lib, ... }: { systemd.services.lpwatch.serviceConfig.ProtectSystem = lib.mkForce "full"; })"#,
+            r#"services."lpwatch.service".service.ProtectSystem: lpbake renders ["strict"], the modules give ["full"]"#,
+        ),
+        (r#"{ services.livepeer.extraArgs = [ "-v" "6" ]; }"#, r#"services."livepeer.service".argv"#),
+        // A list definition adds to the node's own (the same networks again change nothing): forced.
+        (r#"({ lib, ... }: { lpbake.appliance.ssh.allow = lib.mkForce [ "10.0.0.0/8" ]; })"#, "firewall.ssh_allow"),
+        (r#"{ lpbake.appliance.volumes.data = "other"; }"#, r#"volumes."/var/lib/livepeer".label"#),
+        (r#"{ services.lpwatch.interval = "30s"; }"#, "lpwatch.checks.interval"),
+    ];
+    for (change, expected) in module_changes {
+        let (diff, _) = differences(&eval(node, &json, &format!("[ {change} ]")));
+        assert!(
+            diff.iter().any(|d| d.contains(expected)),
+            "{change}: expected a difference with {expected:?}, got {diff:#?}"
+        );
+    }
+    // The appliance changed and the module not: the check fails the other way round too.
+    let changed = render(&dir.path().join("changed"), "images/appliance.toml", |t| {
+        t.replace("max_sessions = \"10\"", "max_sessions = \"11\"")
+    });
+    let (diff, _) = differences(&eval(node, &changed, "[ ]"));
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert!(
+        diff[0].starts_with(r#"services."livepeer.service".argv: lpbake renders ["#) && diff[0].contains("\"11\""),
+        "{diff:#?}"
+    );
+}
+
+#[test]
+fn the_modules_refuse_unsafe_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = render(dir.path(), "nix/tests/nodes/gateway.toml", str::to_string);
+    let refused = [
+        (r#"{ services.livepeer.cliAddr = "0.0.0.0:7935"; }"#, "services.livepeer.cliAddr = \"0.0.0.0:7935\""),
+        (r#"{ services.livepeer.cliAddr = "127.0.0.1.example.org:7935"; }"#, "use a loopback address"),
+        (r#"{ services.livepeer.extraArgs = [ "-orchSecret=hunter2" ]; }"#, "extraArgs sets -orchSecret=hunter2"),
+        (
+            r#"{ services.lpwatch.upstreams = [ { name = "keyed"; url = "https://arb.example.org/rpc?key=abc"; } ]; }"#,
+            "`keyed`'s url has user info or a query",
+        ),
+        (
+            r#"({ lib, ... }: { services.livepeer.role = lib.mkForce "orchestrator"; })"#,
+            "must set services.livepeer.pricePerUnit",
+        ),
+    ];
+    for (change, expected) in refused {
+        let o = eval("gateway", &json, &format!("[ {change} ]"));
+        let err = common::failed(&o);
+        assert!(err.contains("Failed assertions") && err.contains(expected), "{change}: {err}");
+    }
+}
+
+#[test]
+fn the_lock_reader_gives_the_pins_of_the_committed_and_the_fixture_lock() {
+    let spec: toml::Value =
+        toml::from_str(&std::fs::read_to_string(common::repo().join("images/livepeer.toml")).unwrap()).unwrap();
+    let url = spec["component"]["source"]["url"].as_str().unwrap().to_string();
+    let committed = common::repo().join("lpbake.lock");
+    let fixture = common::fixtures().join("lpbake.lock");
+    for lock in [&committed, &fixture] {
+        let mut c = nix_instantiate();
+        c.args(["--eval", "--strict", "--json", "nix/lock.nix", "--arg", "lock"]).arg(lock);
+        let got: Value = serde_json::from_str(&common::ok(&run(c))).unwrap();
+        let expected = match lpbake::lock::Lock::load(lock).unwrap().files.get(&url) {
+            Some(pin) => serde_json::json!({ "url": url, "sha256": pin.sha256.hex() }),
+            None => Value::Null,
+        };
+        assert_eq!(got, expected, "{}", lock.display());
+    }
+    // The fixture lock pins the stand-in's tarball: the reader found a pin, not only null twice.
+    assert!(lpbake::lock::Lock::load(&fixture).unwrap().files.contains_key(&url));
+
+    let dir = tempfile::tempdir().unwrap();
+    let future = dir.path().join("lpbake.lock");
+    std::fs::write(&future, "version = 2\nepoch = 0\n").unwrap();
+    let mut c = nix_instantiate();
+    c.args(["--eval", "--strict", "--json", "nix/lock.nix", "--arg", "lock"]).arg(&future);
+    let err = common::failed(&run(c));
+    assert!(err.contains(&future.display().to_string()) && err.contains("lpbake lock"), "{err}");
+}
