@@ -66,6 +66,17 @@ in
       maxRetention = mkOption { type = types.str; default = "1month"; description = "journald MaxRetentionSec=."; };
     };
 
+    volumeMounts = mkOption {
+      type = types.attrsOf types.attrs;
+      internal = true;
+      default = { ${dataMount} = volume cfg.volumes.data; } // lib.optionalAttrs cfg.geth.enable { ${gethMount} = volume cfg.volumes.geth; };
+      description = ''
+        The volumes' `fileSystems` entries, the value of fileSystems. Here for NixOS VM tests,
+        whose qemu-vm module replaces fileSystems with virtualisation.fileSystems: a test puts
+        these there.
+      '';
+    };
+
     geth.enable = mkEnableOption ''
       a local geth (nixpkgs' services.geth, instance `lpbake`) on its own volume, added as
       lpwatch's last upstream, with 30303 tcp+udp open
@@ -74,9 +85,13 @@ in
 
   config = mkIf cfg.enable (lib.mkMerge [
     {
-      fileSystems.${dataMount} = volume cfg.volumes.data;
+      fileSystems = cfg.volumeMounts;
       # Conditions on the attributes themselves: a disabled service must not appear at all.
-      systemd.services.livepeer = mkIf config.services.livepeer.enable { unitConfig = onVolume dataMount; };
+      systemd.services.livepeer = mkIf config.services.livepeer.enable {
+        unitConfig = onVolume dataMount;
+        # The secrets' own files are root's; livepeer reads only its credentials.
+        serviceConfig.InaccessiblePaths = [ "-${dataMount}/credentials" ];
+      };
       systemd.services.lpwatch = mkIf (config.services.lpwatch.enable && lpwatchReadsData) { unitConfig = onVolume dataMount; };
       services.livepeer.openFirewall = mkDefault true;
 
@@ -129,7 +144,6 @@ in
       security.pam.loginLimits = map (type: { domain = "livepeer"; inherit type; item = "nofile"; value = "65536"; }) [ "soft" "hard" ];
     }
     (mkIf cfg.geth.enable {
-      fileSystems.${gethMount} = volume cfg.volumes.geth;
       services.geth.lpbake = {
         enable = true;
         http = { enable = true; address = "127.0.0.1"; port = 8545; apis = [ "eth" "net" "web3" ]; };

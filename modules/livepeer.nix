@@ -296,8 +296,6 @@ in
         StateDirectory = lib.removePrefix "/var/lib/" cfg.dataDir;
         StateDirectoryMode = "0700";
         LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") credentials;
-        # livepeer never reads the secrets' own files, only its credentials.
-        InaccessiblePaths = lib.unique (map (file: "-${dirOf file}") [ cfg.passwordFile cfg.orchSecretFile ]);
         Restart = "always";
         RestartSec = 1;
         TimeoutStopSec = 30;

@@ -5,9 +5,11 @@
 { self }:
 {
   name = "lpbake-orchestrator-transcoder";
-  nodes.orch = {
+  nodes.orch = { config, ... }: {
     imports = [ self.nixosModules.default ];
     virtualisation.emptyDiskImages = [ 512 ];
+    # The VM's qemu module replaces fileSystems with these: the appliance's volumes go here.
+    virtualisation.fileSystems = config.lpbake.appliance.volumeMounts;
     services.livepeer = { enable = true; role = "orchestrator-transcoder"; network = "offchain"; serviceAddr = "orch:8935"; };
     services.lpwatch.enable = true;
     lpbake.appliance.enable = true;
@@ -15,11 +17,11 @@
   nodes.client = { pkgs, ... }: { environment.systemPackages = [ pkgs.netcat ]; };
   testScript = ''
     start_all()
-    orch.wait_for_unit("multi-user.target")
-    # The data volume: made here, found by its label, mounted (nofail), then the node starts.
-    orch.succeed("mkfs.ext4 -q -L lp-data /dev/vdb", "udevadm settle")
-    orch.wait_until_succeeds("mountpoint -q /var/lib/livepeer", timeout=60)
-    orch.succeed("systemctl restart livepeer.service")
+    # The data volume shows up while the machine boots, like an EBS volume attached late: it is
+    # found by its label and mounted (nofail, 90 s device timeout), then livepeer starts.
+    orch.wait_until_succeeds("test -b /dev/vdb", timeout=60)
+    orch.succeed("mkfs.ext4 -q -L lp-data /dev/vdb")
+    orch.wait_for_unit("var-lib-livepeer.mount")
     orch.wait_for_unit("livepeer.service")
     orch.wait_for_unit("lpwatch.service")
     orch.wait_until_succeeds("curl -sf http://127.0.0.1:7936/healthz", timeout=60)
@@ -30,6 +32,6 @@
     client.wait_until_succeeds("nc -z -w 2 orch 8935", timeout=60)
     client.fail("nc -z -w 2 orch 7935")
     client.fail("nc -z -w 2 orch 7936")
-    client.fail("nc -z -w 2 orch 22")
+    client.fail("nc -z -w 2 orch 7937")
   '';
 }
