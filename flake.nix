@@ -16,12 +16,15 @@
     {
       overlays.default = import ./nix/overlay.nix;
 
-      nixosModules = {
-        default = ./modules;
-        livepeer = ./modules/livepeer.nix;
-        lpwatch = ./modules/lpwatch.nix;
-        appliance = ./modules/appliance.nix;
-      };
+      # The modules, with this flake's packages as defaults: no overlay needed. (modules/ alone
+      # takes pkgs.livepeer and pkgs.lpwatch, e.g. from overlays.default.)
+      nixosModules.default = { lib, pkgs, ... }:
+        let ours = self.packages.${pkgs.stdenv.hostPlatform.system} or { }; in
+        {
+          imports = [ ./modules ];
+          services.lpwatch.package = lib.mkIf (ours ? lpwatch) (lib.mkDefault ours.lpwatch);
+          services.livepeer.package = lib.mkIf (ours ? livepeer) (lib.mkDefault ours.livepeer);
+        };
 
       packages = forSystems (pkgs: {
         inherit (pkgs) lpbake lpwatch;
