@@ -159,6 +159,10 @@ fn a_changed_setting_on_either_side_fails_the_parity_check() {
         (r#"({ lib, ... }: { lpbake.appliance.ssh.allow = lib.mkForce [ "10.0.0.0/8" ]; })"#, "firewall.ssh_allow"),
         (r#"{ lpbake.appliance.volumes.data = "other"; }"#, r#"volumes."/var/lib/livepeer".label"#),
         (r#"{ services.lpwatch.interval = "30s"; }"#, "lpwatch.checks.interval"),
+        (
+            r#"({ lib, ... }: { security.pam.loginLimits = lib.mkForce [ ]; })"#,
+            "login_limits: lpbake renders [{\"domain\":\"livepeer\",\"item\":\"nofile\",\"type\":\"soft\",\"value\":\"65536\"}",
+        ),
     ];
     for (change, expected) in module_changes {
         let (diff, _) = differences(&eval(node, &json, &format!("[ {change} ]")));

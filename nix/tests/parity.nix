@@ -4,7 +4,7 @@
 # modules own (livepeer.service, lpwatch.service): the command line (programs by name, since
 # their paths differ), the environment, every [Unit] and [Service] directive (credentials,
 # limits, sandbox, restart, mounts); and for the host: users and their ids, open ports and who
-# reaches ssh, volumes by label, chrony servers, journald, sysctl, lpwatch's settings.
+# reaches ssh, volumes by label, chrony servers, journald, sysctl, login limits, lpwatch's settings.
 # Left out by design: Description= texts, and geth (the modules use nixpkgs' own services.geth,
 # whose unit, user and data directory are its own).
 { lib }:
@@ -52,6 +52,7 @@ rec {
     volumes = mapAttrs (_: v: { inherit (v) label options; }) node.volumes;
     chrony = node.chrony.servers;
     inherit (node) journald sysctl;
+    login_limits = node.login_limits;
     lpwatch = node.lpwatch_config;
   };
 
@@ -90,6 +91,8 @@ rec {
         ForwardToSyslog = if config.services.journald.forwardToSyslog then "yes" else "no";
       } // keyValues config.services.journald.extraConfig;
       sysctl = mapAttrs (_: toString) config.boot.kernel.sysctl;
+      login_limits = map (l: { inherit (l) domain type item; value = toString l.value; })
+        (builtins.filter (l: builtins.elem l.domain owned) config.security.pam.loginLimits);
       lpwatch = config.services.lpwatch.settings;
     };
 

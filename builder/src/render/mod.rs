@@ -5,7 +5,7 @@
 //!
 //! - [`node`] builds the [`Node`]: per systemd service (livepeer, lpwatch, geth when enabled) its
 //!   user, argv, environment, credentials, limits, hardening directives, open ports and mounts;
-//!   plus firewall, volumes, users, chrony, journald and sysctl settings (`node.rs`).
+//!   plus firewall, volumes, users, chrony, journald, sysctl and login limits (`node.rs`).
 //! - [`files`] renders the node into a [`RenderedTree`] (absolute path -> file, symlink or
 //!   directory): units and their enablement links (`units.rs`), nftables (`firewall.rs`),
 //!   limits/sysctl/journald/chrony/fstab/sysusers (`system.rs`), lpwatch's config (`lpwatch.rs`),
@@ -24,7 +24,7 @@
 //! `flag` that passes it, if any), `limits`, `hardening` (systemd directive -> values),
 //! `unit` and `settings` (the rest of the [Unit] and [Service] sections), `listen` (loopback
 //! addresses) and `requires_mounts`. Top level: `role`, `network`, `firewall` (open tcp/udp ports
-//! and ssh sources), `volumes`, `users`, `chrony`, `journald`, `sysctl`, `lpwatch_config`. A NixOS
+//! and ssh sources), `volumes`, `users`, `chrony`, `journald`, `sysctl`, `login_limits`, `lpwatch_config`. A NixOS
 //! module is at parity when its systemd services carry the same argv, environment, credentials,
 //! limits and hardening, and its firewall opens the same ports. No secret value is ever in it:
 //! only credential names and paths.
@@ -78,6 +78,8 @@ pub struct Node {
     pub journald: BTreeMap<String, String>,
     /// `sysctl.d` settings.
     pub sysctl: BTreeMap<String, String>,
+    /// `limits.d` lines (pam_limits) for login sessions of the service users.
+    pub login_limits: Vec<LoginLimit>,
     /// lpwatch's config file, as lpwatch reads it.
     pub lpwatch_config: LpwatchConfig,
 }
@@ -141,6 +143,17 @@ pub struct Volume {
     /// ext4 filesystem label.
     pub label: String,
     pub options: Vec<String>,
+}
+
+/// One pam_limits line: `domain type item value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoginLimit {
+    pub domain: String,
+    /// `soft` or `hard`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub item: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

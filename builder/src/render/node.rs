@@ -4,8 +4,8 @@
 //! secret in argv or env, the CLI API on loopback and never opened).
 
 use super::{
-    hardening, lpwatch, Chrony, Firewall, LoadedCredential, Node, SysUser, Unit, Volume, CREDENTIALS_DIR, DATA_MOUNT,
-    GETH_MOUNT, LIVEPEER_DATA, LPWATCH_CONFIG,
+    hardening, lpwatch, Chrony, Firewall, LoadedCredential, LoginLimit, Node, SysUser, Unit, Volume, CREDENTIALS_DIR,
+    DATA_MOUNT, GETH_MOUNT, LIVEPEER_DATA, LPWATCH_CONFIG,
 };
 use crate::error::{Error, Result};
 use crate::spec::appliance::UpstreamSource;
@@ -98,6 +98,15 @@ pub fn node_of(spec: &Spec, a: &Appliance) -> Result<Node> {
         chrony: Chrony { servers: a.chrony_servers.clone() },
         journald,
         sysctl: sysctl(),
+        // The units set LimitNOFILE= themselves; these cover login sessions of the user (livepeer_cli).
+        login_limits: ["soft", "hard"]
+            .map(|kind| LoginLimit {
+                domain: "livepeer".into(),
+                kind: kind.into(),
+                item: "nofile".into(),
+                value: NOFILE.into(),
+            })
+            .to_vec(),
         lpwatch_config: lpwatch::config(a),
     })
 }

@@ -19,8 +19,8 @@ pub fn add(t: &mut RenderedTree, node: &Node) {
     limits.push_str(
         "# The units set LimitNOFILE= themselves; this covers login sessions of the user (e.g. livepeer_cli).\n",
     );
-    for l in ["soft", "hard"] {
-        let _ = writeln!(limits, "livepeer {l} nofile 65536");
+    for l in &node.login_limits {
+        let _ = writeln!(limits, "{} {} {} {}", l.domain, l.kind, l.item, l.value);
     }
     t.file("/etc/security/limits.d/lpbake.conf", 0o644, limits.into_bytes());
 
