@@ -121,7 +121,7 @@ in
     warnings = lib.optional (cfg.upstreams != [ ] && !onChain)
       "services.lpwatch.upstreams are not used: services.livepeer is off chain or a standalone transcoder.";
 
-    services.lpwatch.settings = lib.mapAttrs (_: lib.mkDefault) generated;
+    services.lpwatch.settings = lib.mapAttrsRecursive (_: lib.mkDefault) generated;
     services.lpwatch.credentials = lib.listToAttrs (map (u: lib.nameValuePair (credentialName u) u.urlFile) keyed);
 
     environment.etc."lpwatch/lpwatch.toml".source = toml.generate "lpwatch.toml" cfg.settings;

@@ -171,6 +171,11 @@ fn a_changed_setting_on_either_side_fails_the_parity_check() {
             "{change}: expected a difference with {expected:?}, got {diff:#?}"
         );
     }
+    // One key of a settings section overrides that key alone: the rest of the section stays.
+    let (diff, _) =
+        differences(&eval(node, &json, r#"[ { services.lpwatch.settings.listen.http = "127.0.0.1:7946"; } ]"#));
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert!(diff[0].starts_with("lpwatch.listen.http: lpbake renders"), "{diff:#?}");
     // The appliance changed and the module not: the check fails the other way round too.
     let changed = render(&dir.path().join("changed"), "images/appliance.toml", |t| {
         t.replace("max_sessions = \"10\"", "max_sessions = \"11\"")

@@ -21,6 +21,9 @@
     # found by its label and mounted (nofail, 90 s device timeout), then livepeer starts.
     orch.wait_until_succeeds("test -b /dev/vdb", timeout=60)
     orch.succeed("mkfs.ext4 -q -L lp-data /dev/vdb")
+    # Under emulation the boot may outlast the device timeout, failing the first start: start
+    # again once udev has seen the label (a no-op when it is already up).
+    orch.succeed("udevadm settle && systemctl start livepeer.service")
     orch.wait_for_unit("var-lib-livepeer.mount")
     orch.wait_for_unit("livepeer.service")
     orch.wait_for_unit("lpwatch.service")
