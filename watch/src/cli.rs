@@ -1,7 +1,7 @@
 //! The command line: every flag has an `LPWATCH_*` twin and wins over the config file.
 //! RPC upstream URLs (which often carry API keys) are never flags: see `--help`.
-//! Two subcommands do a job instead of watching: `keystore-init` prepares livepeer's Ethereum
-//! account, `probe` is a container health check.
+//! Three subcommands do a job instead of watching: `keystore-init` prepares livepeer's Ethereum
+//! account, `probe` is a container health check, `share --dry-run` prints what sharing would send.
 
 use crate::config::Overrides;
 use clap::{Parser, Subcommand};
@@ -113,6 +113,27 @@ pub enum Command {
     /// Prints the body, so `docker inspect` shows why a check failed, e.g.
     /// `lpwatch probe http://127.0.0.1:7936/healthz`. Only plain http on a loopback host.
     Probe(ProbeArgs),
+    /// Print what opt-in sharing of network metrics ([share] in the config) would send, and exit.
+    ///
+    /// A share holds livepeer's current and maximum sessions, and per coarse cell (N-degree
+    /// squares, countries or continents, from the operator's GeoLite2 or DB-IP lite database) the
+    /// number of connected gateways, their connections and the transcoded pixels per second.
+    /// Cells with fewer than share.min_gateways gateways are merged into their continent, then
+    /// into "other". No address, stream or gateway identity is in it. Extras are added only when
+    /// named in share.extras.
+    Share(ShareArgs),
+}
+
+/// `lpwatch share` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ShareArgs {
+    /// Print the share instead of sending it (required: sending is not part of this build).
+    #[arg(long, required = true)]
+    pub dry_run: bool,
+
+    /// Time between the two readings of livepeer's /metrics that give pixels per second.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub window: std::time::Duration,
 }
 
 /// `lpwatch probe` arguments.

@@ -1,6 +1,6 @@
 //! lpwatch: health, metrics, reward and balance watch, and JSON-RPC failover for a Livepeer
 //! node. The binary (`main.rs`) only parses arguments and calls [`app::run`] (or
-//! [`keystore_init::run`] for `lpwatch keystore-init`, [`probe::run`] for `lpwatch probe`).
+//! [`keystore_init::run`] for `lpwatch keystore-init`, [`probe::run`] for `lpwatch probe`, [`share::dry_run`] for `lpwatch share --dry-run`).
 
 pub mod abi;
 pub mod app;
@@ -22,6 +22,7 @@ pub mod pool;
 pub mod probe;
 pub mod proxy;
 pub mod server;
+pub mod share;
 pub mod snapshot;
 pub mod units;
 pub mod upstream;

@@ -1,5 +1,5 @@
 //! The `lpwatch` binary: parse flags, load and validate the config, run until signalled; or run the
-//! `keystore-init` or `probe` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
+//! `keystore-init`, `probe` or `share --dry-run` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
 
 use clap::Parser;
 use lpwatch::cli::{Args, Command};
@@ -57,6 +57,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Share(share)) = &args.command {
+        return match runtime.block_on(lpwatch::share::dry_run(&cfg, share.window)) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lpwatch share: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(lpwatch::app::run(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -65,6 +65,19 @@ impl Config {
             let _ = writeln!(s, "warn_eth_balance = \"{}\"", Eth(w));
         }
         let _ = writeln!(s, "max_head_age = \"{}\"", format_duration(c.max_head_age));
+        if let Some(sh) = &self.share {
+            let quoted = |items: Vec<String>| items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(
+                s,
+                "\n[share]\nmmdb = {:?}\ncell = \"{}\"\nmin_gateways = {}\nservice_port = {}\nignore = [{}]\nextras = [{}]",
+                sh.mmdb.display().to_string(),
+                sh.cell,
+                sh.min_gateways,
+                sh.service_port,
+                quoted(sh.ignore.iter().map(|n| n.to_string()).collect()),
+                quoted(sh.extras.iter().map(|e| e.as_str().to_string()).collect())
+            );
+        }
         s
     }
 }
@@ -77,10 +90,12 @@ mod tests {
     fn description_reads_back_as_the_same_config() {
         let text =
             "network = \"devnet\"\nchain_id = 1337\n[[rpc.upstream]]\nname = \"a\"\nurl = \"http://127.0.0.1:8545\"\n\
-                    [checks]\ninterval = \"1500ms\"\nreward_grace = \"90m\"\nwarn_eth_balance = \"0.5\"\n";
+                    [checks]\ninterval = \"1500ms\"\nreward_grace = \"90m\"\nwarn_eth_balance = \"0.5\"\n\
+                    [share]\nmmdb = \"/geo.mmdb\"\ncell = \"country\"\nextras = [\"success_rate\", \"transcoders\"]\n";
         let c = Config::from_toml(text, &Overrides::default()).unwrap();
         let d = c.describe();
         assert!(d.contains("interval = \"1s 500ms\"") && d.contains("reward_grace = \"1h 30m\""), "{d}");
+        assert!(d.contains("min_gateways = 3") && d.contains("\"fc00::/7\"") && d.contains("\"success_rate\"]"), "{d}");
         // Everything but the redacted upstream URL is config text that gives the same values.
         let upstream = ["[[rpc.upstream]]", "name =", "url ="];
         let kept: String =

@@ -3,6 +3,7 @@
 
 use super::ConfigError;
 use crate::checks::CheckName;
+use crate::share::set::Extra;
 use crate::units::{Dur, Eth};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub(super) struct FileConfig {
     pub rpc: RpcFile,
     #[serde(default)]
     pub checks: ChecksFile,
+    pub share: Option<ShareFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +80,18 @@ pub(super) struct ChecksFile {
     pub min_eth_balance: Option<Eth>,
     pub warn_eth_balance: Option<Eth>,
     pub max_head_age: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShareFile {
+    pub mmdb: Option<PathBuf>,
+    pub cell: Option<String>,
+    pub min_gateways: Option<usize>,
+    pub service_port: Option<u16>,
+    pub ignore: Option<Vec<String>>,
+    #[serde(default)]
+    pub extras: Vec<Extra>,
 }
 
 /// Reads and parses the config file at `path`.

@@ -9,6 +9,9 @@ mod resolve;
 
 use crate::abi::Address;
 use crate::checks::CheckName;
+use crate::share::geo::CellSize;
+use crate::share::set::Extra;
+use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
@@ -116,6 +119,22 @@ pub struct ChecksCfg {
     pub max_head_age: Duration,
 }
 
+/// What `[share]` shares (see [`crate::share`]); `None` without a `[share]` table.
+#[derive(Clone, Debug)]
+pub struct ShareCfg {
+    /// The operator's MaxMind-format database (GeoLite2 or DB-IP lite).
+    pub mmdb: PathBuf,
+    pub cell: CellSize,
+    /// The fewest distinct gateways a cell may show (k): thinner cells are merged.
+    pub min_gateways: usize,
+    /// livepeer's service port: connections to it are gateways.
+    pub service_port: u16,
+    /// Peers in these networks are not counted (by default the ones that are not globally
+    /// routable: loopback, private, link-local, CGNAT, ULA: the operator's own transcoders).
+    pub ignore: Vec<IpNet>,
+    pub extras: Vec<Extra>,
+}
+
 /// Everything lpwatch needs to run, validated.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -128,6 +147,7 @@ pub struct Config {
     pub contracts: Option<Contracts>,
     pub rpc: RpcCfg,
     pub checks: ChecksCfg,
+    pub share: Option<ShareCfg>,
 }
 
 impl Config {

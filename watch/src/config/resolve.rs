@@ -2,11 +2,14 @@
 //! win over the file, defaults fill the rest, and every value is checked. Each error names the
 //! key and what to write instead.
 
-use super::file::{FileConfig, UpstreamFile};
-use super::{ChecksCfg, Config, ConfigError, Contracts, LivepeerCfg, Overrides, RpcCfg, SecretUrl, UpstreamCfg};
+use super::file::{FileConfig, ShareFile, UpstreamFile};
+use super::{
+    ChecksCfg, Config, ConfigError, Contracts, LivepeerCfg, Overrides, RpcCfg, SecretUrl, ShareCfg, UpstreamCfg,
+};
 use crate::abi::Address;
 use crate::checks::CheckName;
 use crate::network;
+use crate::share::geo::CellSize;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -129,7 +132,8 @@ pub(super) fn resolve(f: FileConfig, ov: &Overrides) -> Result<Config, ConfigErr
         max_head_age: f.checks.max_head_age.map_or(Duration::from_secs(120), |d| d.0),
     };
 
-    let cfg = Config { network, chain_id, http_listen, rpc_listen, livepeer, contracts, rpc, checks };
+    let share = f.share.map(resolve_share).transpose()?;
+    let cfg = Config { network, chain_id, http_listen, rpc_listen, livepeer, contracts, rpc, checks, share };
     validate(&cfg)?;
     Ok(cfg)
 }
@@ -163,6 +167,46 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(invalid("listen.http and listen.rpc must differ"));
     }
     Ok(())
+}
+
+/// Networks whose peers `[share]` does not count unless `share.ignore` says otherwise.
+pub const DEFAULT_SHARE_IGNORE: [&str; 10] = [
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+    "0.0.0.0/8",
+];
+
+fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
+    let mmdb = f.mmdb.ok_or_else(|| {
+        invalid("share.mmdb is missing: name the geo database, e.g. mmdb = \"/var/lib/lpwatch/GeoLite2-City.mmdb\"")
+    })?;
+    let cell = match f.cell {
+        Some(text) => text.parse().map_err(|e| invalid(format!("share.cell: {e}")))?,
+        None => CellSize::Degrees(5),
+    };
+    let min_gateways = f.min_gateways.unwrap_or(3);
+    if min_gateways == 0 {
+        return Err(invalid("share.min_gateways must be at least 1 (3 is the default)"));
+    }
+    let ignore = match f.ignore {
+        Some(list) => list,
+        None => DEFAULT_SHARE_IGNORE.iter().map(|s| s.to_string()).collect(),
+    };
+    let ignore = ignore
+        .iter()
+        .map(|n| n.parse().map_err(|_| invalid(format!("share.ignore: {n:?} is not a network, e.g. \"10.0.0.0/8\""))))
+        .collect::<Result<_, _>>()?;
+    let mut extras = f.extras;
+    extras.sort();
+    extras.dedup();
+    Ok(ShareCfg { mmdb, cell, min_gateways, service_port: f.service_port.unwrap_or(8935), ignore, extras })
 }
 
 /// The upstreams from `LPWATCH_RPC_UPSTREAMS` (which replaces the file's list) or the file, each
@@ -298,5 +342,26 @@ mod tests {
         assert!(bad.unwrap_err().to_string().contains("ETH amount"));
         let ok = Config::from_toml(&format!("{MIN}[checks]\nmin_eth_balance = 0.5\n"), &Overrides::default()).unwrap();
         assert_eq!(ok.checks.min_eth_balance, 500_000_000_000_000_000);
+    }
+
+    #[test]
+    fn share_is_off_without_its_table_and_checked_with_it() {
+        assert!(Config::from_toml(MIN, &Overrides::default()).unwrap().share.is_none());
+        let share = |body: &str| Config::from_toml(&format!("{MIN}[share]\n{body}"), &Overrides::default());
+        let c = share("mmdb = \"/g.mmdb\"\n").unwrap().share.unwrap();
+        assert_eq!((c.cell, c.min_gateways, c.service_port), (CellSize::Degrees(5), 3, 8935));
+        assert!(c.ignore.iter().any(|n| n.contains(&"192.168.1.9".parse::<std::net::IpAddr>().unwrap())));
+        assert!(c.extras.is_empty());
+        for (body, named) in [
+            ("cell = \"5deg\"\n", "share.mmdb"),
+            ("mmdb = \"/g\"\ncell = \"7deg\"\n", "share.cell"),
+            ("mmdb = \"/g\"\nmin_gateways = 0\n", "share.min_gateways"),
+            ("mmdb = \"/g\"\nignore = [\"10.0.0.0\"]\n", "share.ignore"),
+            ("mmdb = \"/g\"\nextras = [\"addresses\"]\n", "success_rate"),
+            ("mmdb = \"/g\"\nendpoint = \"https://x\"\n", "endpoint"),
+        ] {
+            let err = share(body).unwrap_err().to_string();
+            assert!(err.contains(named), "{body}: {err}");
+        }
     }
 }

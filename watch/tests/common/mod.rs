@@ -5,6 +5,7 @@
 
 pub mod evm;
 pub mod fake;
+pub mod geo_db;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -383,8 +384,9 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Starts the livepeer stand-in as orchestrator + transcoder on free ports, with `-monitor`.
-pub fn start_standin(dir: &Path) -> (Proc, String) {
+/// Starts the livepeer stand-in as orchestrator + transcoder on free ports, with `-monitor`:
+/// the process, its CLI URL and its service port.
+pub fn start_standin(dir: &Path) -> (Proc, String, u16) {
     let cli = free_port();
     let service = free_port();
     let log = std::fs::File::create(dir.join("livepeer.log")).expect("log");
@@ -400,5 +402,5 @@ pub fn start_standin(dir: &Path) -> (Proc, String) {
         .stderr(log)
         .spawn()
         .expect("spawn the livepeer stand-in");
-    (Proc { child, name: "livepeer" }, format!("http://127.0.0.1:{cli}"))
+    (Proc { child, name: "livepeer" }, format!("http://127.0.0.1:{cli}"), service)
 }

@@ -1,0 +1,115 @@
+//! Who is connected to the service port: the remote addresses of established TCP connections
+//! whose local port is livepeer's service port, read from `/proc/net/tcp` and `/proc/net/tcp6`
+//! (world-readable: no privilege needed). The addresses stay in memory; nothing here logs them.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+/// `st` of an established connection in `/proc/net/tcp`.
+const ESTABLISHED: &str = "01";
+
+/// The remote address of each established connection to local `port`, from the kernel's tables
+/// under `proc_net` (normally `/proc/net`): one entry per connection, so an address appears
+/// once per connection it holds.
+pub fn remote_addrs(proc_net: &Path, port: u16) -> std::io::Result<Vec<IpAddr>> {
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let path = proc_net.join(table);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => out.extend(parse(&text, port)),
+            // A kernel without IPv6 has no tcp6.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && table == "tcp6" => {}
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
+    }
+    Ok(out)
+}
+
+/// The remote addresses of the established rows of one table whose local port is `port`.
+/// Rows that do not parse are skipped: the kernel's format is fixed, a row cut short is not.
+fn parse(text: &str, port: u16) -> impl Iterator<Item = IpAddr> + '_ {
+    text.lines().skip(1).filter_map(move |row| {
+        let mut cols = row.split_whitespace().skip(1);
+        let (local, remote, state) = (cols.next()?, cols.next()?, cols.next()?);
+        let (_, local_port) = endpoint(local)?;
+        (state == ESTABLISHED && local_port == port).then_some(())?;
+        Some(unmap(endpoint(remote)?.0))
+    })
+}
+
+/// `ADDR:PORT` as the kernel prints it: the address as 32-bit words in the host's byte order, the
+/// port as a number.
+fn endpoint(text: &str) -> Option<(IpAddr, u16)> {
+    let (addr, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| Some(u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16).ok()?.to_ne_bytes());
+    let ip = match addr.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some((ip, port))
+}
+
+/// An IPv4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`: it is that IPv4 address.
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn rows_as_the_kernel_prints_them() {
+        // Two established peers on :8935 (one IPv4, one IPv4-mapped on tcp6), one listening
+        // socket, one connection from another local port, one torn row.
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:22E7 00000000:0000 0A 00000000:00000000 00:00000000 00000000   935        0 1 1 0 100 0 0 10 0
+   1: 0100007F:22E7 0200007F:A1B2 01 00000000:00000000 00:00000000 00000000   935        0 2 1 0 20 4 30 10 -1
+   2: 0100007F:1F0F 0300007F:A1B3 01 00000000:00000000 00:00000000 00000000   935        0 3 1 0 20 4 30 10 -1
+   3: 0100007F:22E7
+";
+        let got: Vec<IpAddr> = parse(tcp, 8935).collect();
+        assert_eq!(got, vec!["127.0.0.2".parse::<IpAddr>().unwrap()]);
+        let tcp6 = "  sl  local_address                         remote_address                        st
+   0: 0000000000000000FFFF00000100007F:22E7 0000000000000000FFFF0000090A0BC6:C350 01 0
+   1: 00000000000000000000000001000000:22E7 B80D0120000000000000000001000000:C351 01 0
+";
+        let got: Vec<IpAddr> = parse(tcp6, 8935).map(unmap).collect();
+        assert_eq!(got, vec!["198.11.10.9".parse::<IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]);
+    }
+
+    #[test]
+    fn reads_this_machines_tables() {
+        // A real connection from 127.0.0.2 to a loopback listener: the kernel's own table has it.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let socket = connect_from("127.0.0.2", port);
+        let (_accepted, _) = listener.accept().unwrap();
+        let seen = remote_addrs(Path::new("/proc/net"), port).unwrap();
+        assert_eq!(seen, vec!["127.0.0.2".parse::<IpAddr>().unwrap()], "{seen:?}");
+        drop(socket);
+    }
+
+    /// Connects to 127.0.0.1:`port` from `source` (any 127/8 address is this machine's).
+    fn connect_from(source: &str, port: u16) -> TcpStream {
+        let std_socket = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap().block_on(async {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.bind(format!("{source}:0").parse().unwrap()).unwrap();
+            s.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap().into_std().unwrap()
+        });
+        std_socket.set_nonblocking(false).unwrap();
+        std_socket
+    }
+}

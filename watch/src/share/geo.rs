@@ -1,0 +1,201 @@
+//! From addresses to coarse places: each remote address is looked up in the operator's
+//! MaxMind-format database (GeoLite2 or DB-IP lite) and reduced to a cell (a square of N degrees,
+//! a country or a continent); cells with fewer than k distinct gateways are merged into their
+//! continent, then into "other". What leaves this module is counts per cell, never an address.
+
+use maxminddb::geoip2;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The bucket of gateways whose place is unknown, or too thinly populated to name.
+pub const OTHER: &str = "other";
+
+/// How coarse a cell is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellSize {
+    /// A square of this many degrees of latitude and longitude, named by its south-west corner.
+    Degrees(u8),
+    Country,
+    Continent,
+}
+
+impl FromStr for CellSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a cell size: use \"Ndeg\" with N dividing 90 (1, 2, 3, 5, 6, 9, 10, 15, 18, 30, 45, 90), \
+                 \"country\" or \"continent\""
+            )
+        };
+        match s {
+            "country" => Ok(CellSize::Country),
+            "continent" => Ok(CellSize::Continent),
+            _ => match s.strip_suffix("deg").and_then(|n| n.parse::<u8>().ok()) {
+                // Squares that tile the globe exactly.
+                Some(n) if n > 0 && 90 % n == 0 => Ok(CellSize::Degrees(n)),
+                _ => Err(bad()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for CellSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CellSize::Degrees(n) => write!(f, "{n}deg"),
+            CellSize::Country => f.write_str("country"),
+            CellSize::Continent => f.write_str("continent"),
+        }
+    }
+}
+
+/// Why the geo database cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum GeoError {
+    #[error(
+        "cannot open the geo database {path}: {message}; share.mmdb must name a GeoLite2 or DB-IP lite .mmdb file"
+    )]
+    Open { path: PathBuf, message: String },
+    #[error(
+        "the geo database {path} is a {kind:?} database, which has no coordinates: share.cell = \"{size}\" \
+         needs a City database (GeoLite2-City, DB-IP City Lite), or use share.cell = \"country\""
+    )]
+    NoCoordinates { path: PathBuf, kind: String, size: CellSize },
+}
+
+/// The gateways and connections in one cell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CellCount {
+    pub cell: String,
+    /// Distinct remote addresses.
+    pub gateways: usize,
+    /// Connections.
+    pub streams: usize,
+}
+
+/// The operator's geo database and the cell size.
+pub struct Geo {
+    reader: maxminddb::Reader<Vec<u8>>,
+    size: CellSize,
+}
+
+impl Geo {
+    /// Opens `path`; a grid needs a database with coordinates (a City database).
+    pub fn open(path: &Path, size: CellSize) -> Result<Geo, GeoError> {
+        let reader = maxminddb::Reader::open_readfile(path)
+            .map_err(|e| GeoError::Open { path: path.to_path_buf(), message: e.to_string() })?;
+        let kind = reader.metadata().database_type.clone();
+        if matches!(size, CellSize::Degrees(_)) && !kind.to_ascii_lowercase().contains("city") {
+            return Err(GeoError::NoCoordinates { path: path.to_path_buf(), kind, size });
+        }
+        Ok(Geo { reader, size })
+    }
+
+    /// The cell of `ip` and its continent's code; `None` for what the database does not place.
+    fn place(&self, ip: IpAddr) -> (Option<String>, Option<String>) {
+        let Ok(Some(city)) = self.reader.lookup(ip).and_then(|r| r.decode::<geoip2::City>()) else {
+            return (None, None);
+        };
+        let continent = city.continent.code.and_then(continent_name).map(str::to_string);
+        let cell = match self.size {
+            CellSize::Continent => continent.clone(),
+            CellSize::Country => city.country.iso_code.map(str::to_string),
+            CellSize::Degrees(n) => match (city.location.latitude, city.location.longitude) {
+                (Some(lat), Some(lon)) => Some(grid_cell(lat, lon, n)),
+                _ => None,
+            },
+        };
+        (cell, continent)
+    }
+
+    /// Counts the connections `peers` (one address per connection) per cell, merging cells with
+    /// fewer than `k` distinct gateways into their continent and then into [`OTHER`]. Sorted by cell.
+    pub fn bin(&self, peers: &[IpAddr], k: usize) -> Vec<CellCount> {
+        let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
+        for ip in peers {
+            *per_ip.entry(*ip).or_default() += 1;
+        }
+        // cell -> (continent, gateways, streams)
+        let mut cells: BTreeMap<String, (Option<String>, usize, usize)> = BTreeMap::new();
+        for (ip, streams) in per_ip {
+            let (cell, continent) = self.place(ip);
+            let entry = cells.entry(cell.unwrap_or_else(|| OTHER.into())).or_insert((continent, 0, 0));
+            entry.1 += 1;
+            entry.2 += streams;
+        }
+        let mut merged: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for (cell, (continent, gateways, streams)) in cells {
+            let into = if gateways >= k || cell == OTHER { cell } else { continent.unwrap_or_else(|| OTHER.into()) };
+            let e = merged.entry(into).or_default();
+            e.0 += gateways;
+            e.1 += streams;
+        }
+        // A continent made of merged cells that is still below k goes to "other".
+        let thin: Vec<String> =
+            merged.iter().filter(|(c, (g, _))| *g < k && c.as_str() != OTHER).map(|(c, _)| c.clone()).collect();
+        for cell in thin {
+            let (g, s) = merged.remove(&cell).unwrap_or_default();
+            let e = merged.entry(OTHER.into()).or_default();
+            e.0 += g;
+            e.1 += s;
+        }
+        merged.into_iter().map(|(cell, (gateways, streams))| CellCount { cell, gateways, streams }).collect()
+    }
+}
+
+/// The cell name of a continent, by its code: lowercase words, so that it never reads as a
+/// country code (NA is Namibia, SA Saudi Arabia, AS American Samoa).
+fn continent_name(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "AF" => "africa",
+        "AN" => "antarctica",
+        "AS" => "asia",
+        "EU" => "europe",
+        "NA" => "north-america",
+        "OC" => "oceania",
+        "SA" => "south-america",
+        _ => return None,
+    })
+}
+
+/// The `n`-degree square holding (`lat`, `lon`), named by its south-west corner: `N50E010`,
+/// `S35W060`. The north pole and the antimeridian (+180) fall into the square below them.
+fn grid_cell(lat: f64, lon: f64, n: u8) -> String {
+    let n = f64::from(n);
+    let corner = |v: f64, max: f64| ((v.clamp(-max, max) / n).floor() * n).min(max - n) as i32;
+    let (la, lo) = (corner(lat, 90.0), corner(lon, 180.0));
+    let ns = if la < 0 { 'S' } else { 'N' };
+    let ew = if lo < 0 { 'W' } else { 'E' };
+    format!("{ns}{:02}{ew}{:03}", la.abs(), lo.abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cell_sizes() {
+        assert_eq!("5deg".parse(), Ok(CellSize::Degrees(5)));
+        assert_eq!("country".parse(), Ok(CellSize::Country));
+        for bad in ["7deg", "0deg", "5", "region", "500deg"] {
+            let err = bad.parse::<CellSize>().unwrap_err();
+            assert!(err.contains(bad) && err.contains("continent"), "{err}");
+        }
+        assert_eq!(CellSize::Degrees(10).to_string(), "10deg");
+    }
+
+    #[test]
+    fn squares_are_named_by_their_south_west_corner() {
+        assert_eq!(grid_cell(52.52, 13.40, 5), "N50E010"); // Berlin
+        assert_eq!(grid_cell(-34.6, -58.4, 5), "S35W060"); // Buenos Aires
+        assert_eq!(grid_cell(0.0, 0.0, 5), "N00E000");
+        assert_eq!(grid_cell(-0.1, -0.1, 5), "S05W005");
+        assert_eq!(grid_cell(90.0, 180.0, 5), "N85E175");
+        assert_eq!(grid_cell(-90.0, -180.0, 45), "S90W180");
+        assert_eq!(grid_cell(37.77, -122.42, 1), "N37W123"); // San Francisco
+    }
+}

@@ -1,0 +1,61 @@
+//! Opt-in shared network metrics: what an orchestrator agrees to share about the demand it sees,
+//! and nothing more. `[share]` in the config sets it up; `lpwatch share --dry-run` prints
+//! exactly what a share holds. The jobs: `conns` finds the gateways connected to the service
+//! port, `geo` reduces them to coarse cells with at least k gateways, `set` computes the shared
+//! series from livepeer's metrics and the cells.
+
+pub mod conns;
+pub mod geo;
+pub mod set;
+
+use crate::config::{Config, ShareCfg};
+use crate::livepeer::{CliError, LivepeerCli};
+use geo::{Geo, GeoError};
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Why no share could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error(
+        "the config has no [share] table: add one, e.g.\n  [share]\n  mmdb = \"/var/lib/lpwatch/GeoLite2-City.mmdb\"\n\
+         (see watch/README.md, \"Sharing network metrics\")"
+    )]
+    NotConfigured,
+    #[error("{0}")]
+    Geo(#[from] GeoError),
+    #[error("cannot read livepeer's /metrics ({0}); livepeer serves it only when started with -monitor")]
+    Metrics(CliError),
+    #[error("cannot read the kernel's connection table: {0}")]
+    Conns(std::io::Error),
+}
+
+/// The share lpwatch would make now, as Prometheus text after a header saying what it is:
+/// livepeer's `/metrics` is read twice, `window` apart (for pixels per second).
+pub async fn dry_run(cfg: &Config, window: Duration) -> Result<String, ShareError> {
+    let share = cfg.share.as_ref().ok_or(ShareError::NotConfigured)?;
+    let geo = Geo::open(&share.mmdb, share.cell)?;
+    let cli = LivepeerCli::new(cfg.livepeer.cli_url.clone()).map_err(|e| ShareError::Metrics(CliError::Other(e)))?;
+    let read = || async { cli.metrics(cfg.checks.timeout).await.map_err(ShareError::Metrics) };
+    let before = read().await?;
+    tokio::time::sleep(window).await;
+    let after = read().await?;
+    let peers = gateways(share)?;
+    let cells = geo.bin(&peers, share.min_gateways);
+    let series = set::series(&before, &after, window, &cells, &share.extras);
+    Ok(format!(
+        "# lpwatch share --dry-run: {} series; cells of {}, each with at least {} gateways; pixels over {}\n{}",
+        series.len(),
+        share.cell,
+        share.min_gateways,
+        crate::units::format_duration(window),
+        set::exposition(&series)
+    ))
+}
+
+/// The peers of established connections to the service port, without the ignored networks.
+fn gateways(share: &ShareCfg) -> Result<Vec<IpAddr>, ShareError> {
+    let peers = conns::remote_addrs(Path::new("/proc/net"), share.service_port).map_err(ShareError::Conns)?;
+    Ok(peers.into_iter().filter(|ip| !share.ignore.iter().any(|net| net.contains(ip))).collect())
+}

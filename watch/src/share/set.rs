@@ -1,0 +1,161 @@
+//! What a share holds: the minimal set (sessions now and at most, gateways, connections and
+//! transcoded pixels per second per cell) and the extras an operator names one by one, computed
+//! from two readings of livepeer's `/metrics` and the cells of the connected gateways.
+
+use super::geo::CellCount;
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// A series beyond the minimal set, shared only when named in `share.extras`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extra {
+    /// Transcoders attached, their capacity and their load.
+    Transcoders,
+    /// livepeer's segment success rate.
+    SuccessRate,
+}
+
+impl Extra {
+    /// Its name in `share.extras`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Extra::Transcoders => "transcoders",
+            Extra::SuccessRate => "success_rate",
+        }
+    }
+
+    /// The shared series this extra adds, each with the livepeer metric it is read from.
+    fn series(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Extra::Transcoders => &[
+                ("lpshare_transcoders", "livepeer_transcoders_number"),
+                ("lpshare_transcoders_capacity", "livepeer_transcoders_capacity"),
+                ("lpshare_transcoders_load", "livepeer_transcoders_load"),
+            ],
+            Extra::SuccessRate => &[("lpshare_success_rate", "livepeer_success_rate")],
+        }
+    }
+}
+
+/// One shared value: a name from the allowlist, at most a `cell` label, a number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: &'static str,
+    pub cell: Option<String>,
+    pub value: f64,
+}
+
+/// Every name a share may hold: the allowlist a relabelling Prometheus keeps.
+pub fn allowlist() -> Vec<&'static str> {
+    let mut names = MINIMAL.to_vec();
+    for extra in [Extra::Transcoders, Extra::SuccessRate] {
+        names.extend(extra.series().iter().map(|(name, _)| *name));
+    }
+    names
+}
+
+const MINIMAL: [&str; 5] =
+    ["lpshare_sessions", "lpshare_max_sessions", "lpshare_gateways", "lpshare_streams", "lpshare_pixels_per_second"];
+
+/// The sum over every label set of livepeer's metric `name` in exposition `text`; `None` if absent.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else { continue };
+        let value = match rest.chars().next() {
+            Some('{') => rest.rsplit_once('}').map(|(_, v)| v),
+            Some(' ') => Some(rest),
+            _ => None,
+        };
+        if let Some(v) = value.and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok()) {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+/// The series of one share: `before` and `after` are livepeer's `/metrics` read `window` apart,
+/// `cells` the gateways connected at `after`. Pixels per second are livepeer's
+/// `livepeer_mil_pixels_processed` over the window, split over the cells by their share of
+/// connections (livepeer does not report pixels per gateway).
+pub fn series(before: &str, after: &str, window: Duration, cells: &[CellCount], extras: &[Extra]) -> Vec<Series> {
+    let node = |name, value| Series { name, cell: None, value };
+    let mut out = vec![
+        node("lpshare_sessions", metric(after, "livepeer_current_sessions_total").unwrap_or(0.0)),
+        node("lpshare_max_sessions", metric(after, "livepeer_max_sessions_total").unwrap_or(0.0)),
+    ];
+    let pixels = |text| metric(text, "livepeer_mil_pixels_processed").unwrap_or(0.0) * 1e6;
+    // A restarted livepeer starts its counter again: no rate across the restart.
+    let per_second = ((pixels(after) - pixels(before)) / window.as_secs_f64().max(1e-3)).max(0.0);
+    let streams: usize = cells.iter().map(|c| c.streams).sum();
+    for c in cells {
+        let cell = |name, value| Series { name, cell: Some(c.cell.clone()), value };
+        out.push(cell("lpshare_gateways", c.gateways as f64));
+        out.push(cell("lpshare_streams", c.streams as f64));
+        out.push(cell("lpshare_pixels_per_second", (per_second * c.streams as f64 / streams as f64).round()));
+    }
+    for extra in extras {
+        for (name, source) in extra.series() {
+            if let Some(value) = metric(after, source) {
+                out.push(node(name, value));
+            }
+        }
+    }
+    out
+}
+
+/// The series as Prometheus text, one sample a line.
+pub fn exposition(series: &[Series]) -> String {
+    let mut out = String::new();
+    for s in series {
+        match &s.cell {
+            Some(cell) => writeln!(out, "{}{{cell=\"{cell}\"}} {}", s.name, s.value),
+            None => writeln!(out, "{} {}", s.name, s.value),
+        }
+        .expect("writing to a String");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "# HELP livepeer_mil_pixels_processed x\nlivepeer_mil_pixels_processed{node_id=\"a\"} 10\n";
+    const AFTER: &str = "\
+# TYPE livepeer_current_sessions_total gauge
+livepeer_current_sessions_total{node_id=\"a\",node_type=\"orch\"} 3
+livepeer_current_sessions_total_other 9
+livepeer_max_sessions_total 10
+livepeer_mil_pixels_processed{node_id=\"a\"} 13
+livepeer_transcoders_number 2
+";
+
+    #[test]
+    fn reads_livepeers_metrics_by_exact_name() {
+        assert_eq!(metric(AFTER, "livepeer_current_sessions_total"), Some(3.0));
+        assert_eq!(metric(AFTER, "livepeer_transcoders_capacity"), None);
+    }
+
+    #[test]
+    fn the_minimal_set_and_named_extras_only() {
+        let cells = [
+            CellCount { cell: "N50E010".into(), gateways: 3, streams: 4 },
+            CellCount { cell: "other".into(), gateways: 1, streams: 2 },
+        ];
+        let s = series(BEFORE, AFTER, Duration::from_secs(2), &cells, &[]);
+        assert_eq!(
+            exposition(&s),
+            "lpshare_sessions 3\nlpshare_max_sessions 10\n\
+             lpshare_gateways{cell=\"N50E010\"} 3\nlpshare_streams{cell=\"N50E010\"} 4\n\
+             lpshare_pixels_per_second{cell=\"N50E010\"} 1000000\n\
+             lpshare_gateways{cell=\"other\"} 1\nlpshare_streams{cell=\"other\"} 2\n\
+             lpshare_pixels_per_second{cell=\"other\"} 500000\n"
+        );
+        let with = series(BEFORE, AFTER, Duration::from_secs(2), &[], &[Extra::Transcoders]);
+        assert_eq!(with.last(), Some(&Series { name: "lpshare_transcoders", cell: None, value: 2.0 }));
+        assert!(with.iter().all(|s| allowlist().contains(&s.name)));
+    }
+}
