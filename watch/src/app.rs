@@ -1,5 +1,6 @@
 //! Wires lpwatch together: binds the listeners, starts the probes, the proxy, the status
-//! endpoint, the check loop and the watchdog, tells systemd it is ready, and stops on a signal.
+//! endpoint, the check loop, the watchdog and (with `share.endpoint`) the sharer, tells systemd
+//! it is ready, and stops on a signal.
 
 use crate::checks::Ctx;
 use crate::clock::unix_now;
@@ -11,6 +12,7 @@ use crate::notify::{watchdog_loop, Heartbeat, Notifier};
 use crate::pool::{run_probes, Pool};
 use crate::proxy::Proxy;
 use crate::server::{serve, Limits};
+use crate::share::push::Sharer;
 use crate::snapshot::Board;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,6 +75,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     tokio::spawn(serve(http, limits, status));
     tracing::info!("status on http://{}/healthz and /metrics", cfg.http_listen);
 
+    if let Some(sharer) = Sharer::new(cfg.clone()).map_err(|e| StartError::Setup(e.to_string()))? {
+        tokio::spawn(sharer.run(cli.clone()));
+    }
     let monitor = Monitor::new(Ctx { cfg: cfg.clone(), pool: pool.clone(), cli }, board.clone(), heartbeat.clone());
     let max_silence = cfg.checks.interval + monitor.check_bound() * 2 + Duration::from_secs(5);
     tokio::spawn(monitor.run());

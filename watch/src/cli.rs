@@ -127,7 +127,8 @@ pub enum Command {
 /// `lpwatch share` arguments.
 #[derive(Debug, clap::Args)]
 pub struct ShareArgs {
-    /// Print the share instead of sending it (required: sending is not part of this build).
+    /// Print the share instead of sending it (required: lpwatch sends shares itself while it
+    /// watches, when share.endpoint is set).
     #[arg(long, required = true)]
     pub dry_run: bool,
 

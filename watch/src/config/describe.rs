@@ -77,6 +77,19 @@ impl Config {
                 quoted(sh.ignore.iter().map(|n| n.to_string()).collect()),
                 quoted(sh.extras.iter().map(|e| e.as_str().to_string()).collect())
             );
+            match &sh.endpoint {
+                Some(url) => {
+                    let _ = writeln!(s, "endpoint = \"{url}\"");
+                }
+                None => s.push_str("# endpoint unset: nothing is sent\n"),
+            }
+            let _ = writeln!(
+                s,
+                "interval = \"{}\"\nqueue_dir = {:?}\nqueue_max_bytes = {}",
+                format_duration(sh.interval),
+                sh.queue_dir.display().to_string(),
+                sh.queue_max_bytes
+            );
         }
         s
     }

@@ -92,6 +92,10 @@ pub(super) struct ShareFile {
     pub ignore: Option<Vec<String>>,
     #[serde(default)]
     pub extras: Vec<Extra>,
+    pub endpoint: Option<String>,
+    pub interval: Option<Dur>,
+    pub queue_dir: Option<PathBuf>,
+    pub queue_max_bytes: Option<u64>,
 }
 
 /// Reads and parses the config file at `path`.

@@ -133,6 +133,12 @@ pub struct ShareCfg {
     /// routable: loopback, private, link-local, CGNAT, ULA: the operator's own transcoders).
     pub ignore: Vec<IpNet>,
     pub extras: Vec<Extra>,
+    /// Where shares go (a remote-write URL); `None`: nothing is sent.
+    pub endpoint: Option<reqwest::Url>,
+    pub interval: Duration,
+    /// Shares not sent yet, and the most bytes they may take there.
+    pub queue_dir: PathBuf,
+    pub queue_max_bytes: u64,
 }
 
 /// Everything lpwatch needs to run, validated.

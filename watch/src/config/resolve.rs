@@ -206,7 +206,43 @@ fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
     let mut extras = f.extras;
     extras.sort();
     extras.dedup();
-    Ok(ShareCfg { mmdb, cell, min_gateways, service_port: f.service_port.unwrap_or(8935), ignore, extras })
+    let endpoint = f.endpoint.as_deref().map(share_endpoint).transpose()?;
+    let interval = f.interval.map_or(Duration::from_secs(300), |d| d.0);
+    if interval < Duration::from_secs(1) {
+        return Err(invalid("share.interval must be at least 1s (5m is the default)"));
+    }
+    Ok(ShareCfg {
+        mmdb,
+        cell,
+        min_gateways,
+        service_port: f.service_port.unwrap_or(8935),
+        ignore,
+        extras,
+        endpoint,
+        interval,
+        queue_dir: f.queue_dir.unwrap_or_else(|| DEFAULT_SHARE_QUEUE.into()),
+        queue_max_bytes: f.queue_max_bytes.unwrap_or(16 << 20),
+    })
+}
+
+/// Where unsent shares wait by default: lpwatch's state directory.
+pub const DEFAULT_SHARE_QUEUE: &str = "/var/lib/lpwatch/share-queue";
+
+/// `share.endpoint`: https, or plain http to a loopback address (judged by the parsed host).
+fn share_endpoint(text: &str) -> Result<reqwest::Url, ConfigError> {
+    let url = parse_url("share.endpoint", text)?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(invalid(
+            "share.endpoint: shares leave the machine only over https:// (http:// is for a loopback address)",
+        ));
+    }
+    Ok(url)
 }
 
 /// The upstreams from `LPWATCH_RPC_UPSTREAMS` (which replaces the file's list) or the file, each
@@ -351,14 +387,21 @@ mod tests {
         let c = share("mmdb = \"/g.mmdb\"\n").unwrap().share.unwrap();
         assert_eq!((c.cell, c.min_gateways, c.service_port), (CellSize::Degrees(5), 3, 8935));
         assert!(c.ignore.iter().any(|n| n.contains(&"192.168.1.9".parse::<std::net::IpAddr>().unwrap())));
-        assert!(c.extras.is_empty());
+        assert!(c.extras.is_empty() && c.endpoint.is_none());
+        for ok in ["https://collector.example/api/v1/write", "http://127.0.0.1:9090/api/v1/write", "http://[::1]:1/w"] {
+            let c = share(&format!("mmdb = \"/g\"\nendpoint = \"{ok}\"\n")).unwrap().share.unwrap();
+            assert_eq!(c.endpoint.unwrap().as_str(), ok);
+        }
         for (body, named) in [
             ("cell = \"5deg\"\n", "share.mmdb"),
             ("mmdb = \"/g\"\ncell = \"7deg\"\n", "share.cell"),
             ("mmdb = \"/g\"\nmin_gateways = 0\n", "share.min_gateways"),
             ("mmdb = \"/g\"\nignore = [\"10.0.0.0\"]\n", "share.ignore"),
             ("mmdb = \"/g\"\nextras = [\"addresses\"]\n", "success_rate"),
-            ("mmdb = \"/g\"\nendpoint = \"https://x\"\n", "endpoint"),
+            ("mmdb = \"/g\"\nendpoint = \"http://127.0.0.1.example.org/w\"\n", "https://"),
+            ("mmdb = \"/g\"\nendpoint = \"ftp://127.0.0.1/w\"\n", "share.endpoint"),
+            ("mmdb = \"/g\"\ninterval = \"100ms\"\n", "share.interval"),
+            ("mmdb = \"/g\"\nendpoint = \"https://x\"\nurl = \"x\"\n", "url"),
         ] {
             let err = share(body).unwrap_err().to_string();
             assert!(err.contains(named), "{body}: {err}");

@@ -1,45 +1,59 @@
-//! Who is connected to the service port: the remote addresses of established TCP connections
-//! whose local port is livepeer's service port, read from `/proc/net/tcp` and `/proc/net/tcp6`
-//! (world-readable: no privilege needed). The addresses stay in memory; nothing here logs them.
+//! The kernel's TCP tables, `/proc/net/tcp` and `tcp6` (world-readable: no privilege needed), and
+//! from them who is connected to the service port: the remote addresses of its established
+//! connections. The addresses stay in memory; nothing here logs them.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 /// `st` of an established connection in `/proc/net/tcp`.
 const ESTABLISHED: &str = "01";
 
-/// The remote address of each established connection to local `port`, from the kernel's tables
-/// under `proc_net` (normally `/proc/net`): one entry per connection, so an address appears
-/// once per connection it holds.
-pub fn remote_addrs(proc_net: &Path, port: u16) -> std::io::Result<Vec<IpAddr>> {
+/// One row of the kernel's TCP tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub established: bool,
+    /// The socket's inode: `/proc/PID/fd/N` links to `socket:[inode]`.
+    pub inode: u64,
+}
+
+/// Every row of `tcp` and `tcp6` under `proc_net` (normally `/proc/net`).
+pub fn table(proc_net: &Path) -> std::io::Result<Vec<Row>> {
     let mut out = Vec::new();
-    for table in ["tcp", "tcp6"] {
-        let path = proc_net.join(table);
+    for name in ["tcp", "tcp6"] {
+        let path = proc_net.join(name);
         match std::fs::read_to_string(&path) {
-            Ok(text) => out.extend(parse(&text, port)),
+            Ok(text) => out.extend(parse(&text)),
             // A kernel without IPv6 has no tcp6.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && table == "tcp6" => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == "tcp6" => {}
             Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
         }
     }
     Ok(out)
 }
 
-/// The remote addresses of the established rows of one table whose local port is `port`.
-/// Rows that do not parse are skipped: the kernel's format is fixed, a row cut short is not.
-fn parse(text: &str, port: u16) -> impl Iterator<Item = IpAddr> + '_ {
-    text.lines().skip(1).filter_map(move |row| {
-        let mut cols = row.split_whitespace().skip(1);
-        let (local, remote, state) = (cols.next()?, cols.next()?, cols.next()?);
-        let (_, local_port) = endpoint(local)?;
-        (state == ESTABLISHED && local_port == port).then_some(())?;
-        Some(unmap(endpoint(remote)?.0))
+/// The remote address of each established connection to local `port`: one entry per
+/// connection, so an address appears once per connection it holds.
+pub fn remote_addrs(proc_net: &Path, port: u16) -> std::io::Result<Vec<IpAddr>> {
+    let rows = table(proc_net)?;
+    Ok(rows.into_iter().filter(|r| r.established && r.local.port() == port).map(|r| r.remote.ip()).collect())
+}
+
+/// The rows of one table. Rows that do not parse are skipped: the kernel's format is fixed, a
+/// row cut short is not.
+fn parse(text: &str) -> impl Iterator<Item = Row> + '_ {
+    text.lines().skip(1).filter_map(|row| {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let (local, remote) = (endpoint(cols.get(1)?)?, endpoint(cols.get(2)?)?);
+        Some(Row { local, remote, established: *cols.get(3)? == ESTABLISHED, inode: cols.get(9)?.parse().ok()? })
     })
 }
 
 /// `ADDR:PORT` as the kernel prints it: the address as 32-bit words in the host's byte order, the
 /// port as a number.
-fn endpoint(text: &str) -> Option<(IpAddr, u16)> {
+/// An IPv4 peer on a dual-stack socket (`::ffff:a.b.c.d`) is given as that IPv4 address.
+fn endpoint(text: &str) -> Option<SocketAddr> {
     let (addr, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let word = |i: usize| Some(u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16).ok()?.to_ne_bytes());
@@ -54,10 +68,9 @@ fn endpoint(text: &str) -> Option<(IpAddr, u16)> {
         }
         _ => return None,
     };
-    Some((ip, port))
+    Some(SocketAddr::new(unmap(ip), port))
 }
 
-/// An IPv4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`: it is that IPv4 address.
 fn unmap(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -80,14 +93,17 @@ mod tests {
    2: 0100007F:1F0F 0300007F:A1B3 01 00000000:00000000 00:00000000 00000000   935        0 3 1 0 20 4 30 10 -1
    3: 0100007F:22E7
 ";
-        let got: Vec<IpAddr> = parse(tcp, 8935).collect();
-        assert_eq!(got, vec!["127.0.0.2".parse::<IpAddr>().unwrap()]);
+        let rows: Vec<Row> = parse(tcp).collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1].remote, "127.0.0.2:41394".parse().unwrap());
+        assert_eq!((rows[1].local.port(), rows[1].established, rows[1].inode), (8935, true, 2));
+        assert!(!rows[0].established);
         let tcp6 = "  sl  local_address                         remote_address                        st
-   0: 0000000000000000FFFF00000100007F:22E7 0000000000000000FFFF0000090A0BC6:C350 01 0
-   1: 00000000000000000000000001000000:22E7 B80D0120000000000000000001000000:C351 01 0
+   0: 0000000000000000FFFF00000100007F:22E7 0000000000000000FFFF0000090A0BC6:C350 01 0:0 0:0 0 935 0 7
+   1: 00000000000000000000000001000000:22E7 B80D0120000000000000000001000000:C351 01 0:0 0:0 0 935 0 8
 ";
-        let got: Vec<IpAddr> = parse(tcp6, 8935).map(unmap).collect();
-        assert_eq!(got, vec!["198.11.10.9".parse::<IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]);
+        let got: Vec<SocketAddr> = parse(tcp6).map(|r| r.remote).collect();
+        assert_eq!(got, vec!["198.11.10.9:50000".parse().unwrap(), "[2001:db8::1]:50001".parse().unwrap()]);
     }
 
     #[test]

@@ -2,10 +2,14 @@
 //! and nothing more. `[share]` in the config sets it up; `lpwatch share --dry-run` prints
 //! exactly what a share holds. The jobs: `conns` finds the gateways connected to the service
 //! port, `geo` reduces them to coarse cells with at least k gateways, `set` computes the shared
-//! series from livepeer's metrics and the cells.
+//! series from livepeer's metrics and the cells, `remote_write` encodes them, `queue` keeps what
+//! is not sent yet, `push` sends every `share.interval` when `share.endpoint` is set.
 
 pub mod conns;
 pub mod geo;
+pub mod push;
+pub mod queue;
+pub mod remote_write;
 pub mod set;
 
 use crate::config::{Config, ShareCfg};
@@ -29,6 +33,8 @@ pub enum ShareError {
     Metrics(CliError),
     #[error("cannot read the kernel's connection table: {0}")]
     Conns(std::io::Error),
+    #[error("share queue: {0}; share.queue_dir must be a directory lpwatch may write")]
+    Queue(std::io::Error),
 }
 
 /// The share lpwatch would make now, as Prometheus text after a header saying what it is:
@@ -55,7 +61,7 @@ pub async fn dry_run(cfg: &Config, window: Duration) -> Result<String, ShareErro
 }
 
 /// The peers of established connections to the service port, without the ignored networks.
-fn gateways(share: &ShareCfg) -> Result<Vec<IpAddr>, ShareError> {
+pub(crate) fn gateways(share: &ShareCfg) -> Result<Vec<IpAddr>, ShareError> {
     let peers = conns::remote_addrs(Path::new("/proc/net"), share.service_port).map_err(ShareError::Conns)?;
     Ok(peers.into_iter().filter(|ip| !share.ignore.iter().any(|net| net.contains(ip))).collect())
 }

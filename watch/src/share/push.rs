@@ -1,0 +1,156 @@
+//! Sending shares, when `share.endpoint` is set: every `share.interval` lpwatch makes a share,
+//! puts its remote-write body in the on-disk queue, then sends the queue oldest first. A body
+//! the endpoint refuses (4xx but 429) is dropped and logged; one that cannot be delivered stays
+//! for the next round. lpwatch only connects out: it opens no port for sharing.
+
+use super::geo::Geo;
+use super::queue::Queue;
+use super::{gateways, remote_write, set, ShareError};
+use crate::config::{Config, ShareCfg};
+use crate::livepeer::LivepeerCli;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Tries per queued body and round; waits 1 s, then 2 s between them.
+const ATTEMPTS: u32 = 3;
+/// The longest one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What an endpoint did with one body.
+enum Sent {
+    Accepted,
+    /// Refused for good (a 4xx other than 429): sending it again cannot help.
+    Refused(String),
+    /// Not delivered (no connection, a timeout, 429, 5xx): it stays queued.
+    Failed(String),
+}
+
+/// The sender: the geo database, the queue and the HTTP client, ready before lpwatch serves.
+pub struct Sharer {
+    cfg: Arc<Config>,
+    endpoint: reqwest::Url,
+    geo: Geo,
+    queue: Queue,
+    client: reqwest::Client,
+}
+
+impl Sharer {
+    /// The sender for `cfg`, or `None` when nothing is to be sent (no `[share]` endpoint).
+    pub fn new(cfg: Arc<Config>) -> Result<Option<Sharer>, ShareError> {
+        let Some(share) = &cfg.share else { return Ok(None) };
+        let Some(endpoint) = share.endpoint.clone() else { return Ok(None) };
+        let geo = Geo::open(&share.mmdb, share.cell)?;
+        let queue = Queue::open(&share.queue_dir, share.queue_max_bytes).map_err(ShareError::Queue)?;
+        let client = crate::client::builder([&endpoint])
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ShareError::Queue(std::io::Error::other(format!("cannot build the HTTP client: {e}"))))?;
+        Ok(Some(Sharer { cfg, endpoint, geo, queue, client }))
+    }
+
+    fn share(&self) -> &ShareCfg {
+        self.cfg.share.as_ref().expect("a Sharer is made only with [share]")
+    }
+
+    /// Shares every `share.interval` until lpwatch stops.
+    pub async fn run(self, cli: LivepeerCli) {
+        let timeout = self.cfg.checks.timeout;
+        let host = self.endpoint.host_str().unwrap_or("?");
+        tracing::info!("share: every {} to {host}", crate::units::format_duration(self.share().interval));
+        let mut before = cli.metrics(timeout).await.ok().map(|m| (m, Instant::now()));
+        let mut tick = tokio::time::interval(self.share().interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let after = match cli.metrics(timeout).await {
+                Ok(m) => (m, Instant::now()),
+                Err(e) => {
+                    tracing::warn!("share: cannot read livepeer's /metrics, no share this round: {e}");
+                    self.drain().await;
+                    continue;
+                }
+            };
+            if let Err(e) = self.make(before.as_ref(), &after) {
+                tracing::warn!("share: {e}");
+            }
+            before = Some(after);
+            self.drain().await;
+        }
+    }
+
+    /// Makes the share from two readings and queues it.
+    fn make(&self, before: Option<&(String, Instant)>, after: &(String, Instant)) -> Result<(), ShareError> {
+        let share = self.share();
+        let cells = self.geo.bin(&gateways(share)?, share.min_gateways);
+        // Without an earlier reading the window is empty: no pixels are counted.
+        let (prev, window) = match before {
+            Some((text, at)) => (text.as_str(), after.1.duration_since(*at)),
+            None => (after.0.as_str(), Duration::ZERO),
+        };
+        let series = set::series(prev, &after.0, window, &cells, &share.extras);
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        self.queue.push(now_ms, &remote_write::encode(&series, now_ms)).map_err(ShareError::Queue)
+    }
+
+    /// Sends the queue oldest first, stopping at the first body that cannot be delivered.
+    async fn drain(&self) {
+        let entries = match self.queue.entries() {
+            Ok(e) => e,
+            Err(e) => return tracing::warn!("share: {e}"),
+        };
+        for path in entries {
+            match self.send_file(&path).await {
+                Sent::Accepted => {}
+                Sent::Refused(why) => tracing::warn!("share: {} refused a share, dropped: {why}", self.endpoint),
+                Sent::Failed(why) => {
+                    return tracing::warn!("share: cannot send to {}, kept queued: {why}", self.endpoint);
+                }
+            }
+            if let Err(e) = std::fs::remove_file(&path) {
+                return tracing::warn!("share: cannot remove {}: {e}", path.display());
+            }
+        }
+    }
+
+    async fn send_file(&self, path: &Path) -> Sent {
+        let body = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return Sent::Refused(format!("cannot read {}: {e}", path.display())),
+        };
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            }
+            match self.send(body.clone()).await {
+                Sent::Failed(why) => last = why,
+                done => return done,
+            }
+        }
+        Sent::Failed(last)
+    }
+
+    async fn send(&self, body: Vec<u8>) -> Sent {
+        let mut req = self.client.post(self.endpoint.clone()).timeout(REQUEST_TIMEOUT).body(body);
+        for (name, value) in remote_write::HEADERS {
+            req = req.header(name, value);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Sent::Failed(crate::jsonrpc::transport_error(e)),
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Sent::Accepted;
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let why = format!("HTTP {}: {}", status.as_u16(), crate::jsonrpc::truncate(text.trim(), 200));
+        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Sent::Refused(why)
+        } else {
+            Sent::Failed(why)
+        }
+    }
+}
