@@ -6,7 +6,12 @@ use sha3::{Digest, Keccak256};
 
 /// The 20-byte account address of a key: the last 20 bytes of Keccak-256 of the uncompressed public key.
 pub fn address(key: &k256::SecretKey) -> [u8; 20] {
-    let point = key.public_key().to_encoded_point(false);
+    public_address(&key.public_key())
+}
+
+/// The account address of a public key.
+pub(crate) fn public_address(key: &k256::PublicKey) -> [u8; 20] {
+    let point = key.to_encoded_point(false);
     let hash = Keccak256::digest(&point.as_bytes()[1..]);
     let mut out = [0u8; 20];
     out.copy_from_slice(&hash[12..]);

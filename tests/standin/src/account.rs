@@ -51,8 +51,8 @@ pub fn settle(data_dir: &Path, keystore_flag: &str, acct_flag: &str) -> (PathBuf
 }
 
 /// `NewAccountManager` then `Unlock`: finds or creates the account and decrypts its key; returns its
-/// checksummed address, or ends the process (exit 0) with upstream's error line.
-pub fn open(dir: &Path, acct_flag: &str, eth_password: &str) -> String {
+/// checksummed address and the key, or ends the process (exit 0) with upstream's error line.
+pub fn open(dir: &Path, acct_flag: &str, eth_password: &str) -> (String, keystore::SecretKey) {
     let wanted = hex_to_address(acct_flag);
     // geth logs an unreadable directory and sees no accounts in it.
     let accounts = keystore::accounts(dir).unwrap_or_default();
@@ -94,19 +94,19 @@ pub fn open(dir: &Path, acct_flag: &str, eth_password: &str) -> String {
         // No terminal: the prompt reads nothing and the empty passphrase is tried again.
         unlocked = unlock(&path, "");
     }
-    if let Err(e) = unlocked {
+    let key = unlocked.unwrap_or_else(|e| {
         error!("Error unlocking Ethereum account: {e}");
-        std::process::exit(0);
-    }
+        std::process::exit(0)
+    });
     info!("Unlocked ETH account: {hex}");
-    hex
+    (hex, key)
 }
 
 /// Decrypts the key file at `path` (geth's `KeyStore.Unlock`).
-fn unlock(path: &Path, passphrase: &str) -> Result<(), String> {
+fn unlock(path: &Path, passphrase: &str) -> Result<keystore::SecretKey, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("open {}: {e}", path.display()))?;
     let file: KeyFile = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    keystore::decrypt(&file, passphrase.as_bytes()).map(|_| ()).map_err(|e| e.to_string())
+    keystore::decrypt(&file, passphrase.as_bytes()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ const CHAIN_ENDPOINTS: &[&str] = &[
     "/minGasPrice",
     "/senderInfo",
     "/ticketBrokerParams",
+    "/signMessage",
 ];
 
 /// The handler for the CLI port.
@@ -53,12 +54,25 @@ fn route(req: &Request, node: &Node, state: &State) -> Response {
             "TranscodingOptions": node.transcoding_options,
         })),
         "/ethAddr" if node.eth_addr.is_some() => Response::text(node.eth_addr.clone().unwrap_or_default()),
+        "/signMessage" if node.eth_key.is_some() => sign_message(req, node),
         _ if CHAIN_ENDPOINTS.contains(&path) => {
             crate::error!("HTTP Response Error statusCode=500 err=missing ETH client");
             Response::error(500, "missing ETH client")
         }
         _ => Response::not_found(),
     }
+}
+
+/// `/signMessage`: the form's `message` signed as EIP-191 text, the 65 raw bytes as the body. The
+/// `SigFormat: data/typed` variant (EIP-712) is not in the stand-in: it answers 400.
+fn sign_message(req: &Request, node: &Node) -> Response {
+    match req.header("SigFormat").unwrap_or("text/plain") {
+        "text/plain" => {}
+        other => return Response::error(400, &format!("the livepeer stand-in signs only text/plain, not {other}")),
+    }
+    let message = req.form_value("message").unwrap_or_default();
+    let key = node.eth_key.as_ref().expect("routed only with a key");
+    Response::text(lpbake_keystore::sign_text(key, message.as_bytes()).to_vec())
 }
 
 /// The gateway's HTTP (ingest/playback) port: the stand-in serves only `/healthz`, which always answers 200.

@@ -18,9 +18,19 @@ pub struct Request {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub peer: SocketAddr,
+    /// The body, up to [`MAX_BODY`] bytes.
+    pub body: Vec<u8>,
 }
 
+/// The largest request body kept: the CLI's forms are small.
+const MAX_BODY: usize = 64 << 10;
+
 impl Request {
+    /// A field of an `application/x-www-form-urlencoded` body, as Go's `FormValue` reads a POST.
+    pub fn form_value(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(&self.body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
     /// The first header of that name, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
@@ -99,27 +109,28 @@ fn handle_connection(tcp: TcpStream, handler: &Handler, tls: Option<Arc<ServerCo
 }
 
 fn exchange<S: Read + Write>(stream: &mut S, peer: SocketAddr, handler: &Handler) -> io::Result<()> {
-    let (request, body_len, already) = match read_head(stream, peer)? {
+    let (mut request, body_len) = match read_head(stream, peer)? {
         Ok(parsed) => parsed,
         Err(()) => return write_response(stream, Response::error(400, "400 Bad Request")),
     };
-    let mut left = body_len.saturating_sub(already);
     let mut sink = [0u8; 8192];
-    while left > 0 {
-        let n = stream.read(&mut sink[..left.min(8192)])?;
+    while request.body.len() < body_len {
+        let n = stream.read(&mut sink[..(body_len - request.body.len()).min(8192)])?;
         if n == 0 {
             break;
         }
-        left -= n;
+        request.body.extend_from_slice(&sink[..n]);
+        if request.body.len() > MAX_BODY {
+            return write_response(stream, Response::error(400, "400 Bad Request"));
+        }
     }
     let response = handler(&request);
     write_response(stream, response)
 }
 
 /// Reads and parses the request head. The outer error is I/O; the inner one a malformed request.
-/// Also returns the body length and how many body bytes came with the head.
-#[allow(clippy::type_complexity)]
-fn read_head<S: Read>(stream: &mut S, peer: SocketAddr) -> io::Result<Result<(Request, usize, usize), ()>> {
+/// Also returns the body length; the body bytes that came with the head are in the request.
+fn read_head<S: Read>(stream: &mut S, peer: SocketAddr) -> io::Result<Result<(Request, usize), ()>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -142,9 +153,12 @@ fn read_head<S: Read>(stream: &mut S, peer: SocketAddr) -> io::Result<Result<(Re
                         .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
                         .collect(),
                     peer,
+                    body: buf[head_len..].to_vec(),
                 };
                 let body_len = request.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-                return Ok(Ok((request, body_len, buf.len() - head_len)));
+                let mut request = request;
+                request.body.truncate(body_len);
+                return Ok(Ok((request, body_len)));
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
             _ => return Ok(Err(())),

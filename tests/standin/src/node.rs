@@ -40,6 +40,8 @@ pub struct Node {
     pub log_level: String,
     /// On a network other than `offchain`: the unlocked account's checksummed address (`/ethAddr`).
     pub eth_addr: Option<String>,
+    /// Its key, for `/signMessage`.
+    pub eth_key: Option<lpbake_keystore::SecretKey>,
 }
 
 impl Node {
@@ -93,7 +95,7 @@ impl Node {
         let host = hostname();
         let node_id = if eth_acct.is_empty() { host } else { format!("{eth_acct}-{host}") };
 
-        let eth_addr = if network == "offchain" {
+        let account = if network == "offchain" {
             info!("***Livepeer is in off-chain mode***");
             None
         } else {
@@ -118,7 +120,8 @@ impl Node {
             node_id,
             transcoding_options: fs.str_or("transcodingOptions", "P240p30fps16x9,P360p30fps16x9").to_string(),
             log_level: fs.str_or("v", "3").to_string(),
-            eth_addr,
+            eth_addr: account.as_ref().map(|(addr, _)| addr.clone()),
+            eth_key: account.map(|(_, key)| key),
         };
         match node.role {
             Role::Gateway => {

@@ -1,6 +1,6 @@
 //! The node's Ethereum account on a chain network: a v3 key file created in `<dataDir>/keystore`, the same
 //! `/ethAddr` after a restart, upstream's unlock failure on a wrong password, upstream's v0.9.1 handling
-//! of a password file on a fresh keystore, and `/ethAddr` off-chain. `-ethUrl` points at a closed port:
+//! of a password file on a fresh keystore, `/signMessage` signing as the account, and `/ethAddr` off-chain. `-ethUrl` points at a closed port:
 //! the stand-in never dials it.
 
 mod common;
@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{command, free_port, get, write_file, Node, BIN};
+use common::{command, free_port, get, post_form, write_file, Node, BIN};
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use sha3::{Digest, Keccak256};
 
@@ -202,4 +202,26 @@ fn keystore_path_must_exist_and_offchain_has_no_account() {
     let reply = get(&cli, "/ethAddr").unwrap();
     assert_eq!((reply.status, reply.body.as_str()), (500, "missing ETH client\n"));
     assert!(!node.path("data").join("keystore").exists());
+}
+
+#[test]
+fn sign_message_signs_eip191_text_as_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, cli) = start(&dir.path().join("data"), "s3cret", &[]);
+    let addr = eth_addr(&mut node, &cli);
+    let text = "lpshare: a key & a test";
+    let (status, sig) = post_form(&cli, "/signMessage", "", "message=lpshare%3A+a+key+%26+a+test").unwrap();
+    assert_eq!((status, sig.len()), (200, 65), "{}", String::from_utf8_lossy(&sig));
+    assert!(sig[64] == 27 || sig[64] == 28, "v = {}", sig[64]);
+    // Recovered here from the definitions: keccak256("\x19Ethereum Signed Message:\n" + len + text).
+    let mut hash = Keccak256::new();
+    hash.update(format!("\x19Ethereum Signed Message:\n{}{text}", text.len()).as_bytes());
+    let signature = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+    let recid = k256::ecdsa::RecoveryId::from_byte(sig[64] - 27).unwrap();
+    let key = k256::ecdsa::VerifyingKey::recover_from_prehash(&hash.finalize(), &signature, recid).unwrap();
+    let point = key.to_encoded_point(false);
+    assert_eq!(hex::encode(&Keccak256::digest(&point.as_bytes()[1..])[12..]), addr[2..].to_lowercase());
+    let (status, body) = post_form(&cli, "/signMessage", "SigFormat: data/typed\r\n", "message=%7B%7D").unwrap();
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    stop(node);
 }

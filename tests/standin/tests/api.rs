@@ -56,7 +56,7 @@ fn status_has_go_livepeers_fields_in_order() {
 #[test]
 fn chain_endpoints_answer_like_an_offchain_node() {
     let (_node, cli, _) = orchestrator(&["-orchSecret", "s"]);
-    for path in ["/orchestratorInfo", "/currentRound", "/ethAddr", "/ethBalance", "/tokenBalance"] {
+    for path in ["/orchestratorInfo", "/currentRound", "/ethAddr", "/ethBalance", "/tokenBalance", "/signMessage"] {
         let reply = get(&cli, path).unwrap();
         assert_eq!((reply.status, reply.body.as_str()), (500, "missing ETH client\n"), "{path}");
         assert!(reply.headers.contains("Content-Type: text/plain; charset=utf-8"));

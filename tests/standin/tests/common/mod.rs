@@ -148,6 +148,24 @@ pub fn get(addr: &str, path: &str) -> Option<Reply> {
     Some(Reply { status, headers: head.to_string(), body: body.to_string() })
 }
 
+/// `POST path` on `addr` with a form body and extra header lines; the status and the raw body.
+pub fn post_form(addr: &str, path: &str, headers: &str, form: &str) -> Option<(u16, Vec<u8>)> {
+    let mut tcp = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        tcp,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let status = std::str::from_utf8(&raw[..split]).ok()?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, raw[split + 4..].to_vec()))
+}
+
 /// `GET /status` as JSON.
 pub fn status(cli: &str) -> serde_json::Value {
     let reply = get(cli, "/status").expect("status answers");
