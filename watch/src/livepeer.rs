@@ -1,6 +1,7 @@
 //! A read-only client for livepeer's CLI HTTP API (`/status`, `/currentRound`,
-//! `/orchestratorInfo`, `/ethAddr`, `/ethBalance`, `/metrics`), bounded in time and size.
-//! lpwatch never calls anything on that port that changes state.
+//! `/orchestratorInfo`, `/ethAddr`, `/ethBalance`, `/metrics`, and `/signMessage` for the share
+//! delegation), bounded in time and size. lpwatch never calls anything on that port that
+//! changes state.
 
 use crate::abi::{Address, TranscoderInfo};
 use crate::bounded::{read_body, BodyError};
@@ -59,8 +60,13 @@ impl LivepeerCli {
     /// GET `path`, at most `max` bytes, within `timeout`.
     pub async fn get(&self, path: &str, max: usize, timeout: Duration) -> Result<Bytes, CliError> {
         let url = self.base.join(path).map_err(|e| CliError::Other(e.to_string()))?;
+        self.fetch(self.client.get(url), max, timeout).await
+    }
+
+    /// Sends `req`: the body of a 2xx answer, at most `max` bytes, within `timeout`.
+    async fn fetch(&self, req: reqwest::RequestBuilder, max: usize, timeout: Duration) -> Result<Bytes, CliError> {
         let work = async {
-            let resp = self.client.get(url).timeout(timeout).send().await.map_err(|e| {
+            let resp = req.timeout(timeout).send().await.map_err(|e| {
                 if e.is_connect() {
                     CliError::Connect(transport_error(e))
                 } else if e.is_timeout() {
@@ -131,6 +137,18 @@ impl LivepeerCli {
             return Ok(u128::MAX);
         }
         t.parse().map_err(|_| CliError::Invalid(format!("/ethBalance: {:?} is not a number", truncate(t, 40))))
+    }
+
+    /// `/signMessage`: `text` signed by the node's account (EIP-191), 65 bytes.
+    pub async fn sign_message(&self, text: &str, timeout: Duration) -> Result<Vec<u8>, CliError> {
+        let url = self.base.join("/signMessage").map_err(|e| CliError::Other(e.to_string()))?;
+        let form = url::form_urlencoded::Serializer::new(String::new()).append_pair("message", text).finish();
+        let req = self.client.post(url).header("content-type", "application/x-www-form-urlencoded").body(form);
+        let body = self.fetch(req, 4096, timeout).await?;
+        if body.len() != 65 {
+            return Err(CliError::Invalid(format!("/signMessage gave {} bytes, not a 65-byte signature", body.len())));
+        }
+        Ok(body.to_vec())
     }
 
     /// `/metrics` (only with `-monitor`), as text.

@@ -37,7 +37,7 @@ async fn reward_balance_head_and_livepeer_checks_follow_the_chain() {
     geth.transact(&client, set(&bonding, evm::set_reward(DEV, 100))).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut livepeer, cli_url, _) = start_standin(dir.path());
+    let (mut livepeer, cli_url, _) = start_standin(dir.path(), "offchain");
 
     let config = format!(
         r#"

@@ -66,11 +66,11 @@ struct Node {
 impl Node {
     /// Berlin area: 4 gateways (one with two connections); Paris 2, Madrid 1, São Paulo 1;
     /// 127.0.0.10 is in no database. A connection to the CLI port is no gateway.
-    async fn start() -> Node {
+    async fn start(network: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let mmdb = dir.path().join("geo.mmdb");
         geo_db::write(&mmdb, "Test-City", &PLACES);
-        let (mut livepeer, cli, service) = start_standin(dir.path());
+        let (mut livepeer, cli, service) = start_standin(dir.path(), network);
         wait_for_metrics(&cli, &mut livepeer).await;
         let cli_port: u16 = cli.rsplit(':').next().unwrap().parse().unwrap();
         let mut held = Vec::new();
@@ -84,11 +84,16 @@ impl Node {
         Node { dir, livepeer, cli, service, mmdb, _held: held }
     }
 
-    /// lpwatch's config for this node: offchain, `share` added to [share].
-    fn config(&self, share: &str) -> String {
+    /// lpwatch's config for this node, off chain or on Arbitrum (with an upstream that answers
+    /// nothing: the chain checks fail, sharing does not need them), `share` added to [share].
+    fn config(&self, on_chain: bool, share: &str) -> String {
+        let network = if on_chain {
+            "network = \"arbitrum-one-mainnet\"\n[[rpc.upstream]]\nurl = \"http://127.0.0.1:1\"\n"
+        } else {
+            "network = \"offchain\"\n"
+        };
         format!(
-            "network = \"offchain\"\n[livepeer]\ncli_url = \"{}\"\n\
-             [share]\nmmdb = \"{}\"\nservice_port = {}\n{share}",
+            "{network}[livepeer]\ncli_url = \"{}\"\n[share]\nmmdb = \"{}\"\nservice_port = {}\n{share}",
             self.cli,
             self.mmdb.display(),
             self.service
@@ -98,14 +103,17 @@ impl Node {
 
 #[tokio::test]
 async fn dry_run_prints_counts_per_merged_cell_and_no_address() {
-    let mut node = Node::start().await;
+    let mut node = Node::start("offchain").await;
     let dir = node.dir.path().to_path_buf();
 
     let share = |cell: &str, more: &str| {
-        let config = node.config(&format!(
-            "cell = \"{cell}\"
+        let config = node.config(
+            false,
+            &format!(
+                "cell = \"{cell}\"
 {more}"
-        ));
+            ),
+        );
         stdout(&lpwatch(&dir, &config, &["share", "--dry-run", "--window", "200ms"]))
     };
 
@@ -209,12 +217,13 @@ fn queued(dir: &Path) -> Vec<(String, u64)> {
 
 #[tokio::test]
 async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
-    let mut node = Node::start().await;
+    let mut node = Node::start("arbitrum-one-mainnet").await;
     let port = free_port();
     let queue = node.dir.path().join("queue");
     let max = 1200u64;
-    let config = node.config(&format!(
-        "ignore = []\nendpoint = \"http://127.0.0.1:{port}/api/v1/write\"\ninterval = \"1s\"\nqueue_dir = \"{}\"\nqueue_max_bytes = {max}\n",
+    let config = node.config(true, &format!(
+        "ignore = []\nkey_file = \"{}\"\nendpoint = \"http://127.0.0.1:{port}/api/v1/write\"\ninterval = \"1s\"\nqueue_dir = \"{}\"\nqueue_max_bytes = {max}\n",
+        node.dir.path().join("share-key").display(),
         queue.display()
     ));
     let mut w = Lpwatch::start(&config, false, &[]).await;
@@ -254,6 +263,17 @@ async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
         .map(|s| s["metric"]["cell"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(cells, ["N50E010", "europe", "other"]);
+
+    // The reporting key was delegated by livepeer's own account, through /signMessage.
+    let kept = std::fs::read_to_string(node.dir.path().join("share-key.delegation")).unwrap();
+    let (text, sig) = kept.trim().split_once('\n').unwrap();
+    let account = reqwest::get(format!("{}/ethAddr", node.cli)).await.unwrap().text().await.unwrap();
+    let signer = lpbake_keystore::recover_text(text.as_bytes(), &hex::decode(sig).unwrap()).unwrap();
+    assert_eq!(format!("0x{}", hex::encode(signer)), account.to_lowercase(), "{text}");
+    assert!(
+        text.starts_with(&format!("lpshare delegation v1 orchestrator={} reporter=0x", account.to_lowercase())),
+        "{text}"
+    );
 
     let log = w.log();
     for gateway in ["127.0.0.2", "127.0.0.6", "127.0.0.9"] {
@@ -295,7 +315,7 @@ fn connects(dir: &Path, config: &str, secs: u64) -> Vec<std::net::SocketAddr> {
 
 #[tokio::test]
 async fn without_an_endpoint_lpwatch_connects_only_to_livepeer() {
-    let mut node = Node::start().await;
+    let mut node = Node::start("arbitrum-one-mainnet").await;
     let cli: std::net::SocketAddr = node.cli.trim_start_matches("http://").parse().unwrap();
     let port = free_port();
     let mut prometheus = start_prometheus(node.dir.path(), port);
@@ -305,16 +325,17 @@ async fn without_an_endpoint_lpwatch_connects_only_to_livepeer() {
     .await;
     let checks = "[checks]\ninterval = \"500ms\"\n";
     // Every connect() over 4 s, with [share] but no endpoint: only livepeer's CLI.
-    let off = connects(node.dir.path(), &node.config(&format!("interval = \"1s\"\n{checks}")), 4);
+    let off = connects(node.dir.path(), &node.config(false, &format!("interval = \"1s\"\n{checks}")), 4);
     assert!(off.contains(&cli), "no connect() to livepeer's CLI seen, so the trace saw nothing: {off:?}");
     assert!(off.iter().all(|a| *a == cli), "lpwatch connected to more than livepeer's CLI {cli}: {off:?}");
     // The same with an endpoint: the trace does see it.
     let queue = node.dir.path().join("q");
     let share = format!(
-        "interval = \"1s\"\nendpoint = \"http://127.0.0.1:{port}/api/v1/write\"\nqueue_dir = \"{}\"\n{checks}",
+        "key_file = \"{}\"\ninterval = \"1s\"\nendpoint = \"http://127.0.0.1:{port}/api/v1/write\"\nqueue_dir = \"{}\"\n{checks}",
+        node.dir.path().join("k").display(),
         queue.display()
     );
-    let on = connects(node.dir.path(), &node.config(&share), 4);
+    let on = connects(node.dir.path(), &node.config(true, &share), 4);
     assert!(on.iter().any(|a| a.port() == port), "no connect() to the endpoint seen: {on:?}");
     prometheus.kill();
     node.livepeer.kill();

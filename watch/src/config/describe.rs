@@ -85,10 +85,11 @@ impl Config {
             }
             let _ = writeln!(
                 s,
-                "interval = \"{}\"\nqueue_dir = {:?}\nqueue_max_bytes = {}",
+                "interval = \"{}\"\nqueue_dir = {:?}\nqueue_max_bytes = {}\nkey_file = {:?}",
                 format_duration(sh.interval),
                 sh.queue_dir.display().to_string(),
-                sh.queue_max_bytes
+                sh.queue_max_bytes,
+                sh.key_file.display().to_string()
             );
         }
         s

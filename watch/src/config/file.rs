@@ -96,6 +96,7 @@ pub(super) struct ShareFile {
     pub interval: Option<Dur>,
     pub queue_dir: Option<PathBuf>,
     pub queue_max_bytes: Option<u64>,
+    pub key_file: Option<PathBuf>,
 }
 
 /// Reads and parses the config file at `path`.

@@ -139,6 +139,9 @@ pub struct ShareCfg {
     /// Shares not sent yet, and the most bytes they may take there.
     pub queue_dir: PathBuf,
     pub queue_max_bytes: u64,
+    /// lpwatch's reporting key (created if missing) and, beside it (`.delegation`), the
+    /// orchestrator account's signed delegation of it.
+    pub key_file: PathBuf,
 }
 
 /// Everything lpwatch needs to run, validated.

@@ -133,6 +133,12 @@ pub(super) fn resolve(f: FileConfig, ov: &Overrides) -> Result<Config, ConfigErr
     };
 
     let share = f.share.map(resolve_share).transpose()?;
+    if share.as_ref().is_some_and(|s| s.endpoint.is_some()) && chain_id.is_none() {
+        return Err(invalid(
+            "share.endpoint needs a network other than offchain: shares are signed under a delegation \
+             from the orchestrator's account (lpwatch share --dry-run works off chain)",
+        ));
+    }
     let cfg = Config { network, chain_id, http_listen, rpc_listen, livepeer, contracts, rpc, checks, share };
     validate(&cfg)?;
     Ok(cfg)
@@ -222,11 +228,14 @@ fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
         interval,
         queue_dir: f.queue_dir.unwrap_or_else(|| DEFAULT_SHARE_QUEUE.into()),
         queue_max_bytes: f.queue_max_bytes.unwrap_or(16 << 20),
+        key_file: f.key_file.unwrap_or_else(|| DEFAULT_SHARE_KEY.into()),
     })
 }
 
 /// Where unsent shares wait by default: lpwatch's state directory.
 pub const DEFAULT_SHARE_QUEUE: &str = "/var/lib/lpwatch/share-queue";
+/// lpwatch's reporting key by default.
+pub const DEFAULT_SHARE_KEY: &str = "/var/lib/lpwatch/share-key";
 
 /// `share.endpoint`: https, or plain http to a loopback address (judged by the parsed host).
 fn share_endpoint(text: &str) -> Result<reqwest::Url, ConfigError> {
@@ -392,6 +401,9 @@ mod tests {
             let c = share(&format!("mmdb = \"/g\"\nendpoint = \"{ok}\"\n")).unwrap().share.unwrap();
             assert_eq!(c.endpoint.unwrap().as_str(), ok);
         }
+        let offchain = "network = \"offchain\"\n[share]\nmmdb = \"/g\"\nendpoint = \"https://c.example/w\"\n";
+        let err = Config::from_toml(offchain, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("share.endpoint needs a network other than offchain"), "{err}");
         for (body, named) in [
             ("cell = \"5deg\"\n", "share.mmdb"),
             ("mmdb = \"/g\"\ncell = \"7deg\"\n", "share.cell"),

@@ -5,8 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
-/// `st` of an established connection in `/proc/net/tcp`.
+/// `st` in `/proc/net/tcp` of an established connection and of a listening socket.
 const ESTABLISHED: &str = "01";
+const LISTEN: &str = "0A";
 
 /// One row of the kernel's TCP tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,8 +15,7 @@ pub struct Row {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub established: bool,
-    /// The socket's inode: `/proc/PID/fd/N` links to `socket:[inode]`.
-    pub inode: u64,
+    pub listening: bool,
 }
 
 /// Every row of `tcp` and `tcp6` under `proc_net` (normally `/proc/net`).
@@ -33,11 +33,16 @@ pub fn table(proc_net: &Path) -> std::io::Result<Vec<Row>> {
     Ok(out)
 }
 
-/// The remote address of each established connection to local `port`: one entry per
-/// connection, so an address appears once per connection it holds.
+/// The remote address of each connection accepted on local `port`: one entry per connection,
+/// so an address appears once per connection it holds. A connection is accepted there when a
+/// socket listens on its local address (or on every address) and port; a connection this
+/// machine opened from an ephemeral port of that number on another address is not.
 pub fn remote_addrs(proc_net: &Path, port: u16) -> std::io::Result<Vec<IpAddr>> {
     let rows = table(proc_net)?;
-    Ok(rows.into_iter().filter(|r| r.established && r.local.port() == port).map(|r| r.remote.ip()).collect())
+    let listening: Vec<IpAddr> =
+        rows.iter().filter(|r| r.listening && r.local.port() == port).map(|r| r.local.ip()).collect();
+    let accepted = |r: &Row| listening.iter().any(|l| l.is_unspecified() || *l == r.local.ip());
+    Ok(rows.iter().filter(|r| r.established && r.local.port() == port && accepted(r)).map(|r| r.remote.ip()).collect())
 }
 
 /// The rows of one table. Rows that do not parse are skipped: the kernel's format is fixed, a
@@ -46,7 +51,8 @@ fn parse(text: &str) -> impl Iterator<Item = Row> + '_ {
     text.lines().skip(1).filter_map(|row| {
         let cols: Vec<&str> = row.split_whitespace().collect();
         let (local, remote) = (endpoint(cols.get(1)?)?, endpoint(cols.get(2)?)?);
-        Some(Row { local, remote, established: *cols.get(3)? == ESTABLISHED, inode: cols.get(9)?.parse().ok()? })
+        let state = *cols.get(3)?;
+        Some(Row { local, remote, established: state == ESTABLISHED, listening: state == LISTEN })
     })
 }
 
@@ -96,8 +102,8 @@ mod tests {
         let rows: Vec<Row> = parse(tcp).collect();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1].remote, "127.0.0.2:41394".parse().unwrap());
-        assert_eq!((rows[1].local.port(), rows[1].established, rows[1].inode), (8935, true, 2));
-        assert!(!rows[0].established);
+        assert_eq!((rows[1].local.port(), rows[1].established, rows[1].listening), (8935, true, false));
+        assert!(!rows[0].established && rows[0].listening);
         let tcp6 = "  sl  local_address                         remote_address                        st
    0: 0000000000000000FFFF00000100007F:22E7 0000000000000000FFFF0000090A0BC6:C350 01 0:0 0:0 0 935 0 7
    1: 00000000000000000000000001000000:22E7 B80D0120000000000000000001000000:C351 01 0:0 0:0 0 935 0 8
@@ -111,18 +117,21 @@ mod tests {
         // A real connection from 127.0.0.2 to a loopback listener: the kernel's own table has it.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let socket = connect_from("127.0.0.2", port);
+        let socket = connect_from("127.0.0.2", 0, port);
         let (_accepted, _) = listener.accept().unwrap();
+        // A connection this machine opens from 127.0.0.3 with that same port number is not one.
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let outgoing = connect_from("127.0.0.3", port, other.local_addr().unwrap().port());
         let seen = remote_addrs(Path::new("/proc/net"), port).unwrap();
         assert_eq!(seen, vec!["127.0.0.2".parse::<IpAddr>().unwrap()], "{seen:?}");
-        drop(socket);
+        drop((socket, outgoing));
     }
 
-    /// Connects to 127.0.0.1:`port` from `source` (any 127/8 address is this machine's).
-    fn connect_from(source: &str, port: u16) -> TcpStream {
+    /// Connects to 127.0.0.1:`port` from `source`:`source_port` (any 127/8 address is this machine's).
+    fn connect_from(source: &str, source_port: u16, port: u16) -> TcpStream {
         let std_socket = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap().block_on(async {
             let s = tokio::net::TcpSocket::new_v4().unwrap();
-            s.bind(format!("{source}:0").parse().unwrap()).unwrap();
+            s.bind(format!("{source}:{source_port}").parse().unwrap()).unwrap();
             s.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap().into_std().unwrap()
         });
         std_socket.set_nonblocking(false).unwrap();

@@ -3,10 +3,12 @@
 //! exactly what a share holds. The jobs: `conns` finds the gateways connected to the service
 //! port, `geo` reduces them to coarse cells with at least k gateways, `set` computes the shared
 //! series from livepeer's metrics and the cells, `remote_write` encodes them, `queue` keeps what
-//! is not sent yet, `push` sends every `share.interval` when `share.endpoint` is set.
+//! is not sent yet, `proof` signs them (and checks signatures), `push` sends every
+//! `share.interval` when `share.endpoint` is set.
 
 pub mod conns;
 pub mod geo;
+pub mod proof;
 pub mod push;
 pub mod queue;
 pub mod remote_write;
@@ -35,6 +37,8 @@ pub enum ShareError {
     Conns(std::io::Error),
     #[error("share queue: {0}; share.queue_dir must be a directory lpwatch may write")]
     Queue(std::io::Error),
+    #[error("share reporting key: {0}")]
+    Key(std::io::Error),
 }
 
 /// The share lpwatch would make now, as Prometheus text after a header saying what it is:

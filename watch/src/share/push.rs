@@ -1,14 +1,18 @@
 //! Sending shares, when `share.endpoint` is set: every `share.interval` lpwatch makes a share,
-//! puts its remote-write body in the on-disk queue, then sends the queue oldest first. A body
-//! the endpoint refuses (4xx but 429) is dropped and logged; one that cannot be delivered stays
-//! for the next round. lpwatch only connects out: it opens no port for sharing.
+//! puts its remote-write body in the on-disk queue, then sends the queue oldest first, each body
+//! signed by the reporting key at the moment it is sent. A body the endpoint refuses (4xx but
+//! 429) is dropped and logged; one that cannot be delivered stays for the next round. Nothing
+//! is sent before the orchestrator's account has delegated the reporting key (asked once of
+//! livepeer's `/signMessage`, then kept beside the key). lpwatch only connects out: it opens no
+//! port for sharing.
 
 use super::geo::Geo;
+use super::proof::{delegation_text, Delegation, Reporter};
 use super::queue::Queue;
 use super::{gateways, remote_write, set, ShareError};
 use crate::config::{Config, ShareCfg};
 use crate::livepeer::LivepeerCli;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +37,7 @@ pub struct Sharer {
     geo: Geo,
     queue: Queue,
     client: reqwest::Client,
+    reporter: Reporter,
 }
 
 impl Sharer {
@@ -42,11 +47,12 @@ impl Sharer {
         let Some(endpoint) = share.endpoint.clone() else { return Ok(None) };
         let geo = Geo::open(&share.mmdb, share.cell)?;
         let queue = Queue::open(&share.queue_dir, share.queue_max_bytes).map_err(ShareError::Queue)?;
+        let reporter = Reporter::load_or_create(&share.key_file).map_err(ShareError::Key)?;
         let client = crate::client::builder([&endpoint])
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ShareError::Queue(std::io::Error::other(format!("cannot build the HTTP client: {e}"))))?;
-        Ok(Some(Sharer { cfg, endpoint, geo, queue, client }))
+        Ok(Some(Sharer { cfg, endpoint, geo, queue, client, reporter }))
     }
 
     fn share(&self) -> &ShareCfg {
@@ -62,21 +68,74 @@ impl Sharer {
         let mut tick = tokio::time::interval(self.share().interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut delegation = self.saved_delegation();
         loop {
             tick.tick().await;
-            let after = match cli.metrics(timeout).await {
-                Ok(m) => (m, Instant::now()),
-                Err(e) => {
-                    tracing::warn!("share: cannot read livepeer's /metrics, no share this round: {e}");
-                    self.drain().await;
-                    continue;
+            match cli.metrics(timeout).await {
+                Ok(m) => {
+                    let after = (m, Instant::now());
+                    if let Err(e) = self.make(before.as_ref(), &after) {
+                        tracing::warn!("share: {e}");
+                    }
+                    before = Some(after);
                 }
-            };
-            if let Err(e) = self.make(before.as_ref(), &after) {
-                tracing::warn!("share: {e}");
+                Err(e) => tracing::warn!("share: cannot read livepeer's /metrics, no share this round: {e}"),
             }
-            before = Some(after);
-            self.drain().await;
+            if delegation.is_none() {
+                delegation = self.delegate(&cli).await;
+            }
+            if let Some(d) = &delegation {
+                self.drain(d).await;
+            }
+        }
+    }
+
+    /// Where the delegation of the reporting key is kept: beside the key.
+    fn delegation_path(&self) -> PathBuf {
+        let key = &self.share().key_file;
+        key.with_file_name(format!(
+            "{}.delegation",
+            key.file_name().map_or("share-key".into(), |n| n.to_string_lossy())
+        ))
+    }
+
+    /// The kept delegation, if it is one of this reporting key (text on the first line, the
+    /// signature's hex on the second).
+    fn saved_delegation(&self) -> Option<Delegation> {
+        let text = std::fs::read_to_string(self.delegation_path()).ok()?;
+        let (text, signature) = text.trim().split_once('\n')?;
+        if !text.contains(&format!(" reporter={} ", self.reporter.address)) {
+            return None;
+        }
+        Some(Delegation { text: text.to_string(), signature: hex::decode(signature.trim()).ok()? })
+    }
+
+    /// Asks livepeer's account to delegate the reporting key, and keeps the answer.
+    async fn delegate(&self, cli: &LivepeerCli) -> Option<Delegation> {
+        let timeout = self.cfg.checks.timeout;
+        let chain_id = self.cfg.chain_id?;
+        let attempt = async {
+            let orchestrator = match self.cfg.livepeer.orchestrator {
+                Some(a) => a,
+                None => cli.eth_addr(timeout).await?,
+            };
+            let text = delegation_text(&orchestrator, &self.reporter.address, chain_id);
+            let signature = cli.sign_message(&text, timeout).await?;
+            Ok::<_, crate::livepeer::CliError>(Delegation { text, signature })
+        };
+        match attempt.await {
+            Ok(d) => {
+                let kept = format!("{}\n{}\n", d.text, hex::encode(&d.signature));
+                if let Err(e) = std::fs::write(self.delegation_path(), kept) {
+                    tracing::warn!("share: cannot keep the delegation in {}: {e}", self.delegation_path().display());
+                }
+                tracing::info!("share: reporting key {} delegated by livepeer's account", self.reporter.address);
+                Some(d)
+            }
+            Err(e) => {
+                tracing::warn!("share: livepeer's account has not delegated the reporting key yet, nothing sent: {e}");
+                None
+            }
         }
     }
 
@@ -95,13 +154,13 @@ impl Sharer {
     }
 
     /// Sends the queue oldest first, stopping at the first body that cannot be delivered.
-    async fn drain(&self) {
+    async fn drain(&self, delegation: &Delegation) {
         let entries = match self.queue.entries() {
             Ok(e) => e,
             Err(e) => return tracing::warn!("share: {e}"),
         };
         for path in entries {
-            match self.send_file(&path).await {
+            match self.send_file(&path, delegation).await {
                 Sent::Accepted => {}
                 Sent::Refused(why) => tracing::warn!("share: {} refused a share, dropped: {why}", self.endpoint),
                 Sent::Failed(why) => {
@@ -114,7 +173,7 @@ impl Sharer {
         }
     }
 
-    async fn send_file(&self, path: &Path) -> Sent {
+    async fn send_file(&self, path: &Path, delegation: &Delegation) -> Sent {
         let body = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => return Sent::Refused(format!("cannot read {}: {e}", path.display())),
@@ -124,7 +183,7 @@ impl Sharer {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
             }
-            match self.send(body.clone()).await {
+            match self.send(body.clone(), delegation).await {
                 Sent::Failed(why) => last = why,
                 done => return done,
             }
@@ -132,9 +191,14 @@ impl Sharer {
         Sent::Failed(last)
     }
 
-    async fn send(&self, body: Vec<u8>) -> Sent {
+    async fn send(&self, body: Vec<u8>, delegation: &Delegation) -> Sent {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let signed = self.reporter.sign(delegation, now_ms, &body);
         let mut req = self.client.post(self.endpoint.clone()).timeout(REQUEST_TIMEOUT).body(body);
         for (name, value) in remote_write::HEADERS {
+            req = req.header(name, value);
+        }
+        for (name, value) in signed {
             req = req.header(name, value);
         }
         let resp = match req.send().await {

@@ -384,14 +384,16 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Starts the livepeer stand-in as orchestrator + transcoder on free ports, with `-monitor`:
-/// the process, its CLI URL and its service port.
-pub fn start_standin(dir: &Path) -> (Proc, String, u16) {
+/// Starts the livepeer stand-in as orchestrator + transcoder on free ports, with `-monitor`, on
+/// `network` (on a chain network it makes its account in `dir`): the process, its CLI URL and
+/// its service port.
+pub fn start_standin(dir: &Path, network: &str) -> (Proc, String, u16) {
     let cli = free_port();
     let service = free_port();
     let log = std::fs::File::create(dir.join("livepeer.log")).expect("log");
     let child = Command::new(standin_path())
-        .args(["-orchestrator", "-transcoder", "-network", "offchain", "-monitor"])
+        .args(["-orchestrator", "-transcoder", "-network", network, "-monitor"])
+        .args(if network == "offchain" { vec![] } else { vec!["-ethUrl", "http://127.0.0.1:1", "-ethPassword", "pw"] })
         .arg(format!("-cliAddr=127.0.0.1:{cli}"))
         .arg(format!("-serviceAddr=127.0.0.1:{service}"))
         .arg(format!("-httpAddr=127.0.0.1:{service}"))

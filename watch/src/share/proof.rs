@@ -1,0 +1,186 @@
+//! Who a share is from, and the proof of it, one definition for the node that signs and the
+//! collector that checks. lpwatch keeps a reporting key of its own; the orchestrator's account
+//! delegates it once, by signing a delegation text through livepeer's `/signMessage` (the
+//! account's key never leaves livepeer); each push is signed by the reporting key over its
+//! timestamp and the Keccak-256 of its body. All signatures are EIP-191 text signatures.
+
+use crate::abi::Address;
+use lpbake_keystore::{keccak256, recover_text, sign_text, SecretKey};
+use std::path::Path;
+
+/// The headers of a signed push.
+pub const DELEGATION: &str = "lpshare-delegation";
+pub const DELEGATION_SIGNATURE: &str = "lpshare-delegation-signature";
+pub const TIMESTAMP: &str = "lpshare-timestamp";
+pub const SIGNATURE: &str = "lpshare-signature";
+
+/// The text an orchestrator's account signs to let `reporter` share for it on `chain_id`.
+pub fn delegation_text(orchestrator: &Address, reporter: &Address, chain_id: u64) -> String {
+    format!("lpshare delegation v1 orchestrator={orchestrator} reporter={reporter} chain={chain_id}")
+}
+
+/// The orchestrator, reporter and chain a delegation text names; `None` if it is not one.
+fn parse_delegation(text: &str) -> Option<(Address, Address, u64)> {
+    let rest = text.strip_prefix("lpshare delegation v1 orchestrator=")?;
+    let (orchestrator, rest) = rest.split_once(" reporter=")?;
+    let (reporter, chain) = rest.split_once(" chain=")?;
+    Some((orchestrator.parse().ok()?, reporter.parse().ok()?, chain.parse().ok()?))
+}
+
+/// The text a reporting key signs for one push.
+fn push_text(timestamp_ms: i64, body: &[u8]) -> String {
+    format!("lpshare push v1 timestamp={timestamp_ms} body=0x{}", hex::encode(keccak256(body)))
+}
+
+/// A delegation as the orchestrator's account signed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delegation {
+    pub text: String,
+    pub signature: Vec<u8>,
+}
+
+/// lpwatch's reporting key.
+pub struct Reporter {
+    key: SecretKey,
+    pub address: Address,
+}
+
+impl Reporter {
+    /// The key in `path` (64 hex digits), created there (0600, written whole) if missing.
+    pub fn load_or_create(path: &Path) -> std::io::Result<Reporter> {
+        let named = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let key = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                hex::decode(text.trim()).ok().and_then(|b| SecretKey::from_slice(&b).ok()).ok_or_else(|| {
+                    named(std::io::Error::other("not a reporting key (64 hex digits); delete it to make a new one"))
+                })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = lpbake_keystore::random_key();
+                write_private(path, hex::encode(key.to_bytes()).as_bytes()).map_err(named)?;
+                key
+            }
+            Err(e) => return Err(named(e)),
+        };
+        Ok(Reporter { address: Address(lpbake_keystore::address(&key)), key })
+    }
+
+    /// The headers that sign `body`, pushed at `timestamp_ms` under `delegation`.
+    pub fn sign(&self, delegation: &Delegation, timestamp_ms: i64, body: &[u8]) -> [(&'static str, String); 4] {
+        let signature = sign_text(&self.key, push_text(timestamp_ms, body).as_bytes());
+        [
+            (DELEGATION, delegation.text.clone()),
+            (DELEGATION_SIGNATURE, format!("0x{}", hex::encode(&delegation.signature))),
+            (TIMESTAMP, timestamp_ms.to_string()),
+            (SIGNATURE, format!("0x{}", hex::encode(signature))),
+        ]
+    }
+}
+
+/// Writes `bytes` to `path` mode 0600, through a temporary file renamed into place.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Why a push is refused before its orchestrator is looked up on chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Unsigned,
+    Stale,
+    NotDelegated,
+    BadSignature,
+}
+
+/// A push whose signatures hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    pub orchestrator: Address,
+    pub timestamp_ms: i64,
+    /// The push signature: what a replay repeats.
+    pub signature: Vec<u8>,
+}
+
+/// Checks a push: `header` gives each header's value; `now_ms` and `window_ms` bound the
+/// timestamp; the delegation must be for `chain_id` and signed by the orchestrator it names,
+/// the push signed by the reporter it names.
+pub fn verify<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+    chain_id: u64,
+    now_ms: i64,
+    window_ms: i64,
+) -> Result<Signed, Refusal> {
+    let (Some(text), Some(dsig), Some(ts), Some(sig)) =
+        (header(DELEGATION), header(DELEGATION_SIGNATURE), header(TIMESTAMP), header(SIGNATURE))
+    else {
+        return Err(Refusal::Unsigned);
+    };
+    let timestamp_ms: i64 = ts.trim().parse().map_err(|_| Refusal::Stale)?;
+    if (now_ms - timestamp_ms).abs() > window_ms {
+        return Err(Refusal::Stale);
+    }
+    let unhex = |s: &str| hex::decode(s.trim().trim_start_matches("0x")).ok();
+    let (orchestrator, reporter, chain) = parse_delegation(text).ok_or(Refusal::NotDelegated)?;
+    let delegated_by = unhex(dsig).and_then(|d| recover_text(text.as_bytes(), &d).ok());
+    if chain != chain_id || delegated_by != Some(orchestrator.0) {
+        return Err(Refusal::NotDelegated);
+    }
+    let signature = unhex(sig).ok_or(Refusal::BadSignature)?;
+    let signed_by = recover_text(push_text(timestamp_ms, body).as_bytes(), &signature).ok();
+    if signed_by != Some(reporter.0) {
+        return Err(Refusal::BadSignature);
+    }
+    Ok(Signed { orchestrator, timestamp_ms, signature })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delegated(orchestrator: &SecretKey, reporter: &Reporter, chain: u64) -> Delegation {
+        let text = delegation_text(&Address(lpbake_keystore::address(orchestrator)), &reporter.address, chain);
+        Delegation { signature: sign_text(orchestrator, text.as_bytes()).to_vec(), text }
+    }
+
+    #[test]
+    fn a_signed_push_verifies_and_each_fault_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let reporter = Reporter::load_or_create(&dir.path().join("key")).unwrap();
+        // The same key again from the file, which is private.
+        assert_eq!(Reporter::load_or_create(&dir.path().join("key")).unwrap().address, reporter.address);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(dir.path().join("key")).unwrap().permissions().mode() & 0o777, 0o600);
+
+        let orch = lpbake_keystore::random_key();
+        let d = delegated(&orch, &reporter, 42161);
+        let body = b"remote write body";
+        let check = |headers: &[(&'static str, String)], body: &[u8]| {
+            verify(|n| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()), body, 42161, 1_000_000, 60_000)
+        };
+        let good = reporter.sign(&d, 1_000_000, body);
+        let signed = check(&good, body).unwrap();
+        assert_eq!(signed.orchestrator, Address(lpbake_keystore::address(&orch)));
+
+        assert_eq!(check(&good[..3], body), Err(Refusal::Unsigned));
+        assert_eq!(check(&good, b"another body"), Err(Refusal::BadSignature));
+        assert_eq!(check(&reporter.sign(&d, 1_000_000 - 61_000, body), body), Err(Refusal::Stale));
+        // A reporter that delegates itself for someone else's account.
+        let mut forged = d.clone();
+        forged.signature = sign_text(&lpbake_keystore::random_key(), d.text.as_bytes()).to_vec();
+        assert_eq!(check(&reporter.sign(&forged, 1_000_000, body), body), Err(Refusal::NotDelegated));
+        // A delegation for another chain.
+        assert_eq!(
+            check(&reporter.sign(&delegated(&orch, &reporter, 1), 1_000_000, body), body),
+            Err(Refusal::NotDelegated)
+        );
+        // Another reporting key under this one's delegation.
+        let other = Reporter::load_or_create(&dir.path().join("other")).unwrap();
+        assert_eq!(check(&other.sign(&d, 1_000_000, body), body), Err(Refusal::BadSignature));
+    }
+}
