@@ -90,7 +90,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Returns on SIGTERM or SIGINT.
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

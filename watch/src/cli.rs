@@ -1,7 +1,8 @@
 //! The command line: every flag has an `LPWATCH_*` twin and wins over the config file.
 //! RPC upstream URLs (which often carry API keys) are never flags: see `--help`.
-//! Three subcommands do a job instead of watching: `keystore-init` prepares livepeer's Ethereum
-//! account, `probe` is a container health check, `share --dry-run` prints what sharing would send.
+//! Four subcommands do a job instead of watching: `keystore-init` prepares livepeer's Ethereum
+//! account, `probe` is a container health check, `share --dry-run` prints what sharing would send,
+//! `collect` runs the collector of shares.
 
 use crate::config::Overrides;
 use clap::{Parser, Subcommand};
@@ -122,6 +123,32 @@ pub enum Command {
     /// into "other". No address, stream or gateway identity is in it. Extras are added only when
     /// named in share.extras.
     Share(ShareArgs),
+    /// Run the collector of shared network metrics, in front of a Prometheus remote-write receiver.
+    ///
+    /// Checks every push: at most max_body_bytes, signed by a reporting key that an orchestrator's
+    /// account delegated for this chain, a timestamp within the window, not seen before, the
+    /// orchestrator active on chain (BondingManager.getTranscoder against RoundsManager.currentRound,
+    /// through the RPC), and only the series a share holds. Accepted samples are forwarded with an
+    /// orchestrator label; refusals get 401, 403, 409, 413 or 400 (503 while the chain or Prometheus
+    /// cannot be reached, so the node tries again) and are counted in lpcollect_pushes_total{result}
+    /// on GET /metrics. The config file:
+    ///
+    ///   listen = "127.0.0.1:9201"
+    ///   forward = "http://127.0.0.1:9090/api/v1/write"
+    ///   network = "arbitrum-one-mainnet"     # or chain_id, rounds_manager, bonding_manager
+    ///   rpc_url_file = "/run/credentials/lpcollect/rpc"   # or rpc_url
+    ///   window = "5m"
+    ///   max_body_bytes = 262144
+    #[command(verbatim_doc_comment)]
+    Collect(CollectArgs),
+}
+
+/// `lpwatch collect` arguments.
+#[derive(Debug, clap::Args)]
+pub struct CollectArgs {
+    /// The collector's TOML config file.
+    #[arg(value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 /// `lpwatch share` arguments.

@@ -1,8 +1,9 @@
-//! Ethereum JSON-RPC on the wire: request bodies, strict response parsing, hex quantities and
-//! the error bodies lpwatch answers with itself.
+//! Ethereum JSON-RPC on the wire: one bounded call, request bodies, strict response parsing,
+//! hex quantities and the error bodies lpwatch answers with itself.
 
-use crate::bounded::BodyError;
+use crate::bounded::{read_body, BodyError};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// Why a JSON-RPC call failed. `Connect` is the only kind where the request was never sent.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,34 @@ pub enum RpcError {
     Other(String),
     #[error("no usable RPC upstream ({0})")]
     NoUpstream(String),
+}
+
+/// One call of `method` to `url`: an answer of at most `max` bytes, within `timeout`.
+pub async fn call(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    id: u64,
+    method: &str,
+    params: Value,
+    max: usize,
+    timeout: Duration,
+) -> Result<Value, RpcError> {
+    let work = async {
+        let resp = client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(request_body(id, method, params))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(classify)?;
+        if !resp.status().is_success() {
+            return Err(RpcError::Http(resp.status().as_u16()));
+        }
+        parse_response(&read_body(resp, max).await?)
+    };
+    // The outer bound also covers a peer that trickles bytes forever.
+    tokio::time::timeout(timeout, work).await.unwrap_or(Err(RpcError::Timeout))
 }
 
 /// The body of a single JSON-RPC 2.0 request.

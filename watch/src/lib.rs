@@ -1,6 +1,6 @@
 //! lpwatch: health, metrics, reward and balance watch, and JSON-RPC failover for a Livepeer
 //! node. The binary (`main.rs`) only parses arguments and calls [`app::run`] (or
-//! [`keystore_init::run`] for `lpwatch keystore-init`, [`probe::run`] for `lpwatch probe`, [`share::dry_run`] for `lpwatch share --dry-run`).
+//! [`keystore_init::run`] for `lpwatch keystore-init`, [`probe::run`] for `lpwatch probe`, [`share::dry_run`] for `lpwatch share --dry-run`, [`collect::run`] for `lpwatch collect`).
 
 pub mod abi;
 pub mod app;
@@ -9,6 +9,7 @@ pub mod checks;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod collect;
 pub mod config;
 pub mod http;
 pub mod jsonrpc;

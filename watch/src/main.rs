@@ -1,5 +1,5 @@
 //! The `lpwatch` binary: parse flags, load and validate the config, run until signalled; or run the
-//! `keystore-init`, `probe` or `share --dry-run` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
+//! `keystore-init`, `probe`, `share --dry-run` or `collect` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
 
 use clap::Parser;
 use lpwatch::cli::{Args, Command};
@@ -39,6 +39,23 @@ fn main() -> ExitCode {
             }
         };
     }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lpwatch: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Command::Collect(c)) = &args.command {
+        let run = lpwatch::collect::config::load(&c.config).map(|cfg| runtime.block_on(lpwatch::collect::run(cfg)));
+        return match run.and_then(|r| r) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lpwatch collect: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let cfg = match Config::load(args.config.as_deref(), &args.overrides()) {
         Ok(c) => c,
         Err(e) => {
@@ -50,13 +67,6 @@ fn main() -> ExitCode {
         print!("{}", cfg.describe());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("lpwatch: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     if let Some(Command::Share(share)) = &args.command {
         return match runtime.block_on(lpwatch::share::dry_run(&cfg, share.window)) {
             Ok(text) => {

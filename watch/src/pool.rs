@@ -5,7 +5,7 @@
 use crate::bounded::{read_body, BodyError};
 use crate::clock::age_of;
 use crate::config::Config;
-use crate::jsonrpc::{self, classify, parse_response, quantity_u64, request_body, RpcError};
+use crate::jsonrpc::{self, quantity_u64, RpcError};
 use crate::upstream::{Health, Outcome, Upstream};
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -123,24 +123,8 @@ impl Pool {
     /// One JSON-RPC call to one upstream, bounded in time and size.
     async fn call_one(&self, up: &Upstream, method: &str, params: Value, timeout: Duration) -> Result<Value, RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let work = async {
-            let resp = self
-                .client
-                .post(up.cfg.url.expose().clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(request_body(id, method, params))
-                .timeout(timeout)
-                .send()
-                .await
-                .map_err(classify)?;
-            if !resp.status().is_success() {
-                return Err(RpcError::Http(resp.status().as_u16()));
-            }
-            let body = read_body(resp, SMALL_BODY.min(self.max_response)).await?;
-            parse_response(&body)
-        };
-        // The outer bound also covers a peer that trickles bytes forever.
-        tokio::time::timeout(timeout, work).await.unwrap_or(Err(RpcError::Timeout))
+        let max = SMALL_BODY.min(self.max_response);
+        jsonrpc::call(&self.client, up.cfg.url.expose(), id, method, params, max, timeout).await
     }
 
     /// A read-only call for lpwatch's own checks: tried on each candidate until one answers

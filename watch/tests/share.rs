@@ -2,13 +2,19 @@
 //! loopback addresses that a test geo database places around Berlin, Paris, Madrid and São
 //! Paulo: `share --dry-run` prints counts per merged cell and never an address; shares reach a
 //! real Prometheus remote-write receiver, wait in the bounded queue while it is down; without
-//! an endpoint lpwatch connects to nothing but livepeer (every connect() traced).
+//! an endpoint lpwatch connects to nothing but livepeer (every connect() traced); the collector,
+//! against a real `geth --dev` with stub Livepeer contracts, forwards what a delegated, active
+//! orchestrator signed and refuses and counts everything else.
 
 mod common;
 
 use common::geo_db::{self, Place};
-use common::{free_port, start_standin, Lpwatch, Proc};
-use serde_json::Value;
+use common::prometheus::{query, start_prometheus};
+use common::{evm, free_port, start_standin, within, Geth, Lpwatch, Proc, DEV};
+use lpwatch::share::proof::{delegation_text, Delegation, Reporter};
+use lpwatch::share::remote_write;
+use lpwatch::share::set::Series;
+use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -164,43 +170,6 @@ async fn dry_run_prints_counts_per_merged_cell_and_no_address() {
     let default_ignore = share("5deg", "");
     assert!(!default_ignore.contains("lpshare_gateways"), "{default_ignore}");
     node.livepeer.kill();
-}
-
-/// A Prometheus with its remote-write receiver on 127.0.0.1:`port`.
-fn start_prometheus(dir: &Path, port: u16) -> Proc {
-    let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global: {}\n").unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run prometheus ({e}): run `make deps`"));
-    Proc { child, name: "prometheus" }
-}
-
-/// The result vector of an instant query.
-async fn query(port: u16, q: &str) -> Vec<Value> {
-    let url = format!("http://127.0.0.1:{port}/api/v1/query");
-    let url = reqwest::Url::parse_with_params(&url, [("query", q)]).unwrap();
-    let Ok(resp) = reqwest::get(url).await else { return vec![] };
-    let body: Value = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or_default();
-    body["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
-/// Polls `f` every 200 ms until it gives `Some`, for at most `secs` seconds.
-async fn within<T, F: std::future::Future<Output = Option<T>>>(secs: u64, what: &str, mut f: impl FnMut() -> F) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < Duration::from_secs(secs), "not within {secs}s: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn queued(dir: &Path) -> Vec<(String, u64)> {
@@ -365,4 +334,185 @@ fn refusals_name_the_fix() {
     // Without --dry-run there is nothing to do (the watch sends shares), and clap says so.
     let (code, err) = run(offchain, &["share"]);
     assert!(code == Some(2) && err.contains("--dry-run"), "{code:?} {err}");
+}
+
+/// A running `lpwatch collect` and the chain and Prometheus behind it.
+struct Collect {
+    url: String,
+    proc: Proc,
+    prometheus: Proc,
+    prom_port: u16,
+    geth: Geth,
+    bonding: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Collect {
+    async fn start() -> Collect {
+        let client = reqwest::Client::new();
+        let geth = Geth::start(1).await;
+        let rounds = geth.deploy(&client, &evm::init_code()).await;
+        let bonding = geth.deploy(&client, &evm::init_code()).await;
+        geth.transact(&client, json!({"from": DEV, "to": rounds, "data": evm::set_round(5), "gas": "0x30000"})).await;
+        let dir = tempfile::tempdir().unwrap();
+        let prom_port = free_port();
+        let prometheus = start_prometheus(dir.path(), prom_port);
+        let port = free_port();
+        let config = dir.path().join("collect.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:{port}\"\nforward = \"http://127.0.0.1:{prom_port}/api/v1/write\"\n\
+                 chain_id = 1337\nrpc_url = \"{}\"\nrounds_manager = \"{rounds}\"\nbonding_manager = \"{bonding}\"\n\
+                 window = \"1m\"\nmax_body_bytes = 65536\nregistered_for = \"1s\"\n",
+                geth.url
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_lpwatch"))
+            .arg("collect")
+            .arg(&config)
+            .stderr(std::fs::File::create(dir.path().join("collect.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        within(20, "the collector serving /metrics", || async {
+            reqwest::get(format!("{url}/metrics")).await.ok().filter(|r| r.status().is_success())
+        })
+        .await;
+        within(30, "Prometheus ready", || async {
+            reqwest::get(format!("http://127.0.0.1:{prom_port}/-/ready")).await.ok().filter(|r| r.status().is_success())
+        })
+        .await;
+        Collect { url, proc: Proc { child, name: "lpwatch collect" }, prometheus, prom_port, geth, bonding, _dir: dir }
+    }
+
+    /// `lpcollect_pushes_total{result}`.
+    async fn count(&self, result: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap();
+        common::metric(&text, &format!("lpcollect_pushes_total{{result=\"{result}\"}}")).unwrap_or(-1.0)
+    }
+
+    /// POSTs a body with headers; the status.
+    async fn push(&self, body: Vec<u8>, headers: &[(&str, String)]) -> u16 {
+        let mut req = reqwest::Client::new().post(format!("{}/api/v1/write", self.url)).body(body);
+        for (k, v) in remote_write::HEADERS {
+            req = req.header(k, v);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A delegation of `reporter` signed by the account `orchestrator` on the test chain.
+fn delegated(orchestrator: &lpbake_keystore::SecretKey, reporter: &Reporter) -> Delegation {
+    let account = lpwatch::abi::Address(lpbake_keystore::address(orchestrator));
+    let text = delegation_text(&account, &reporter.address, 1337);
+    Delegation { signature: lpbake_keystore::sign_text(orchestrator, text.as_bytes()).to_vec(), text }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
+    let c = Collect::start().await;
+
+    // End to end: the stand-in's account delegates lpwatch's key, lpwatch pushes, the collector
+    // forwards to Prometheus with the orchestrator's address; nothing else and no address.
+    let mut node = Node::start("arbitrum-one-mainnet").await;
+    let share = format!(
+        "ignore = []\nkey_file = \"{}\"\ninterval = \"1s\"\nendpoint = \"{}/api/v1/write\"\nqueue_dir = \"{}\"\n",
+        node.dir.path().join("share-key").display(),
+        c.url,
+        node.dir.path().join("queue").display()
+    );
+    let config = format!(
+        "network = \"devnet\"\nchain_id = 1337\n[[rpc.upstream]]\nurl = \"{}\"\n[livepeer]\ncli_url = \"{}\"\n\
+         [share]\nmmdb = \"{}\"\nservice_port = {}\n{share}",
+        c.geth.url,
+        node.cli,
+        node.mmdb.display(),
+        node.service
+    );
+    let mut w = Lpwatch::start(&config, false, &[]).await;
+    let account = reqwest::get(format!("{}/ethAddr", node.cli)).await.unwrap().text().await.unwrap().to_lowercase();
+    let berlin = within(30, "the node's share in Prometheus", || async {
+        query(c.prom_port, &format!("lpshare_gateways{{cell=\"N50E010\",orchestrator=\"{account}\"}}"))
+            .await
+            .first()
+            .cloned()
+    })
+    .await;
+    assert_eq!(berlin["value"][1], "4", "{berlin}");
+    let all = query(c.prom_port, "{__name__=~\".+\"}").await;
+    let names = lpwatch::share::set::allowlist();
+    for series in &all {
+        let labels = series["metric"].as_object().unwrap();
+        assert!(names.contains(&labels["__name__"].as_str().unwrap()), "{series}");
+        assert!(labels.keys().all(|k| ["__name__", "cell", "orchestrator"].contains(&k.as_str())), "{series}");
+        assert!(!series.to_string().contains("127.0.0"), "an address reached Prometheus: {series}");
+    }
+    w.proc.kill();
+    let accepted = c.count("accepted").await;
+    assert!(accepted >= 1.0, "{accepted}");
+
+    // Pushes made here, one refusal each.
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = Reporter::load_or_create(&dir.path().join("r")).unwrap();
+    let active = lpbake_keystore::random_key();
+    let retired = lpbake_keystore::random_key();
+    let retired_addr = format!("0x{}", hex::encode(lpbake_keystore::address(&retired)));
+    let client = reqwest::Client::new();
+    let tx = json!({"from": DEV, "to": c.bonding, "data": evm::set_deactivation(&retired_addr, 3), "gas": "0x30000"});
+    c.geth.transact(&client, tx).await;
+    let series = |value: f64| vec![Series { name: "lpshare_sessions", cell: None, value }];
+    let body = remote_write::encode(&series(7.0), now_ms());
+    let good = delegated(&active, &reporter);
+
+    let signed = reporter.sign(&good, now_ms(), &body);
+    assert_eq!(c.push(body.clone(), &signed).await, 204);
+    assert_eq!(c.push(body.clone(), &signed).await, 409, "a replay");
+    assert_eq!(c.push(body.clone(), &[]).await, 401, "unsigned");
+    assert_eq!(c.push(remote_write::encode(&series(8.0), now_ms()), &signed).await, 401, "a bad signature");
+    assert_eq!(c.push(body.clone(), &reporter.sign(&good, now_ms() - 120_000, &body)).await, 401, "stale");
+    let mut forged = good.clone();
+    forged.signature = lpbake_keystore::sign_text(&lpbake_keystore::random_key(), good.text.as_bytes()).to_vec();
+    assert_eq!(c.push(body.clone(), &reporter.sign(&forged, now_ms(), &body)).await, 403, "not delegated");
+    let by_retired = delegated(&retired, &reporter);
+    assert_eq!(c.push(body.clone(), &reporter.sign(&by_retired, now_ms(), &body)).await, 403, "not registered");
+    let garbage = b"not snappy at all".to_vec();
+    assert_eq!(c.push(garbage.clone(), &reporter.sign(&good, now_ms(), &garbage)).await, 400, "malformed");
+    let other = remote_write::encode(&[Series { name: "node_cpu_seconds_total", cell: None, value: 1.0 }], now_ms());
+    assert_eq!(c.push(other.clone(), &reporter.sign(&good, now_ms(), &other)).await, 400, "a series no share holds");
+    let big = vec![0u8; 70_000];
+    assert_eq!(c.push(big.clone(), &reporter.sign(&good, now_ms(), &big)).await, 413, "oversized");
+
+    for (result, n) in [
+        ("replay", 1.0),
+        ("unsigned", 1.0),
+        ("bad_signature", 1.0),
+        ("stale", 1.0),
+        ("not_delegated", 1.0),
+        ("not_registered", 1.0),
+        ("malformed", 2.0),
+        ("oversized", 1.0),
+    ] {
+        assert_eq!(c.count(result).await, n, "{result}");
+    }
+    assert_eq!(c.count("accepted").await, accepted + 1.0);
+    // Prometheus holds the accepted push, and nothing of the refused ones.
+    let active_addr = format!("0x{}", hex::encode(lpbake_keystore::address(&active)));
+    let got = query(c.prom_port, &format!("lpshare_sessions{{orchestrator=\"{active_addr}\"}}")).await;
+    assert_eq!(got.first().map(|s| s["value"][1].clone()), Some(json!("7")), "{got:?}");
+    assert!(query(c.prom_port, &format!("{{orchestrator=\"{retired_addr}\"}}")).await.is_empty());
+    assert!(query(c.prom_port, "node_cpu_seconds_total").await.is_empty());
+
+    let mut c = c;
+    c.proc.kill();
+    c.prometheus.kill();
+    node.livepeer.kill();
 }

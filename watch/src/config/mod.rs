@@ -57,6 +57,11 @@ pub struct Contracts {
 pub struct SecretUrl(reqwest::Url);
 
 impl SecretUrl {
+    /// Wraps `url`, from here on shown only redacted.
+    pub fn new(url: reqwest::Url) -> SecretUrl {
+        SecretUrl(url)
+    }
+
     /// The whole URL, API key included: for the HTTP client only.
     pub fn expose(&self) -> &reqwest::Url {
         &self.0

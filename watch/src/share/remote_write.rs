@@ -55,11 +55,15 @@ pub fn encode(series: &[Series], timestamp_ms: i64) -> Vec<u8> {
             TimeSeries { labels, samples: vec![Sample { value: s.value, timestamp: timestamp_ms }] }
         })
         .collect();
-    let proto = WriteRequest { timeseries }.encode_to_vec();
-    snap::raw::Encoder::new().compress_vec(&proto).expect("snappy takes any input below 4 GiB")
+    compress(&WriteRequest { timeseries })
 }
 
-/// The series of a request body, for tests and for checking what a queue holds.
+/// A request as its body: protobuf, then snappy.
+pub fn compress(req: &WriteRequest) -> Vec<u8> {
+    snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy takes any input below 4 GiB")
+}
+
+/// The request a body holds (the collector reads pushes with it).
 pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
     let proto = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| format!("not snappy: {e}"))?;
     WriteRequest::decode(proto.as_slice()).map_err(|e| format!("not a WriteRequest: {e}"))

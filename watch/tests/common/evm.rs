@@ -1,7 +1,9 @@
 //! A hand-assembled Livepeer stub contract (no solc on these machines): it answers
 //! `currentRound()` and `getTranscoder(address)` with the real ABI layout (ten uint256 words,
-//! `lastRewardRound` first, `activationRound` and `deactivationRound` fifth and sixth), plus two
-//! test-only setters. Deployed twice, once as RoundsManager and once as BondingManager.
+//! `lastRewardRound` first, `activationRound` and `deactivationRound` fifth and sixth), plus three
+//! test-only setters. Deployed twice, once as RoundsManager and once as BondingManager. Every
+//! address is an active orchestrator (activation 1, deactivation never) until its deactivation
+//! round is set.
 
 /// `currentRound()`: lpwatch's own selector (checked against the signature's hash in abi.rs).
 pub const SEL_CURRENT_ROUND: u32 = u32::from_be_bytes(lpwatch::abi::CURRENT_ROUND);
@@ -11,6 +13,8 @@ pub const SEL_GET_TRANSCODER: u32 = u32::from_be_bytes(lpwatch::abi::GET_TRANSCO
 pub const SEL_SET_ROUND: u32 = 0x11111111;
 /// Test-only `setLastRewardRound(address,uint256)` (selector chosen, not hashed).
 pub const SEL_SET_REWARD: u32 = 0x22222222;
+/// Test-only `setDeactivationRound(address,uint256)` (selector chosen, not hashed).
+pub const SEL_SET_DEACTIVATION: u32 = 0x33333333;
 
 enum Item {
     Bytes(Vec<u8>),
@@ -20,8 +24,10 @@ enum Item {
 
 // Opcodes used.
 const STOP: u8 = 0x00;
+const ADD: u8 = 0x01;
 const EQ: u8 = 0x14;
 const NOT: u8 = 0x19;
+const SHL: u8 = 0x1b;
 const SHR: u8 = 0x1c;
 const CALLDATALOAD: u8 = 0x35;
 const CODECOPY: u8 = 0x39;
@@ -89,6 +95,7 @@ pub fn runtime() -> Vec<u8> {
     it.extend(dispatch(SEL_GET_TRANSCODER, "transcoder"));
     it.extend(dispatch(SEL_SET_ROUND, "set_round"));
     it.extend(dispatch(SEL_SET_REWARD, "set_reward"));
+    it.extend(dispatch(SEL_SET_DEACTIVATION, "set_deactivation"));
     it.extend([push1(0), ops(&[DUP1, REVERT])]);
     // currentRound(): storage slot 0.
     it.extend([
@@ -101,13 +108,21 @@ pub fn runtime() -> Vec<u8> {
         push1(0),
         ops(&[RETURN]),
     ]);
-    // getTranscoder(a): word 0 = storage[a]; activation 1; deactivation 2^256-1; others 1..9
-    // as sentinels, so a decoder reading the wrong word is caught.
+    // getTranscoder(a): word 0 = storage[a]; activation 1; deactivation NOT storage[a + 2^160]
+    // (2^256-1 until set); others 1..9 as sentinels, so a decoder reading the wrong word is caught.
     it.extend([Item::Label("transcoder"), push1(4), ops(&[CALLDATALOAD, SLOAD]), push1(0), ops(&[MSTORE])]);
     for (i, v) in [(1u16, 1u8), (2, 2), (3, 3), (4, 1), (6, 6), (7, 7), (8, 8), (9, 9)] {
         it.extend([push1(v), push2(i * 32), ops(&[MSTORE])]);
     }
-    it.extend([push1(0), ops(&[NOT]), push2(5 * 32), ops(&[MSTORE])]);
+    it.extend([
+        push1(4),
+        ops(&[CALLDATALOAD]),
+        push1(1),
+        push1(160),
+        ops(&[SHL, ADD, SLOAD, NOT]),
+        push2(5 * 32),
+        ops(&[MSTORE]),
+    ]);
     it.extend([push2(320), push1(0), ops(&[RETURN])]);
     // setCurrentRound(n): storage[0] = n.
     it.extend([Item::Label("set_round"), push1(4), ops(&[CALLDATALOAD]), push1(0), ops(&[SSTORE, STOP])]);
@@ -118,6 +133,17 @@ pub fn runtime() -> Vec<u8> {
         ops(&[CALLDATALOAD]),
         push1(4),
         ops(&[CALLDATALOAD, SSTORE, STOP]),
+    ]);
+    // setDeactivationRound(a, n): storage[a + 2^160] = NOT n.
+    it.extend([
+        Item::Label("set_deactivation"),
+        push1(0x24),
+        ops(&[CALLDATALOAD, NOT]),
+        push1(4),
+        ops(&[CALLDATALOAD]),
+        push1(1),
+        push1(160),
+        ops(&[SHL, ADD, SSTORE, STOP]),
     ]);
     assemble(&it)
 }
@@ -160,6 +186,12 @@ fn word_addr(a: &str) -> String {
 /// Calldata for the test-only `setCurrentRound(n)`.
 pub fn set_round(n: u64) -> String {
     format!("0x{SEL_SET_ROUND:08x}{}", word_u64(n))
+}
+
+/// Calldata for the test-only `setDeactivationRound(addr, n)`: from round `n` on, `addr` is no
+/// active orchestrator.
+pub fn set_deactivation(addr: &str, n: u64) -> String {
+    format!("0x{SEL_SET_DEACTIVATION:08x}{}{}", word_addr(addr), word_u64(n))
 }
 
 /// Calldata for the test-only `setLastRewardRound(addr, n)`.

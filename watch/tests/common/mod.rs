@@ -6,6 +6,7 @@
 pub mod evm;
 pub mod fake;
 pub mod geo_db;
+pub mod prometheus;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -368,6 +369,22 @@ impl Lpwatch {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// Polls `f` every 200 ms until it gives `Some`, for at most `secs` seconds.
+pub async fn within<T, F: std::future::Future<Output = Option<T>>>(
+    secs: u64,
+    what: &str,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(secs), "not within {secs}s: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -1,0 +1,240 @@
+//! `lpwatch collect`: the collector the community runs in front of a Prometheus remote-write
+//! receiver. Each push is checked in order (size, signatures and delegation with
+//! [`crate::share::proof`], no replay, the orchestrator active on chain, only allowlisted series
+//! with at most a `cell` label); what passes is forwarded with an `orchestrator` label, the
+//! rest is refused with its own status and counted (`/metrics`: `lpcollect_pushes_total`).
+//! `config` reads its file, `chain` asks the chain who is an orchestrator.
+
+pub mod chain;
+pub mod config;
+
+use crate::server::{respond, serve, Handler, Limits, Resp};
+use crate::share::proof::{self, Refusal, Signed};
+use crate::share::remote_write::{self, Label, WriteRequest};
+use crate::share::set::allowlist;
+use bytes::Bytes;
+use chain::Registry;
+use config::CollectCfg;
+use hyper::Request;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How a push ended: the label of its counter, and the status the pusher gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Accepted,
+    Unsigned,
+    Stale,
+    NotDelegated,
+    BadSignature,
+    Replay,
+    NotRegistered,
+    Oversized,
+    Malformed,
+    /// The chain or Prometheus could not be reached: the pusher keeps it and tries again.
+    Unavailable,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 10] = [
+        Outcome::Accepted,
+        Outcome::Unsigned,
+        Outcome::Stale,
+        Outcome::NotDelegated,
+        Outcome::BadSignature,
+        Outcome::Replay,
+        Outcome::NotRegistered,
+        Outcome::Oversized,
+        Outcome::Malformed,
+        Outcome::Unavailable,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Unsigned => "unsigned",
+            Outcome::Stale => "stale",
+            Outcome::NotDelegated => "not_delegated",
+            Outcome::BadSignature => "bad_signature",
+            Outcome::Replay => "replay",
+            Outcome::NotRegistered => "not_registered",
+            Outcome::Oversized => "oversized",
+            Outcome::Malformed => "malformed",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+
+    fn status(self) -> u16 {
+        match self {
+            Outcome::Accepted => 204,
+            Outcome::Unsigned | Outcome::Stale | Outcome::BadSignature => 401,
+            Outcome::NotDelegated | Outcome::NotRegistered => 403,
+            Outcome::Replay => 409,
+            Outcome::Oversized => 413,
+            Outcome::Malformed => 400,
+            Outcome::Unavailable => 503,
+        }
+    }
+}
+
+impl From<Refusal> for Outcome {
+    fn from(r: Refusal) -> Outcome {
+        match r {
+            Refusal::Unsigned => Outcome::Unsigned,
+            Refusal::Stale => Outcome::Stale,
+            Refusal::NotDelegated => Outcome::NotDelegated,
+            Refusal::BadSignature => Outcome::BadSignature,
+        }
+    }
+}
+
+/// The collector: its config, the chain, the pushes seen within the window, the counters.
+#[derive(Clone)]
+pub struct Collector(Arc<State>);
+
+struct State {
+    cfg: CollectCfg,
+    registry: Registry,
+    client: reqwest::Client,
+    /// Push signatures seen, with their timestamps: a replay repeats one.
+    seen: Mutex<HashMap<Vec<u8>, i64>>,
+    counts: Mutex<BTreeMap<Outcome, u64>>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Collector {
+    pub fn new(cfg: CollectCfg) -> Result<Collector, String> {
+        let registry = Registry::new(&cfg)?;
+        let client = crate::client::builder([&cfg.forward]).build().map_err(|e| e.to_string())?;
+        let counts = Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect());
+        Ok(Collector(Arc::new(State { cfg, registry, client, seen: Mutex::new(HashMap::new()), counts })))
+    }
+
+    fn count(&self, outcome: Outcome, why: &str) -> Resp {
+        *self.0.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(outcome).or_default() += 1;
+        if outcome != Outcome::Accepted {
+            tracing::info!("push refused ({}): {why}", outcome.label());
+        }
+        respond(outcome.status(), "text/plain", format!("{}: {why}\n", outcome.label()))
+    }
+
+    /// Checks one push and forwards it.
+    async fn write(&self, req: Request<Bytes>) -> Resp {
+        let s = &self.0;
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let window_ms = s.cfg.window.as_millis() as i64;
+        let signed = match proof::verify(header, req.body(), s.cfg.chain_id, now_ms(), window_ms) {
+            Ok(signed) => signed,
+            Err(r) => return self.count(r.into(), "the push's signature or delegation does not hold"),
+        };
+        if !self.first_time(&signed) {
+            return self.count(Outcome::Replay, "this push was received before");
+        }
+        match s.registry.is_active(&signed.orchestrator).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return self
+                    .count(Outcome::NotRegistered, &format!("{} is not an active orchestrator", signed.orchestrator))
+            }
+            Err(e) => return self.count(Outcome::Unavailable, &format!("cannot read the chain: {e}")),
+        }
+        let mut write = match remote_write::decode(req.body()).and_then(|w| allowed(&w).map(|()| w)) {
+            Ok(w) => w,
+            Err(e) => return self.count(Outcome::Malformed, &e),
+        };
+        for ts in &mut write.timeseries {
+            ts.labels.push(Label { name: "orchestrator".into(), value: signed.orchestrator.to_string() });
+        }
+        match self.forward(remote_write::compress(&write)).await {
+            Ok(()) => self.count(Outcome::Accepted, ""),
+            Err(e) => self.count(Outcome::Unavailable, &format!("cannot forward to Prometheus: {e}")),
+        }
+    }
+
+    /// Records the push's signature; false if it was seen within the window. Forgets what is older.
+    fn first_time(&self, signed: &Signed) -> bool {
+        let mut seen = self.0.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let oldest = now_ms() - 2 * self.0.cfg.window.as_millis() as i64;
+        seen.retain(|_, ts| *ts >= oldest);
+        seen.insert(signed.signature.clone(), signed.timestamp_ms).is_none()
+    }
+
+    async fn forward(&self, body: Vec<u8>) -> Result<(), String> {
+        let mut req = self.0.client.post(self.0.cfg.forward.clone()).timeout(Duration::from_secs(10)).body(body);
+        for (name, value) in remote_write::HEADERS {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.map_err(crate::jsonrpc::transport_error)?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("HTTP {}", resp.status().as_u16()))
+        }
+    }
+
+    fn metrics(&self) -> Resp {
+        let mut out = String::from(
+            "# HELP lpcollect_pushes_total Pushes received, by how they ended.\n# TYPE lpcollect_pushes_total counter\n",
+        );
+        for (outcome, n) in self.0.counts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            out.push_str(&format!("lpcollect_pushes_total{{result=\"{}\"}} {n}\n", outcome.label()));
+        }
+        respond(200, "text/plain; version=0.0.4", out)
+    }
+}
+
+/// Every series a share may hold, with at most a `cell` label besides its name, and a sample.
+fn allowed(w: &WriteRequest) -> Result<(), String> {
+    let names = allowlist();
+    for ts in &w.timeseries {
+        let name = ts.labels.iter().find(|l| l.name == "__name__").map(|l| l.value.as_str()).unwrap_or("");
+        if !names.contains(&name) {
+            return Err(format!("series {name:?} is not one a share holds"));
+        }
+        if let Some(l) = ts.labels.iter().find(|l| l.name != "__name__" && l.name != "cell") {
+            return Err(format!("label {:?} is not one a share holds", l.name));
+        }
+        if ts.samples.is_empty() {
+            return Err(format!("series {name:?} has no sample"));
+        }
+    }
+    Ok(())
+}
+
+impl Handler for Collector {
+    async fn handle(self, req: Request<Bytes>) -> Resp {
+        match (req.method().as_str(), req.uri().path()) {
+            ("POST", "/api/v1/write") => self.write(req).await,
+            ("GET", "/metrics") => self.metrics(),
+            _ => respond(404, "text/plain", "lpwatch collect: POST /api/v1/write, GET /metrics\n"),
+        }
+    }
+
+    fn refuse(&self, status: u16, why: &str) -> Resp {
+        if status == 413 {
+            return self.count(Outcome::Oversized, why);
+        }
+        respond(status, "text/plain", format!("{why}\n"))
+    }
+}
+
+/// Runs the collector until SIGINT or SIGTERM.
+pub async fn run(cfg: CollectCfg) -> Result<(), String> {
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let limits = Limits {
+        max_connections: 256,
+        header_timeout: Duration::from_secs(5),
+        body_timeout: Duration::from_secs(10),
+        max_body: cfg.max_body_bytes,
+    };
+    tracing::info!("collecting shares on http://{}/api/v1/write, forwarding to {}", cfg.listen, cfg.forward);
+    let collector = Collector::new(cfg)?;
+    tokio::spawn(serve(listener, limits, collector));
+    crate::app::wait_for_signal().await;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! A real Prometheus for the tests, with its remote-write receiver on, and instant queries.
+
+use super::Proc;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// A Prometheus with its remote-write receiver on 127.0.0.1:`port`.
+pub fn start_prometheus(dir: &Path, port: u16) -> Proc {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, "global: {}\n").unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-remote-write-receiver")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run prometheus ({e}): run `make deps`"));
+    Proc { child, name: "prometheus" }
+}
+
+/// The result vector of an instant query.
+pub async fn query(port: u16, q: &str) -> Vec<Value> {
+    let url = format!("http://127.0.0.1:{port}/api/v1/query");
+    let url = reqwest::Url::parse_with_params(&url, [("query", q)]).unwrap();
+    let Ok(resp) = reqwest::get(url).await else { return vec![] };
+    let body: Value = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or_default();
+    body["data"]["result"].as_array().cloned().unwrap_or_default()
+}
