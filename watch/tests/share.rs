@@ -132,15 +132,15 @@ async fn dry_run_prints_counts_per_merged_cell_and_no_address() {
     assert_eq!(
         body[2..],
         [
-            "lpshare_gateways{cell=\"N50E010\"} 4",
-            "lpshare_streams{cell=\"N50E010\"} 5",
-            "lpshare_pixels_per_second{cell=\"N50E010\"} 0",
-            "lpshare_gateways{cell=\"europe\"} 3",
-            "lpshare_streams{cell=\"europe\"} 3",
-            "lpshare_pixels_per_second{cell=\"europe\"} 0",
-            "lpshare_gateways{cell=\"other\"} 2",
-            "lpshare_streams{cell=\"other\"} 2",
-            "lpshare_pixels_per_second{cell=\"other\"} 0",
+            "lpshare_gateways{cell=\"N50E010\",region=\"europe\"} 4",
+            "lpshare_streams{cell=\"N50E010\",region=\"europe\"} 5",
+            "lpshare_pixels_per_second{cell=\"N50E010\",region=\"europe\"} 0",
+            "lpshare_gateways{cell=\"europe\",region=\"europe\"} 3",
+            "lpshare_streams{cell=\"europe\",region=\"europe\"} 3",
+            "lpshare_pixels_per_second{cell=\"europe\",region=\"europe\"} 0",
+            "lpshare_gateways{cell=\"other\",region=\"other\"} 2",
+            "lpshare_streams{cell=\"other\",region=\"other\"} 2",
+            "lpshare_pixels_per_second{cell=\"other\",region=\"other\"} 0",
         ],
         "{grid}"
     );
@@ -155,15 +155,20 @@ async fn dry_run_prints_counts_per_merged_cell_and_no_address() {
     // transcoders extra is named, but an orchestrator that transcodes itself reports no
     // transcoders_* metrics, so none is made up.
     let countries = share("country", "ignore = []\nmin_gateways = 3\nextras = [\"transcoders\"]\n");
-    for line in
-        ["lpshare_gateways{cell=\"DE\"} 4", "lpshare_gateways{cell=\"europe\"} 3", "lpshare_gateways{cell=\"other\"} 2"]
-    {
+    for line in [
+        "lpshare_gateways{cell=\"DE\",region=\"europe\"} 4",
+        "lpshare_gateways{cell=\"europe\",region=\"europe\"} 3",
+        "lpshare_gateways{cell=\"other\",region=\"other\"} 2",
+    ] {
         assert!(countries.contains(line), "no {line:?} in:\n{countries}");
     }
     assert!(!countries.contains("lpshare_transcoders"), "{countries}");
     // With k = 5 even the German cell is merged: europe holds all 7 European gateways.
     let strict = share("country", "ignore = []\nmin_gateways = 5\n");
-    assert!(strict.contains("lpshare_gateways{cell=\"europe\"} 7\n") && !strict.contains("DE"), "{strict}");
+    assert!(
+        strict.contains("lpshare_gateways{cell=\"europe\",region=\"europe\"} 7\n") && !strict.contains("DE"),
+        "{strict}"
+    );
     assert!(!countries.contains("127.0.0"), "an address was printed:\n{countries}");
 
     // By default loopback peers are the operator's own: none is counted.
@@ -219,7 +224,7 @@ async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
     let mut prometheus = start_prometheus(dir.path(), port);
     within(60, "the queue drained", || async { queued(&queue).is_empty().then_some(()) }).await;
     let berlin = within(30, "Berlin's gateways in Prometheus", || async {
-        query(port, "lpshare_gateways{cell=\"N50E010\"}").await.first().cloned()
+        query(port, "lpshare_gateways{cell=\"N50E010\",region=\"europe\"}").await.first().cloned()
     })
     .await;
     assert_eq!(berlin["value"][1], "4", "{berlin}");
@@ -453,7 +458,10 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
     for series in &all {
         let labels = series["metric"].as_object().unwrap();
         assert!(names.contains(&labels["__name__"].as_str().unwrap()), "{series}");
-        assert!(labels.keys().all(|k| ["__name__", "cell", "orchestrator"].contains(&k.as_str())), "{series}");
+        assert!(
+            labels.keys().all(|k| ["__name__", "cell", "region", "orchestrator"].contains(&k.as_str())),
+            "{series}"
+        );
         assert!(!series.to_string().contains("127.0.0"), "an address reached Prometheus: {series}");
     }
     w.proc.kill();
@@ -469,7 +477,7 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
     let client = reqwest::Client::new();
     let tx = json!({"from": DEV, "to": c.bonding, "data": evm::set_deactivation(&retired_addr, 3), "gas": "0x30000"});
     c.geth.transact(&client, tx).await;
-    let series = |value: f64| vec![Series { name: "lpshare_sessions", cell: None, value }];
+    let series = |value: f64| vec![Series { name: "lpshare_sessions", place: None, value }];
     let body = remote_write::encode(&series(7.0), now_ms());
     let good = delegated(&active, &reporter);
 
@@ -486,7 +494,7 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
     assert_eq!(c.push(body.clone(), &reporter.sign(&by_retired, now_ms(), &body)).await, 403, "not registered");
     let garbage = b"not snappy at all".to_vec();
     assert_eq!(c.push(garbage.clone(), &reporter.sign(&good, now_ms(), &garbage)).await, 400, "malformed");
-    let other = remote_write::encode(&[Series { name: "node_cpu_seconds_total", cell: None, value: 1.0 }], now_ms());
+    let other = remote_write::encode(&[Series { name: "node_cpu_seconds_total", place: None, value: 1.0 }], now_ms());
     assert_eq!(c.push(other.clone(), &reporter.sign(&good, now_ms(), &other)).await, 400, "a series no share holds");
     let big = vec![0u8; 70_000];
     assert_eq!(c.push(big.clone(), &reporter.sign(&good, now_ms(), &big)).await, 413, "oversized");

@@ -1,7 +1,7 @@
 //! `lpwatch collect`: the collector the community runs in front of a Prometheus remote-write
 //! receiver. Each push is checked in order (size, signatures and delegation with
 //! [`crate::share::proof`], no replay, the orchestrator active on chain, only allowlisted series
-//! with at most a `cell` label); what passes is forwarded with an `orchestrator` label, the
+//! with at most `cell` and `region` labels); what passes is forwarded with an `orchestrator` label, the
 //! rest is refused with its own status and counted (`/metrics`: `lpcollect_pushes_total`).
 //! `config` reads its file, `chain` asks the chain who is an orchestrator.
 
@@ -148,6 +148,7 @@ impl Collector {
         };
         for ts in &mut write.timeseries {
             ts.labels.push(Label { name: "orchestrator".into(), value: signed.orchestrator.to_string() });
+            ts.labels.sort_by(|a, b| a.name.cmp(&b.name));
         }
         match self.forward(remote_write::compress(&write)).await {
             Ok(()) => self.count(Outcome::Accepted, ""),
@@ -187,7 +188,7 @@ impl Collector {
     }
 }
 
-/// Every series a share may hold, with at most a `cell` label besides its name, and a sample.
+/// Every series a share may hold, with at most `cell` and `region` labels besides its name, and a sample.
 fn allowed(w: &WriteRequest) -> Result<(), String> {
     let names = allowlist();
     for ts in &w.timeseries {
@@ -195,7 +196,7 @@ fn allowed(w: &WriteRequest) -> Result<(), String> {
         if !names.contains(&name) {
             return Err(format!("series {name:?} is not one a share holds"));
         }
-        if let Some(l) = ts.labels.iter().find(|l| l.name != "__name__" && l.name != "cell") {
+        if let Some(l) = ts.labels.iter().find(|l| !["__name__", "cell", "region"].contains(&l.name.as_str())) {
             return Err(format!("label {:?} is not one a share holds", l.name));
         }
         if ts.samples.is_empty() {

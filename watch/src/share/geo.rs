@@ -1,7 +1,8 @@
 //! From addresses to coarse places: each remote address is looked up in the operator's
 //! MaxMind-format database (GeoLite2 or DB-IP lite) and reduced to a cell (a square of N degrees,
 //! a country or a continent); cells with fewer than k distinct gateways are merged into their
-//! continent, then into "other". What leaves this module is counts per cell, never an address.
+//! continent, then into "other". Each cell also names its region (its continent, or "other").
+//! What leaves this module is counts per cell, never an address.
 
 use maxminddb::geoip2;
 use std::collections::{BTreeMap, HashMap};
@@ -67,10 +68,17 @@ pub enum GeoError {
     NoCoordinates { path: PathBuf, kind: String, size: CellSize },
 }
 
+/// A cell and the region (continent) it lies in: the labels of a per-cell series.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub cell: String,
+    pub region: String,
+}
+
 /// The gateways and connections in one cell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CellCount {
-    pub cell: String,
+    pub place: Place,
     /// Distinct remote addresses.
     pub gateways: usize,
     /// Connections.
@@ -113,7 +121,8 @@ impl Geo {
     }
 
     /// Counts the connections `peers` (one address per connection) per cell, merging cells with
-    /// fewer than `k` distinct gateways into their continent and then into [`OTHER`]. Sorted by cell.
+    /// fewer than `k` distinct gateways into their continent and then into [`OTHER`]. Sorted by
+    /// cell, then region.
     pub fn bin(&self, peers: &[IpAddr], k: usize) -> Vec<CellCount> {
         let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
         for ip in peers {
@@ -127,23 +136,29 @@ impl Geo {
             entry.1 += 1;
             entry.2 += streams;
         }
-        let mut merged: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let other = || Place { cell: OTHER.into(), region: OTHER.into() };
+        let mut merged: BTreeMap<Place, (usize, usize)> = BTreeMap::new();
         for (cell, (continent, gateways, streams)) in cells {
-            let into = if gateways >= k || cell == OTHER { cell } else { continent.unwrap_or_else(|| OTHER.into()) };
+            let region = continent.unwrap_or_else(|| OTHER.into());
+            let into = if gateways >= k || cell == OTHER {
+                Place { cell, region }
+            } else {
+                Place { cell: region.clone(), region }
+            };
             let e = merged.entry(into).or_default();
             e.0 += gateways;
             e.1 += streams;
         }
         // A continent made of merged cells that is still below k goes to "other".
-        let thin: Vec<String> =
-            merged.iter().filter(|(c, (g, _))| *g < k && c.as_str() != OTHER).map(|(c, _)| c.clone()).collect();
-        for cell in thin {
-            let (g, s) = merged.remove(&cell).unwrap_or_default();
-            let e = merged.entry(OTHER.into()).or_default();
+        let thin: Vec<Place> =
+            merged.iter().filter(|(p, (g, _))| *g < k && p.cell != OTHER).map(|(p, _)| p.clone()).collect();
+        for place in thin {
+            let (g, s) = merged.remove(&place).unwrap_or_default();
+            let e = merged.entry(other()).or_default();
             e.0 += g;
             e.1 += s;
         }
-        merged.into_iter().map(|(cell, (gateways, streams))| CellCount { cell, gateways, streams }).collect()
+        merged.into_iter().map(|(place, (gateways, streams))| CellCount { place, gateways, streams }).collect()
     }
 }
 

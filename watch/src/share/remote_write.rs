@@ -49,8 +49,9 @@ pub fn encode(series: &[Series], timestamp_ms: i64) -> Vec<u8> {
         .iter()
         .map(|s| {
             let mut labels = vec![Label { name: "__name__".into(), value: s.name.into() }];
-            if let Some(cell) = &s.cell {
-                labels.push(Label { name: "cell".into(), value: cell.clone() });
+            if let Some(p) = &s.place {
+                labels.push(Label { name: "cell".into(), value: p.cell.clone() });
+                labels.push(Label { name: "region".into(), value: p.region.clone() });
             }
             TimeSeries { labels, samples: vec![Sample { value: s.value, timestamp: timestamp_ms }] }
         })
@@ -72,17 +73,22 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::share::geo::Place;
 
     #[test]
     fn round_trip_with_sorted_labels() {
         let series = [
-            Series { name: "lpshare_sessions", cell: None, value: 2.0 },
-            Series { name: "lpshare_gateways", cell: Some("N50E010".into()), value: 4.0 },
+            Series { name: "lpshare_sessions", place: None, value: 2.0 },
+            Series {
+                name: "lpshare_gateways",
+                place: Some(Place { cell: "N50E010".into(), region: "europe".into() }),
+                value: 4.0,
+            },
         ];
         let req = decode(&encode(&series, 1_700_000_000_000)).unwrap();
         assert_eq!(req.timeseries.len(), 2);
         let names: Vec<&str> = req.timeseries[1].labels.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(names, ["__name__", "cell"]);
+        assert_eq!(names, ["__name__", "cell", "region"]);
         assert_eq!(req.timeseries[1].samples, [Sample { value: 4.0, timestamp: 1_700_000_000_000 }]);
         assert!(decode(b"\x00garbage").is_err());
     }

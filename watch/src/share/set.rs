@@ -2,7 +2,7 @@
 //! transcoded pixels per second per cell) and the extras an operator names one by one, computed
 //! from two readings of livepeer's `/metrics` and the cells of the connected gateways.
 
-use super::geo::CellCount;
+use super::geo::{CellCount, Place};
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -39,11 +39,12 @@ impl Extra {
     }
 }
 
-/// One shared value: a name from the allowlist, at most a `cell` label, a number.
+/// One shared value: a name from the allowlist, for the node or for one place (`cell` and
+/// `region` labels), a number.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub name: &'static str,
-    pub cell: Option<String>,
+    pub place: Option<Place>,
     pub value: f64,
 }
 
@@ -81,7 +82,7 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
 /// `livepeer_mil_pixels_processed` over the window, split over the cells by their share of
 /// connections (livepeer does not report pixels per gateway).
 pub fn series(before: &str, after: &str, window: Duration, cells: &[CellCount], extras: &[Extra]) -> Vec<Series> {
-    let node = |name, value| Series { name, cell: None, value };
+    let node = |name, value| Series { name, place: None, value };
     let mut out = vec![
         node("lpshare_sessions", metric(after, "livepeer_current_sessions_total").unwrap_or(0.0)),
         node("lpshare_max_sessions", metric(after, "livepeer_max_sessions_total").unwrap_or(0.0)),
@@ -91,7 +92,7 @@ pub fn series(before: &str, after: &str, window: Duration, cells: &[CellCount], 
     let per_second = ((pixels(after) - pixels(before)) / window.as_secs_f64().max(1e-3)).max(0.0);
     let streams: usize = cells.iter().map(|c| c.streams).sum();
     for c in cells {
-        let cell = |name, value| Series { name, cell: Some(c.cell.clone()), value };
+        let cell = |name, value| Series { name, place: Some(c.place.clone()), value };
         out.push(cell("lpshare_gateways", c.gateways as f64));
         out.push(cell("lpshare_streams", c.streams as f64));
         out.push(cell("lpshare_pixels_per_second", (per_second * c.streams as f64 / streams as f64).round()));
@@ -110,8 +111,8 @@ pub fn series(before: &str, after: &str, window: Duration, cells: &[CellCount], 
 pub fn exposition(series: &[Series]) -> String {
     let mut out = String::new();
     for s in series {
-        match &s.cell {
-            Some(cell) => writeln!(out, "{}{{cell=\"{cell}\"}} {}", s.name, s.value),
+        match &s.place {
+            Some(p) => writeln!(out, "{}{{cell=\"{}\",region=\"{}\"}} {}", s.name, p.cell, p.region, s.value),
             None => writeln!(out, "{} {}", s.name, s.value),
         }
         .expect("writing to a String");
@@ -141,21 +142,23 @@ livepeer_transcoders_number 2
 
     #[test]
     fn the_minimal_set_and_named_extras_only() {
+        let place = |cell: &str, region: &str| Place { cell: cell.into(), region: region.into() };
         let cells = [
-            CellCount { cell: "N50E010".into(), gateways: 3, streams: 4 },
-            CellCount { cell: "other".into(), gateways: 1, streams: 2 },
+            CellCount { place: place("N50E010", "europe"), gateways: 3, streams: 4 },
+            CellCount { place: place("other", "other"), gateways: 1, streams: 2 },
         ];
         let s = series(BEFORE, AFTER, Duration::from_secs(2), &cells, &[]);
         assert_eq!(
             exposition(&s),
             "lpshare_sessions 3\nlpshare_max_sessions 10\n\
-             lpshare_gateways{cell=\"N50E010\"} 3\nlpshare_streams{cell=\"N50E010\"} 4\n\
-             lpshare_pixels_per_second{cell=\"N50E010\"} 1000000\n\
-             lpshare_gateways{cell=\"other\"} 1\nlpshare_streams{cell=\"other\"} 2\n\
-             lpshare_pixels_per_second{cell=\"other\"} 500000\n"
+             lpshare_gateways{cell=\"N50E010\",region=\"europe\"} 3\n\
+             lpshare_streams{cell=\"N50E010\",region=\"europe\"} 4\n\
+             lpshare_pixels_per_second{cell=\"N50E010\",region=\"europe\"} 1000000\n\
+             lpshare_gateways{cell=\"other\",region=\"other\"} 1\nlpshare_streams{cell=\"other\",region=\"other\"} 2\n\
+             lpshare_pixels_per_second{cell=\"other\",region=\"other\"} 500000\n"
         );
         let with = series(BEFORE, AFTER, Duration::from_secs(2), &[], &[Extra::Transcoders]);
-        assert_eq!(with.last(), Some(&Series { name: "lpshare_transcoders", cell: None, value: 2.0 }));
+        assert_eq!(with.last(), Some(&Series { name: "lpshare_transcoders", place: None, value: 2.0 }));
         assert!(with.iter().all(|s| allowlist().contains(&s.name)));
     }
 }
