@@ -4,23 +4,25 @@
 //! real Prometheus remote-write receiver, wait in the bounded queue while it is down; without
 //! an endpoint lpwatch connects to nothing but livepeer (every connect() traced); the collector,
 //! against a real `geth --dev` with stub Livepeer contracts, forwards what a delegated, active
-//! orchestrator signed and refuses and counts everything else.
+//! orchestrator signed and refuses and counts everything else; its map of the public aggregates
+//! renders in headless Chromium (a screenshot is kept in the test output).
 
 mod common;
 
-use common::geo_db::{self, Place};
+use common::geo_db::{self, Network};
 use common::prometheus::{query, start_prometheus};
 use common::{evm, free_port, start_standin, within, Geth, Lpwatch, Proc, DEV};
+use lpwatch::share::geo::Place;
 use lpwatch::share::proof::{delegation_text, Delegation, Reporter};
 use lpwatch::share::remote_write;
 use lpwatch::share::set::Series;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpSocket, TcpStream};
 
-const PLACES: [Place; 7] = [
+const PLACES: [Network; 7] = [
     ("127.0.0.2/32", 52.52, 13.40, "DE", "EU"),
     ("127.0.0.3/32", 52.40, 13.05, "DE", "EU"),
     ("127.0.0.4/31", 53.55, 10.00, "DE", "EU"), // .4 and .5
@@ -123,8 +125,8 @@ async fn dry_run_prints_counts_per_merged_cell_and_no_address() {
         stdout(&lpwatch(&dir, &config, &["share", "--dry-run", "--window", "200ms"]))
     };
 
-    // 5-degree squares: Berlin (N50E010) and Hamburg (N50E010 too) hold 4 gateways and stay;
-    // Paris (N45E000, 2) and Madrid (N40W005, 1) are merged into europe, which then holds 3;
+    // 5-degree squares: Berlin (N50E010-5deg) and Hamburg (N50E010-5deg too) hold 4 gateways and stay;
+    // Paris (N45E000-5deg, 2) and Madrid (N40W005-5deg, 1) are merged into europe, which then holds 3;
     // São Paulo alone is merged into south-america, still below 3, so into "other" with the
     // address the database does not know.
     let grid = share("5deg", "ignore = []\n");
@@ -132,9 +134,9 @@ async fn dry_run_prints_counts_per_merged_cell_and_no_address() {
     assert_eq!(
         body[2..],
         [
-            "lpshare_gateways{cell=\"N50E010\",region=\"europe\"} 4",
-            "lpshare_streams{cell=\"N50E010\",region=\"europe\"} 5",
-            "lpshare_pixels_per_second{cell=\"N50E010\",region=\"europe\"} 0",
+            "lpshare_gateways{cell=\"N50E010-5deg\",region=\"europe\"} 4",
+            "lpshare_streams{cell=\"N50E010-5deg\",region=\"europe\"} 5",
+            "lpshare_pixels_per_second{cell=\"N50E010-5deg\",region=\"europe\"} 0",
             "lpshare_gateways{cell=\"europe\",region=\"europe\"} 3",
             "lpshare_streams{cell=\"europe\",region=\"europe\"} 3",
             "lpshare_pixels_per_second{cell=\"europe\",region=\"europe\"} 0",
@@ -221,10 +223,10 @@ async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
 
     // Prometheus comes up: the queue drains into it, each share at its own time.
     let dir = tempfile::tempdir().unwrap();
-    let mut prometheus = start_prometheus(dir.path(), port);
+    let mut prometheus = start_prometheus(dir.path(), port, &[]);
     within(60, "the queue drained", || async { queued(&queue).is_empty().then_some(()) }).await;
     let berlin = within(30, "Berlin's gateways in Prometheus", || async {
-        query(port, "lpshare_gateways{cell=\"N50E010\",region=\"europe\"}").await.first().cloned()
+        query(port, "lpshare_gateways{cell=\"N50E010-5deg\",region=\"europe\"}").await.first().cloned()
     })
     .await;
     assert_eq!(berlin["value"][1], "4", "{berlin}");
@@ -236,7 +238,7 @@ async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
         .iter()
         .map(|s| s["metric"]["cell"].as_str().unwrap_or("").to_string())
         .collect();
-    assert_eq!(cells, ["N50E010", "europe", "other"]);
+    assert_eq!(cells, ["N50E010-5deg", "europe", "other"]);
 
     // The reporting key was delegated by livepeer's own account, through /signMessage.
     let kept = std::fs::read_to_string(node.dir.path().join("share-key.delegation")).unwrap();
@@ -292,7 +294,7 @@ async fn without_an_endpoint_lpwatch_connects_only_to_livepeer() {
     let mut node = Node::start("arbitrum-one-mainnet").await;
     let cli: std::net::SocketAddr = node.cli.trim_start_matches("http://").parse().unwrap();
     let port = free_port();
-    let mut prometheus = start_prometheus(node.dir.path(), port);
+    let mut prometheus = start_prometheus(node.dir.path(), port, &[]);
     within(30, "Prometheus up", || async {
         reqwest::get(format!("http://127.0.0.1:{port}/-/ready")).await.ok().filter(|r| r.status().is_success())
     })
@@ -361,7 +363,8 @@ impl Collect {
         geth.transact(&client, json!({"from": DEV, "to": rounds, "data": evm::set_round(5), "gas": "0x30000"})).await;
         let dir = tempfile::tempdir().unwrap();
         let prom_port = free_port();
-        let prometheus = start_prometheus(dir.path(), prom_port);
+        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/lpshare.rules.yml");
+        let prometheus = start_prometheus(dir.path(), prom_port, &[&rules]);
         let port = free_port();
         let config = dir.path().join("collect.toml");
         std::fs::write(
@@ -446,7 +449,7 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
     let mut w = Lpwatch::start(&config, false, &[]).await;
     let account = reqwest::get(format!("{}/ethAddr", node.cli)).await.unwrap().text().await.unwrap().to_lowercase();
     let berlin = within(30, "the node's share in Prometheus", || async {
-        query(c.prom_port, &format!("lpshare_gateways{{cell=\"N50E010\",orchestrator=\"{account}\"}}"))
+        query(c.prom_port, &format!("lpshare_gateways{{cell=\"N50E010-5deg\",orchestrator=\"{account}\"}}"))
             .await
             .first()
             .cloned()
@@ -523,4 +526,92 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
     c.proc.kill();
     c.prometheus.kill();
     node.livepeer.kill();
+}
+
+/// Chromium, headless, as root needs it; a missing one fails and names `make deps`.
+fn chromium(args: &[&str]) -> Output {
+    Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=10000"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run chromium ({e}): run `make deps`"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
+    let c = Collect::start().await;
+    let reporter = Reporter::load_or_create(&tempfile::tempdir().unwrap().path().join("r")).unwrap();
+    // (cell, region, orchestrators, connections each, max sessions each): Berlin is over
+    // capacity (30 > 24), the Great Lakes below half (6 of 30), São Paulo has 2 orchestrators
+    // and is not published.
+    let cells = [
+        ("N50E010-5deg", "europe", 3, 10.0, 8.0),
+        ("N40W080-5deg", "north-america", 3, 2.0, 10.0),
+        ("S25W050-5deg", "south-america", 2, 5.0, 10.0),
+    ];
+    for (cell, region, orchestrators, streams, max) in cells {
+        for _ in 0..orchestrators {
+            let account = lpbake_keystore::random_key();
+            let place = Some(Place { cell: cell.into(), region: region.into() });
+            let series = [
+                Series { name: "lpshare_sessions", place: None, value: streams },
+                Series { name: "lpshare_max_sessions", place: None, value: max },
+                Series { name: "lpshare_streams", place: place.clone(), value: streams },
+                Series { name: "lpshare_gateways", place: place.clone(), value: 3.0 },
+                Series { name: "lpshare_pixels_per_second", place, value: 1e6 },
+            ];
+            let body = remote_write::encode(&series, now_ms());
+            let headers = reporter.sign(&delegated(&account, &reporter), now_ms(), &body);
+            assert_eq!(c.push(body, &headers).await, 204);
+        }
+    }
+    let api = format!("{}/api/cells", c.url);
+    let published: Value = within(30, "the recording rules' output", || async {
+        let v: Value = serde_json::from_str(&reqwest::get(&api).await.ok()?.text().await.ok()?).ok()?;
+        (v["cells"].as_array()?.len() == 2 && v["regions"].as_array()?.len() == 2).then_some(v)
+    })
+    .await;
+    let lakes = &published["cells"][0];
+    assert_eq!(
+        (lakes["cell"].as_str(), lakes["streams"].as_f64(), lakes["capacity"].as_f64()),
+        (Some("N40W080-5deg"), Some(6.0), Some(30.0)),
+        "{published}"
+    );
+    let berlin = &published["cells"][1];
+    assert_eq!(
+        (berlin["cell"].as_str(), berlin["streams"].as_f64(), berlin["capacity"].as_f64()),
+        (Some("N50E010-5deg"), Some(30.0), Some(24.0)),
+        "{published}"
+    );
+    assert_eq!(published["cells"][1]["orchestrators"].as_f64(), Some(3.0));
+    assert!(!published.to_string().contains("S25W050"), "a cell of 2 orchestrators was published: {published}");
+
+    let out = chromium(&["--dump-dom", &format!("{}/", c.url)]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("2 cells, 1 where demand exceeds capacity"),
+        "{dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dom.contains(
+            r##"class="cell over" x="10" y="-55" width="5" height="5" fill="#d2323c" data-cell="N50E010-5deg""##
+        ),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r##"class="cell" x="-80" y="-45" width="5" height="5" fill="#3b9c5a" data-cell="N40W080-5deg""##),
+        "{dom}"
+    );
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lpshare-map.png");
+    let out =
+        chromium(&[&format!("--screenshot={}", shot.display()), "--window-size=1200,1000", &format!("{}/", c.url)]);
+    let png = std::fs::read(&shot)
+        .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    println!("map screenshot: {}", shot.display());
+
+    let mut c = c;
+    c.proc.kill();
+    c.prometheus.kill();
 }

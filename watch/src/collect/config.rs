@@ -15,6 +15,7 @@ use std::time::Duration;
 struct File {
     listen: Option<String>,
     forward: String,
+    query: Option<String>,
     network: Option<String>,
     chain_id: Option<u64>,
     rpc_url: Option<String>,
@@ -32,6 +33,8 @@ pub struct CollectCfg {
     pub listen: SocketAddr,
     /// The Prometheus remote-write receiver accepted samples go to.
     pub forward: reqwest::Url,
+    /// That Prometheus's HTTP API, for the public aggregates (by default the forward URL's origin).
+    pub query: reqwest::Url,
     pub chain_id: u64,
     pub rpc: SecretUrl,
     pub contracts: Contracts,
@@ -50,6 +53,10 @@ pub fn load(path: &Path) -> Result<CollectCfg, String> {
     let listen = f.listen.as_deref().unwrap_or("127.0.0.1:9201");
     let listen = listen.parse().map_err(|_| bad("listen", format!("{listen:?} is not IP:port")))?;
     let forward = reqwest::Url::parse(&f.forward).map_err(|e| bad("forward", e.to_string()))?;
+    let query = match &f.query {
+        Some(q) => reqwest::Url::parse(q).map_err(|e| bad("query", e.to_string()))?,
+        None => forward.join("/").map_err(|e| bad("forward", e.to_string()))?,
+    };
     let known = f.network.as_deref().map(|n| {
         network::known(n).ok_or_else(|| bad("network", format!("{n:?} is not known: set chain_id and the contracts")))
     });
@@ -77,6 +84,7 @@ pub fn load(path: &Path) -> Result<CollectCfg, String> {
     Ok(CollectCfg {
         listen,
         forward,
+        query,
         chain_id,
         rpc: SecretUrl::new(rpc),
         contracts,

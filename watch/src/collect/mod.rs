@@ -3,10 +3,13 @@
 //! [`crate::share::proof`], no replay, the orchestrator active on chain, only allowlisted series
 //! with at most `cell` and `region` labels); what passes is forwarded with an `orchestrator` label, the
 //! rest is refused with its own status and counted (`/metrics`: `lpcollect_pushes_total`).
-//! `config` reads its file, `chain` asks the chain who is an orchestrator.
+//! It also serves the public map (`/`, `map.html`) of the aggregates that
+//! `rules/lpshare.rules.yml` records (`/api/cells`, read by `public`). `config` reads its file,
+//! `chain` asks the chain who is an orchestrator.
 
 pub mod chain;
 pub mod config;
+pub mod public;
 
 use crate::server::{respond, serve, Handler, Limits, Resp};
 use crate::share::proof::{self, Refusal, Signed};
@@ -109,7 +112,7 @@ fn now_ms() -> i64 {
 impl Collector {
     pub fn new(cfg: CollectCfg) -> Result<Collector, String> {
         let registry = Registry::new(&cfg)?;
-        let client = crate::client::builder([&cfg.forward]).build().map_err(|e| e.to_string())?;
+        let client = crate::client::builder([&cfg.forward, &cfg.query]).build().map_err(|e| e.to_string())?;
         let counts = Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect());
         Ok(Collector(Arc::new(State { cfg, registry, client, seen: Mutex::new(HashMap::new()), counts })))
     }
@@ -211,7 +214,16 @@ impl Handler for Collector {
         match (req.method().as_str(), req.uri().path()) {
             ("POST", "/api/v1/write") => self.write(req).await,
             ("GET", "/metrics") => self.metrics(),
-            _ => respond(404, "text/plain", "lpwatch collect: POST /api/v1/write, GET /metrics\n"),
+            ("GET", "/") => respond(200, "text/html; charset=utf-8", include_str!("map.html")),
+            ("GET", "/api/cells") => match public::read(&self.0.client, &self.0.cfg.query).await {
+                Ok(a) => respond(200, "application/json", serde_json::to_vec(&a).unwrap_or_default()),
+                Err(e) => respond(502, "text/plain", format!("cannot read the aggregates from Prometheus: {e}\n")),
+            },
+            _ => respond(
+                404,
+                "text/plain",
+                "lpwatch collect: POST /api/v1/write, GET /metrics, / (the map), /api/cells\n",
+            ),
         }
     }
 

@@ -177,15 +177,16 @@ fn continent_name(code: &str) -> Option<&'static str> {
     })
 }
 
-/// The `n`-degree square holding (`lat`, `lon`), named by its south-west corner: `N50E010`,
-/// `S35W060`. The north pole and the antimeridian (+180) fall into the square below them.
+/// The `n`-degree square holding (`lat`, `lon`), named by its south-west corner and its size:
+/// `N50E010-5deg`, `S35W060-5deg` (squares of other sizes are other cells). The north pole and
+/// the antimeridian (+180) fall into the square below them.
 fn grid_cell(lat: f64, lon: f64, n: u8) -> String {
-    let n = f64::from(n);
-    let corner = |v: f64, max: f64| ((v.clamp(-max, max) / n).floor() * n).min(max - n) as i32;
+    let size = f64::from(n);
+    let corner = |v: f64, max: f64| ((v.clamp(-max, max) / size).floor() * size).min(max - size) as i32;
     let (la, lo) = (corner(lat, 90.0), corner(lon, 180.0));
     let ns = if la < 0 { 'S' } else { 'N' };
     let ew = if lo < 0 { 'W' } else { 'E' };
-    format!("{ns}{:02}{ew}{:03}", la.abs(), lo.abs())
+    format!("{ns}{:02}{ew}{:03}-{n}deg", la.abs(), lo.abs())
 }
 
 #[cfg(test)]
@@ -205,12 +206,12 @@ mod tests {
 
     #[test]
     fn squares_are_named_by_their_south_west_corner() {
-        assert_eq!(grid_cell(52.52, 13.40, 5), "N50E010"); // Berlin
-        assert_eq!(grid_cell(-34.6, -58.4, 5), "S35W060"); // Buenos Aires
-        assert_eq!(grid_cell(0.0, 0.0, 5), "N00E000");
-        assert_eq!(grid_cell(-0.1, -0.1, 5), "S05W005");
-        assert_eq!(grid_cell(90.0, 180.0, 5), "N85E175");
-        assert_eq!(grid_cell(-90.0, -180.0, 45), "S90W180");
-        assert_eq!(grid_cell(37.77, -122.42, 1), "N37W123"); // San Francisco
+        assert_eq!(grid_cell(52.52, 13.40, 5), "N50E010-5deg"); // Berlin
+        assert_eq!(grid_cell(-34.6, -58.4, 5), "S35W060-5deg"); // Buenos Aires
+        assert_eq!(grid_cell(0.0, 0.0, 5), "N00E000-5deg");
+        assert_eq!(grid_cell(-0.1, -0.1, 5), "S05W005-5deg");
+        assert_eq!(grid_cell(90.0, 180.0, 5), "N85E175-5deg");
+        assert_eq!(grid_cell(-90.0, -180.0, 45), "S90W180-45deg");
+        assert_eq!(grid_cell(37.77, -122.42, 1), "N37W123-1deg"); // San Francisco
     }
 }

@@ -81,7 +81,7 @@ mod tests {
             Series { name: "lpshare_sessions", place: None, value: 2.0 },
             Series {
                 name: "lpshare_gateways",
-                place: Some(Place { cell: "N50E010".into(), region: "europe".into() }),
+                place: Some(Place { cell: "N50E010-5deg".into(), region: "europe".into() }),
                 value: 4.0,
             },
         ];

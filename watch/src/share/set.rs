@@ -144,16 +144,16 @@ livepeer_transcoders_number 2
     fn the_minimal_set_and_named_extras_only() {
         let place = |cell: &str, region: &str| Place { cell: cell.into(), region: region.into() };
         let cells = [
-            CellCount { place: place("N50E010", "europe"), gateways: 3, streams: 4 },
+            CellCount { place: place("N50E010-5deg", "europe"), gateways: 3, streams: 4 },
             CellCount { place: place("other", "other"), gateways: 1, streams: 2 },
         ];
         let s = series(BEFORE, AFTER, Duration::from_secs(2), &cells, &[]);
         assert_eq!(
             exposition(&s),
             "lpshare_sessions 3\nlpshare_max_sessions 10\n\
-             lpshare_gateways{cell=\"N50E010\",region=\"europe\"} 3\n\
-             lpshare_streams{cell=\"N50E010\",region=\"europe\"} 4\n\
-             lpshare_pixels_per_second{cell=\"N50E010\",region=\"europe\"} 1000000\n\
+             lpshare_gateways{cell=\"N50E010-5deg\",region=\"europe\"} 3\n\
+             lpshare_streams{cell=\"N50E010-5deg\",region=\"europe\"} 4\n\
+             lpshare_pixels_per_second{cell=\"N50E010-5deg\",region=\"europe\"} 1000000\n\
              lpshare_gateways{cell=\"other\",region=\"other\"} 1\nlpshare_streams{cell=\"other\",region=\"other\"} 2\n\
              lpshare_pixels_per_second{cell=\"other\",region=\"other\"} 500000\n"
         );

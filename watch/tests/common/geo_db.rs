@@ -29,10 +29,10 @@ struct City {
 }
 
 /// One network and where it is: (CIDR, latitude, longitude, country, continent).
-pub type Place = (&'static str, f64, f64, &'static str, &'static str);
+pub type Network = (&'static str, f64, f64, &'static str, &'static str);
 
 /// Writes a database of type `kind` (e.g. "Test-City"; a "Country" kind gets no coordinates).
-pub fn write(path: &Path, kind: &str, places: &[Place]) {
+pub fn write(path: &Path, kind: &str, places: &[Network]) {
     let mut w = mmdb_writer::Writer::new(kind);
     let with_coordinates = kind.contains("City");
     for (net, latitude, longitude, country, continent) in places {

@@ -5,10 +5,11 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-/// A Prometheus with its remote-write receiver on 127.0.0.1:`port`.
-pub fn start_prometheus(dir: &Path, port: u16) -> Proc {
+/// A Prometheus with its remote-write receiver on 127.0.0.1:`port`, evaluating `rules` every second.
+pub fn start_prometheus(dir: &Path, port: u16, rules: &[&Path]) -> Proc {
     let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global: {}\n").unwrap();
+    let files: Vec<String> = rules.iter().map(|r| format!("  - {}\n", r.display())).collect();
+    std::fs::write(&config, format!("global:\n  evaluation_interval: 1s\nrule_files:\n{}", files.concat())).unwrap();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
