@@ -39,6 +39,8 @@ pub struct NodeStatus {
     pub version: String,
     pub registered_transcoders: u64,
     pub local_transcoding: bool,
+    /// The bytes received of every live stream (`StreamInfo[*].SourceBytes`, on a gateway).
+    pub source_bytes: u64,
 }
 
 /// The CLI API of one livepeer node.
@@ -96,6 +98,13 @@ impl LivepeerCli {
             registered: Option<u64>,
             #[serde(rename = "LocalTranscoding")]
             local: Option<bool>,
+            #[serde(rename = "StreamInfo", default)]
+            streams: std::collections::HashMap<String, Stream>,
+        }
+        #[derive(Deserialize)]
+        struct Stream {
+            #[serde(rename = "SourceBytes", default)]
+            source_bytes: u64,
         }
         let body = self.get("/status", MAX_JSON, timeout).await?;
         let raw: Raw = serde_json::from_slice(&body)
@@ -106,6 +115,7 @@ impl LivepeerCli {
             version: truncate(&version, 64),
             registered_transcoders: raw.registered.unwrap_or(0),
             local_transcoding: raw.local.unwrap_or(false),
+            source_bytes: raw.streams.values().map(|s| s.source_bytes).sum(),
         })
     }
 

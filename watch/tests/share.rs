@@ -5,7 +5,8 @@
 //! an endpoint lpwatch connects to nothing but livepeer (every connect() traced); the collector,
 //! against a real `geth --dev` with stub Livepeer contracts, forwards what a delegated, active
 //! orchestrator signed and refuses and counts everything else; its map of the public aggregates
-//! renders in headless Chromium (a screenshot is kept in the test output).
+//! renders in headless Chromium (a screenshot is kept in the test output); over a real ffmpeg
+//! stream into the stand-in gateway the kernel's byte count agrees with the gateway's.
 
 mod common;
 
@@ -614,4 +615,55 @@ async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
     let mut c = c;
     c.proc.kill();
     c.prometheus.kill();
+}
+
+#[tokio::test]
+async fn the_kernel_and_the_gateway_agree_on_the_bytes_of_a_real_stream() {
+    let ffmpeg = std::env::var("LPBAKE_TEST_FFMPEG").unwrap_or_default();
+    assert!(
+        Path::new(&ffmpeg).is_file(),
+        "LPBAKE_TEST_FFMPEG must name an ffmpeg binary (got {ffmpeg:?}): run `make deps`"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mmdb = dir.path().join("geo.mmdb");
+    geo_db::write(&mmdb, "Test-City", &PLACES);
+    let [cli, http, rtmp] = [0; 3].map(|_| free_port());
+    let child = Command::new(common::standin_path())
+        .args(["-gateway", "-monitor", "-network", "offchain"])
+        .arg(format!("-cliAddr=127.0.0.1:{cli}"))
+        .arg(format!("-httpAddr=127.0.0.1:{http}"))
+        .arg(format!("-rtmpAddr=127.0.0.1:{rtmp}"))
+        .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut gateway = Proc { child, name: "livepeer gateway" };
+    let cli_url = format!("http://127.0.0.1:{cli}");
+    wait_for_metrics(&cli_url, &mut gateway).await;
+    let publisher = Command::new(&ffmpeg)
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25"])
+        // 2 Mbit/s constant: the stream, not the handshake, makes the count.
+        .args(["-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-x264-params", "nal-hrd=cbr"])
+        .args(["-b:v", "2M", "-minrate", "2M", "-maxrate", "2M", "-bufsize", "1M"])
+        .args(["-f", "flv", &format!("rtmp://127.0.0.1:{rtmp}/stream/test")])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut publisher = Proc { child: publisher, name: "ffmpeg" };
+    // A megabyte in, the handshake and the bytes in flight weigh little.
+    let status = format!("{cli_url}/status");
+    within(20, "1 MB of the stream at the gateway", || async {
+        let v: Value = serde_json::from_str(&reqwest::get(&status).await.ok()?.text().await.ok()?).ok()?;
+        (v["StreamInfo"]["test"]["SourceBytes"].as_u64()? > 1_000_000).then_some(())
+    })
+    .await;
+    let config = format!(
+        "network = \"offchain\"\n[livepeer]\ncli_url = \"{cli_url}\"\n[share]\nmmdb = \"{}\"\nservice_port = {rtmp}\nignore = []\n",
+        mmdb.display()
+    );
+    let text = stdout(&lpwatch(dir.path(), &config, &["share", "--dry-run", "--window", "200ms"]));
+    publisher.kill();
+    let ratio = common::metric(&text, "lpshare_kernel_bytes_ratio").unwrap_or_else(|| panic!("no ratio in:\n{text}"));
+    assert!((0.98..=1.02).contains(&ratio), "kernel/gateway bytes = {ratio}:\n{text}");
+    println!("kernel bytes / gateway bytes = {ratio:.5}");
+    gateway.kill();
 }

@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn transcoders_count() {
-        let mut s = NodeStatus { version: "0.9.1".into(), registered_transcoders: 0, local_transcoding: true };
+        let mut s = NodeStatus { version: "0.9.1".into(), local_transcoding: true, ..NodeStatus::default() };
         assert_eq!(evaluate(&s, 1).state, State::Ok);
         s.local_transcoding = false;
         assert_eq!(evaluate(&s, 1).state, State::Degraded);

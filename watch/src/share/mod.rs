@@ -2,12 +2,14 @@
 //! and nothing more. `[share]` in the config sets it up; `lpwatch share --dry-run` prints
 //! exactly what a share holds. The jobs: `conns` finds the gateways connected to the service
 //! port, `geo` reduces them to coarse cells with at least k gateways, `set` computes the shared
-//! series from livepeer's metrics and the cells, `remote_write` encodes them, `queue` keeps what
+//! series from livepeer's metrics, the cells and the kernel's byte count (`kernel`), which
+//! checks livepeer's own; `remote_write` encodes them, `queue` keeps what
 //! is not sent yet, `proof` signs them (and checks signatures), `push` sends every
 //! `share.interval` when `share.endpoint` is set.
 
 pub mod conns;
 pub mod geo;
+pub mod kernel;
 pub mod proof;
 pub mod push;
 pub mod queue;
@@ -51,9 +53,11 @@ pub async fn dry_run(cfg: &Config, window: Duration) -> Result<String, ShareErro
     let before = read().await?;
     tokio::time::sleep(window).await;
     let after = read().await?;
+    let kernel_bytes_ratio = kernel_bytes_ratio(&cli, share, cfg.checks.timeout).await;
     let peers = gateways(share)?;
     let cells = geo.bin(&peers, share.min_gateways);
-    let series = set::series(&before, &after, window, &cells, &share.extras);
+    let readings = set::Readings { before: &before, after: &after, window, cells: &cells, kernel_bytes_ratio };
+    let series = set::series(&readings, &share.extras);
     Ok(format!(
         "# lpwatch share --dry-run: {} series; cells of {}, each with at least {} gateways; pixels over {}\n{}",
         series.len(),
@@ -62,6 +66,22 @@ pub async fn dry_run(cfg: &Config, window: Duration) -> Result<String, ShareErro
         crate::units::format_duration(window),
         set::exposition(&series)
     ))
+}
+
+/// The bytes the kernel received on the service port over the bytes livepeer reports it received
+/// (its streams' `SourceBytes`); `None` where livepeer reports none (it does as a gateway).
+pub(crate) async fn kernel_bytes_ratio(cli: &LivepeerCli, share: &ShareCfg, timeout: Duration) -> Option<f64> {
+    let reported = cli.status(timeout).await.ok()?.source_bytes;
+    if reported == 0 {
+        return None;
+    }
+    match kernel::bytes_received(share.service_port) {
+        Ok(kernel) => Some(kernel as f64 / reported as f64),
+        Err(e) => {
+            tracing::warn!("share: cannot read the kernel's byte count: {e}");
+            None
+        }
+    }
 }
 
 /// The peers of established connections to the service port, without the ignored networks.

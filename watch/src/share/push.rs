@@ -9,7 +9,7 @@
 use super::geo::Geo;
 use super::proof::{delegation_text, Delegation, Reporter};
 use super::queue::Queue;
-use super::{gateways, remote_write, set, ShareError};
+use super::{gateways, kernel_bytes_ratio, remote_write, set, ShareError};
 use crate::config::{Config, ShareCfg};
 use crate::livepeer::LivepeerCli;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,8 @@ impl Sharer {
             match cli.metrics(timeout).await {
                 Ok(m) => {
                     let after = (m, Instant::now());
-                    if let Err(e) = self.make(before.as_ref(), &after) {
+                    let ratio = kernel_bytes_ratio(&cli, self.share(), timeout).await;
+                    if let Err(e) = self.make(before.as_ref(), &after, ratio) {
                         tracing::warn!("share: {e}");
                     }
                     before = Some(after);
@@ -139,8 +140,13 @@ impl Sharer {
         }
     }
 
-    /// Makes the share from two readings and queues it.
-    fn make(&self, before: Option<&(String, Instant)>, after: &(String, Instant)) -> Result<(), ShareError> {
+    /// Makes the share from two readings of `/metrics` (and the kernel's byte ratio) and queues it.
+    fn make(
+        &self,
+        before: Option<&(String, Instant)>,
+        after: &(String, Instant),
+        kernel_bytes_ratio: Option<f64>,
+    ) -> Result<(), ShareError> {
         let share = self.share();
         let cells = self.geo.bin(&gateways(share)?, share.min_gateways);
         // Without an earlier reading the window is empty: no pixels are counted.
@@ -148,7 +154,8 @@ impl Sharer {
             Some((text, at)) => (text.as_str(), after.1.duration_since(*at)),
             None => (after.0.as_str(), Duration::ZERO),
         };
-        let series = set::series(prev, &after.0, window, &cells, &share.extras);
+        let readings = set::Readings { before: prev, after: &after.0, window, cells: &cells, kernel_bytes_ratio };
+        let series = set::series(&readings, &share.extras);
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         self.queue.push(now_ms, &remote_write::encode(&series, now_ms)).map_err(ShareError::Queue)
     }

@@ -57,8 +57,14 @@ pub fn allowlist() -> Vec<&'static str> {
     names
 }
 
-const MINIMAL: [&str; 5] =
-    ["lpshare_sessions", "lpshare_max_sessions", "lpshare_gateways", "lpshare_streams", "lpshare_pixels_per_second"];
+const MINIMAL: [&str; 6] = [
+    "lpshare_sessions",
+    "lpshare_max_sessions",
+    "lpshare_gateways",
+    "lpshare_streams",
+    "lpshare_pixels_per_second",
+    "lpshare_kernel_bytes_ratio",
+];
 
 /// The sum over every label set of livepeer's metric `name` in exposition `text`; `None` if absent.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
@@ -77,16 +83,30 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     found
 }
 
-/// The series of one share: `before` and `after` are livepeer's `/metrics` read `window` apart,
-/// `cells` the gateways connected at `after`. Pixels per second are livepeer's
-/// `livepeer_mil_pixels_processed` over the window, split over the cells by their share of
-/// connections (livepeer does not report pixels per gateway).
-pub fn series(before: &str, after: &str, window: Duration, cells: &[CellCount], extras: &[Extra]) -> Vec<Series> {
+/// What a share is made from: livepeer's `/metrics` read `window` apart (`before`, `after`),
+/// the gateways connected at `after` by cell, and the kernel's byte count on the service port
+/// over the one livepeer reports (`None` where livepeer reports none).
+pub struct Readings<'a> {
+    pub before: &'a str,
+    pub after: &'a str,
+    pub window: Duration,
+    pub cells: &'a [CellCount],
+    pub kernel_bytes_ratio: Option<f64>,
+}
+
+/// The series of one share. Pixels per second are livepeer's `livepeer_mil_pixels_processed`
+/// over the window, split over the cells by their share of connections (livepeer does not
+/// report pixels per gateway).
+pub fn series(r: &Readings, extras: &[Extra]) -> Vec<Series> {
+    let (before, after, window, cells) = (r.before, r.after, r.window, r.cells);
     let node = |name, value| Series { name, place: None, value };
     let mut out = vec![
         node("lpshare_sessions", metric(after, "livepeer_current_sessions_total").unwrap_or(0.0)),
         node("lpshare_max_sessions", metric(after, "livepeer_max_sessions_total").unwrap_or(0.0)),
     ];
+    if let Some(ratio) = r.kernel_bytes_ratio {
+        out.push(node("lpshare_kernel_bytes_ratio", ratio));
+    }
     let pixels = |text| metric(text, "livepeer_mil_pixels_processed").unwrap_or(0.0) * 1e6;
     // A restarted livepeer starts its counter again: no rate across the restart.
     let per_second = ((pixels(after) - pixels(before)) / window.as_secs_f64().max(1e-3)).max(0.0);
@@ -147,7 +167,14 @@ livepeer_transcoders_number 2
             CellCount { place: place("N50E010-5deg", "europe"), gateways: 3, streams: 4 },
             CellCount { place: place("other", "other"), gateways: 1, streams: 2 },
         ];
-        let s = series(BEFORE, AFTER, Duration::from_secs(2), &cells, &[]);
+        let readings = Readings {
+            before: BEFORE,
+            after: AFTER,
+            window: Duration::from_secs(2),
+            cells: &cells,
+            kernel_bytes_ratio: None,
+        };
+        let s = series(&readings, &[]);
         assert_eq!(
             exposition(&s),
             "lpshare_sessions 3\nlpshare_max_sessions 10\n\
@@ -157,7 +184,8 @@ livepeer_transcoders_number 2
              lpshare_gateways{cell=\"other\",region=\"other\"} 1\nlpshare_streams{cell=\"other\",region=\"other\"} 2\n\
              lpshare_pixels_per_second{cell=\"other\",region=\"other\"} 500000\n"
         );
-        let with = series(BEFORE, AFTER, Duration::from_secs(2), &[], &[Extra::Transcoders]);
+        let with = series(&Readings { cells: &[], kernel_bytes_ratio: Some(1.01), ..readings }, &[Extra::Transcoders]);
+        assert_eq!(with[2], Series { name: "lpshare_kernel_bytes_ratio", place: None, value: 1.01 });
         assert_eq!(with.last(), Some(&Series { name: "lpshare_transcoders", place: None, value: 2.0 }));
         assert!(with.iter().all(|s| allowlist().contains(&s.name)));
     }
