@@ -30,11 +30,12 @@ vm-test: ## boot the appliance disk under qemu (TCG, OVMF) and check it from ins
 	@if [ ! -f target/fixtures/lpbake.lock ]; then echo "make vm-test: no fixtures: run 'make deps fixtures' first" >&2; exit 1; fi
 	$(ENV) cargo test --workspace --profile ci --test vm
 
-bench: ## build/load/push timings side by side with docker and skopeo, the disk build against mke2fs, boot times under qemu, lpwatch proxy overhead, `make up` cold and warm (needs `make deps fixtures`)
+bench: ## build/load/push timings side by side with docker and skopeo, the disk build against mke2fs, boot times under qemu, lpwatch proxy overhead, `make up` cold and warm, share pushes through the collector vs straight to Prometheus (needs `make deps fixtures`)
 	$(ENV) bash tests/bench/build.sh
 	$(ENV) bash tests/bench/disk.sh
 	$(ENV) bash tests/bench/compose.sh
 	$(ENV) bash watch/bench/run.sh
+	$(ENV) bash watch/bench/share.sh
 
 # `make up` builds the images with these arguments; offline from the test fixtures:
 #   make up UP_BUILD_ARGS="--offline --mirror target/fixtures/mirror --lock target/fixtures/lpbake.lock --locked"

@@ -10,11 +10,12 @@
 
 mod common;
 
+use common::collect::{delegated, now_ms, Collect};
 use common::geo_db::{self, Network};
 use common::prometheus::{query, start_prometheus};
-use common::{evm, free_port, start_standin, within, Geth, Lpwatch, Proc, DEV};
+use common::{evm, free_port, start_standin, within, Lpwatch, Proc, DEV};
 use lpwatch::share::geo::Place;
-use lpwatch::share::proof::{delegation_text, Delegation, Reporter};
+use lpwatch::share::proof::Reporter;
 use lpwatch::share::remote_write;
 use lpwatch::share::set::Series;
 use serde_json::{json, Value};
@@ -344,91 +345,9 @@ fn refusals_name_the_fix() {
     assert!(code == Some(2) && err.contains("--dry-run"), "{code:?} {err}");
 }
 
-/// A running `lpwatch collect` and the chain and Prometheus behind it.
-struct Collect {
-    url: String,
-    proc: Proc,
-    prometheus: Proc,
-    prom_port: u16,
-    geth: Geth,
-    bonding: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Collect {
-    async fn start() -> Collect {
-        let client = reqwest::Client::new();
-        let geth = Geth::start(1).await;
-        let rounds = geth.deploy(&client, &evm::init_code()).await;
-        let bonding = geth.deploy(&client, &evm::init_code()).await;
-        geth.transact(&client, json!({"from": DEV, "to": rounds, "data": evm::set_round(5), "gas": "0x30000"})).await;
-        let dir = tempfile::tempdir().unwrap();
-        let prom_port = free_port();
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/lpshare.rules.yml");
-        let prometheus = start_prometheus(dir.path(), prom_port, &[&rules]);
-        let port = free_port();
-        let config = dir.path().join("collect.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:{port}\"\nforward = \"http://127.0.0.1:{prom_port}/api/v1/write\"\n\
-                 chain_id = 1337\nrpc_url = \"{}\"\nrounds_manager = \"{rounds}\"\nbonding_manager = \"{bonding}\"\n\
-                 window = \"1m\"\nmax_body_bytes = 65536\nregistered_for = \"1s\"\n",
-                geth.url
-            ),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_lpwatch"))
-            .arg("collect")
-            .arg(&config)
-            .stderr(std::fs::File::create(dir.path().join("collect.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        within(20, "the collector serving /metrics", || async {
-            reqwest::get(format!("{url}/metrics")).await.ok().filter(|r| r.status().is_success())
-        })
-        .await;
-        within(30, "Prometheus ready", || async {
-            reqwest::get(format!("http://127.0.0.1:{prom_port}/-/ready")).await.ok().filter(|r| r.status().is_success())
-        })
-        .await;
-        Collect { url, proc: Proc { child, name: "lpwatch collect" }, prometheus, prom_port, geth, bonding, _dir: dir }
-    }
-
-    /// `lpcollect_pushes_total{result}`.
-    async fn count(&self, result: &str) -> f64 {
-        let text = reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap();
-        common::metric(&text, &format!("lpcollect_pushes_total{{result=\"{result}\"}}")).unwrap_or(-1.0)
-    }
-
-    /// POSTs a body with headers; the status.
-    async fn push(&self, body: Vec<u8>, headers: &[(&str, String)]) -> u16 {
-        let mut req = reqwest::Client::new().post(format!("{}/api/v1/write", self.url)).body(body);
-        for (k, v) in remote_write::HEADERS {
-            req = req.header(k, v);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, v);
-        }
-        req.send().await.unwrap().status().as_u16()
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-/// A delegation of `reporter` signed by the account `orchestrator` on the test chain.
-fn delegated(orchestrator: &lpbake_keystore::SecretKey, reporter: &Reporter) -> Delegation {
-    let account = lpwatch::abi::Address(lpbake_keystore::address(orchestrator));
-    let text = delegation_text(&account, &reporter.address, 1337);
-    Delegation { signature: lpbake_keystore::sign_text(orchestrator, text.as_bytes()).to_vec(), text }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
-    let c = Collect::start().await;
+    let c = Collect::start("1s").await;
 
     // End to end: the stand-in's account delegates lpwatch's key, lpwatch pushes, the collector
     // forwards to Prometheus with the orchestrator's address; nothing else and no address.
@@ -540,7 +459,7 @@ fn chromium(args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
-    let c = Collect::start().await;
+    let c = Collect::start("1s").await;
     let reporter = Reporter::load_or_create(&tempfile::tempdir().unwrap().path().join("r")).unwrap();
     // (cell, region, orchestrators, connections each, max sessions each): Berlin is over
     // capacity (30 > 24), the Great Lakes below half (6 of 30), São Paulo has 2 orchestrators

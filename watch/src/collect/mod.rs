@@ -12,7 +12,7 @@ pub mod config;
 pub mod public;
 
 use crate::server::{respond, serve, Handler, Limits, Resp};
-use crate::share::proof::{self, Refusal, Signed};
+use crate::share::proof::{Refusal, Signed, Verifier};
 use crate::share::remote_write::{self, Label, WriteRequest};
 use crate::share::set::allowlist;
 use bytes::Bytes;
@@ -98,6 +98,7 @@ pub struct Collector(Arc<State>);
 
 struct State {
     cfg: CollectCfg,
+    verifier: Verifier,
     registry: Registry,
     client: reqwest::Client,
     /// Push signatures seen, with their timestamps: a replay repeats one.
@@ -114,7 +115,8 @@ impl Collector {
         let registry = Registry::new(&cfg)?;
         let client = crate::client::builder([&cfg.forward, &cfg.query]).build().map_err(|e| e.to_string())?;
         let counts = Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect());
-        Ok(Collector(Arc::new(State { cfg, registry, client, seen: Mutex::new(HashMap::new()), counts })))
+        let verifier = Verifier::new(cfg.chain_id, cfg.window);
+        Ok(Collector(Arc::new(State { cfg, verifier, registry, client, seen: Mutex::new(HashMap::new()), counts })))
     }
 
     fn count(&self, outcome: Outcome, why: &str) -> Resp {
@@ -129,8 +131,7 @@ impl Collector {
     async fn write(&self, req: Request<Bytes>) -> Resp {
         let s = &self.0;
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let window_ms = s.cfg.window.as_millis() as i64;
-        let signed = match proof::verify(header, req.body(), s.cfg.chain_id, now_ms(), window_ms) {
+        let signed = match s.verifier.verify(header, req.body(), now_ms()) {
             Ok(signed) => signed,
             Err(r) => return self.count(r.into(), "the push's signature or delegation does not hold"),
         };

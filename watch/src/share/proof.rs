@@ -6,7 +6,10 @@
 
 use crate::abi::Address;
 use lpbake_keystore::{keccak256, recover_text, sign_text, SecretKey};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// The headers of a signed push.
 pub const DELEGATION: &str = "lpshare-delegation";
@@ -106,37 +109,72 @@ pub struct Signed {
     pub signature: Vec<u8>,
 }
 
-/// Checks a push: `header` gives each header's value; `now_ms` and `window_ms` bound the
-/// timestamp; the delegation must be for `chain_id` and signed by the orchestrator it names,
-/// the push signed by the reporter it names.
-pub fn verify<'a>(
-    header: impl Fn(&str) -> Option<&'a str>,
-    body: &[u8],
+/// The collector's check of pushes, for one chain and timestamp window. A delegation that held
+/// is remembered (every push of a node carries the same one), so a push costs one signature
+/// recovery, not two.
+pub struct Verifier {
     chain_id: u64,
-    now_ms: i64,
     window_ms: i64,
-) -> Result<Signed, Refusal> {
-    let (Some(text), Some(dsig), Some(ts), Some(sig)) =
-        (header(DELEGATION), header(DELEGATION_SIGNATURE), header(TIMESTAMP), header(SIGNATURE))
-    else {
-        return Err(Refusal::Unsigned);
-    };
-    let timestamp_ms: i64 = ts.trim().parse().map_err(|_| Refusal::Stale)?;
-    if (now_ms - timestamp_ms).abs() > window_ms {
-        return Err(Refusal::Stale);
+    delegations: Mutex<HashMap<(String, String), (Address, Address)>>,
+}
+
+/// The most delegations remembered; past it the memory starts again.
+const KNOWN_DELEGATIONS: usize = 100_000;
+
+impl Verifier {
+    pub fn new(chain_id: u64, window: Duration) -> Verifier {
+        Verifier { chain_id, window_ms: window.as_millis() as i64, delegations: Mutex::new(HashMap::new()) }
     }
-    let unhex = |s: &str| hex::decode(s.trim().trim_start_matches("0x")).ok();
-    let (orchestrator, reporter, chain) = parse_delegation(text).ok_or(Refusal::NotDelegated)?;
-    let delegated_by = unhex(dsig).and_then(|d| recover_text(text.as_bytes(), &d).ok());
-    if chain != chain_id || delegated_by != Some(orchestrator.0) {
-        return Err(Refusal::NotDelegated);
+
+    /// Checks a push at `now_ms`: `header` gives each header's value. The delegation must be for
+    /// this chain and signed by the orchestrator it names, the push signed by the reporter it
+    /// names, its timestamp within the window.
+    pub fn verify<'a>(
+        &self,
+        header: impl Fn(&str) -> Option<&'a str>,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Signed, Refusal> {
+        let (Some(text), Some(dsig), Some(ts), Some(sig)) =
+            (header(DELEGATION), header(DELEGATION_SIGNATURE), header(TIMESTAMP), header(SIGNATURE))
+        else {
+            return Err(Refusal::Unsigned);
+        };
+        let timestamp_ms: i64 = ts.trim().parse().map_err(|_| Refusal::Stale)?;
+        if (now_ms - timestamp_ms).abs() > self.window_ms {
+            return Err(Refusal::Stale);
+        }
+        let (orchestrator, reporter) = self.delegation(text, dsig)?;
+        let signature = unhex(sig).ok_or(Refusal::BadSignature)?;
+        let signed_by = recover_text(push_text(timestamp_ms, body).as_bytes(), &signature).ok();
+        if signed_by != Some(reporter.0) {
+            return Err(Refusal::BadSignature);
+        }
+        Ok(Signed { orchestrator, timestamp_ms, signature })
     }
-    let signature = unhex(sig).ok_or(Refusal::BadSignature)?;
-    let signed_by = recover_text(push_text(timestamp_ms, body).as_bytes(), &signature).ok();
-    if signed_by != Some(reporter.0) {
-        return Err(Refusal::BadSignature);
+
+    /// The orchestrator and reporter of a delegation that holds.
+    fn delegation(&self, text: &str, signature: &str) -> Result<(Address, Address), Refusal> {
+        let key = (text.to_string(), signature.to_string());
+        if let Some(known) = self.delegations.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(*known);
+        }
+        let (orchestrator, reporter, chain) = parse_delegation(text).ok_or(Refusal::NotDelegated)?;
+        let delegated_by = unhex(signature).and_then(|d| recover_text(text.as_bytes(), &d).ok());
+        if chain != self.chain_id || delegated_by != Some(orchestrator.0) {
+            return Err(Refusal::NotDelegated);
+        }
+        let mut known = self.delegations.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= KNOWN_DELEGATIONS {
+            known.clear();
+        }
+        known.insert(key, (orchestrator, reporter));
+        Ok((orchestrator, reporter))
     }
-    Ok(Signed { orchestrator, timestamp_ms, signature })
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    hex::decode(s.trim().trim_start_matches("0x")).ok()
 }
 
 #[cfg(test)]
@@ -160,8 +198,9 @@ mod tests {
         let orch = lpbake_keystore::random_key();
         let d = delegated(&orch, &reporter, 42161);
         let body = b"remote write body";
+        let verifier = Verifier::new(42161, Duration::from_secs(60));
         let check = |headers: &[(&'static str, String)], body: &[u8]| {
-            verify(|n| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()), body, 42161, 1_000_000, 60_000)
+            verifier.verify(|n| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()), body, 1_000_000)
         };
         let good = reporter.sign(&d, 1_000_000, body);
         let signed = check(&good, body).unwrap();

@@ -3,6 +3,7 @@
 //! the lpwatch binary, and bounded polling.
 #![allow(dead_code)]
 
+pub mod collect;
 pub mod evm;
 pub mod fake;
 pub mod geo_db;
