@@ -131,7 +131,9 @@ pub enum Command {
     /// through the RPC), and only the series a share holds. Accepted samples are forwarded with an
     /// orchestrator label; refusals get 401, 403, 409, 413 or 400 (503 while the chain or Prometheus
     /// cannot be reached, so the node tries again) and are counted in lpcollect_pushes_total{result}
-    /// on GET /metrics. The config file:
+    /// on GET /metrics. It also serves the public map (GET /, GET /api/cells) and, to orchestrators
+    /// who sign in with their account (GET /api/challenge, POST /api/session), the raw series
+    /// (GET /api/raw?query=). The config file:
     ///
     ///   listen = "127.0.0.1:9201"
     ///   forward = "http://127.0.0.1:9090/api/v1/write"

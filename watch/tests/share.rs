@@ -376,11 +376,18 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
     })
     .await;
     assert_eq!(berlin["value"][1], "4", "{berlin}");
+    // Every series Prometheus holds is a shared one or a public aggregate (a recorded name,
+    // with a colon, and no orchestrator).
     let all = query(c.prom_port, "{__name__=~\".+\"}").await;
     let names = lpwatch::share::set::allowlist();
     for series in &all {
         let labels = series["metric"].as_object().unwrap();
-        assert!(names.contains(&labels["__name__"].as_str().unwrap()), "{series}");
+        let name = labels["__name__"].as_str().unwrap();
+        if name.contains(':') {
+            assert!(!labels.contains_key("orchestrator"), "{series}");
+        } else {
+            assert!(names.contains(&name), "{series}");
+        }
         assert!(
             labels.keys().all(|k| ["__name__", "cell", "region", "orchestrator"].contains(&k.as_str())),
             "{series}"
@@ -441,6 +448,45 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
     assert_eq!(got.first().map(|s| s["value"][1].clone()), Some(json!("7")), "{got:?}");
     assert!(query(c.prom_port, &format!("{{orchestrator=\"{retired_addr}\"}}")).await.is_empty());
     assert!(query(c.prom_port, "node_cpu_seconds_total").await.is_empty());
+
+    // The raw series: only for an active orchestrator that signed a challenge, here through
+    // livepeer's own /signMessage, as an operator would.
+    let raw = format!("{}/api/raw?query=lpshare_sessions", c.url);
+    assert_eq!(client.get(&raw).send().await.unwrap().status(), 401);
+    let sign_in = |signature: Vec<u8>, challenge: String| {
+        let form = [("challenge", challenge), ("signature", format!("0x{}", hex::encode(signature)))];
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        client
+            .post(format!("{}/api/session", c.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let challenge = || async { reqwest::get(format!("{}/api/challenge", c.url)).await.unwrap().text().await.unwrap() };
+    let text = challenge().await;
+    let form = url::form_urlencoded::Serializer::new(String::new()).append_pair("message", &text).finish();
+    let by_livepeer = client
+        .post(format!("{}/signMessage", node.cli))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let session: Value =
+        serde_json::from_str(&sign_in(by_livepeer.to_vec(), text.clone()).await.unwrap().text().await.unwrap())
+            .unwrap();
+    assert_eq!(session["orchestrator"], json!(account), "{session}");
+    let token = session["token"].as_str().unwrap();
+    let answer = client.get(&raw).bearer_auth(token).send().await.unwrap().text().await.unwrap();
+    assert!(answer.contains(&active_addr) && answer.contains(&account), "{answer}");
+    // The same challenge again, and a retired orchestrator's signature, open nothing.
+    assert_eq!(sign_in(by_livepeer.to_vec(), text).await.unwrap().status(), 401);
+    let text = challenge().await;
+    let retired_sig = lpbake_keystore::sign_text(&retired, text.as_bytes()).to_vec();
+    assert_eq!(sign_in(retired_sig, text).await.unwrap().status(), 403);
 
     let mut c = c;
     c.proc.kill();

@@ -4,12 +4,14 @@
 //! with at most `cell` and `region` labels); what passes is forwarded with an `orchestrator` label, the
 //! rest is refused with its own status and counted (`/metrics`: `lpcollect_pushes_total`).
 //! It also serves the public map (`/`, `map.html`) of the aggregates that
-//! `rules/lpshare.rules.yml` records (`/api/cells`, read by `public`). `config` reads its file,
-//! `chain` asks the chain who is an orchestrator.
+//! `rules/lpshare.rules.yml` records (`/api/cells`, read by `public`), and the raw series to
+//! orchestrators who sign in (`/api/challenge`, `/api/session`, `/api/raw`, with `signin`).
+//! `config` reads its file, `chain` asks the chain who is an orchestrator.
 
 pub mod chain;
 pub mod config;
 pub mod public;
+pub mod signin;
 
 use crate::server::{respond, serve, Handler, Limits, Resp};
 use crate::share::proof::{Refusal, Signed, Verifier};
@@ -19,6 +21,7 @@ use bytes::Bytes;
 use chain::Registry;
 use config::CollectCfg;
 use hyper::Request;
+use signin::Sessions;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -99,6 +102,7 @@ pub struct Collector(Arc<State>);
 struct State {
     cfg: CollectCfg,
     verifier: Verifier,
+    sessions: Sessions,
     registry: Registry,
     client: reqwest::Client,
     /// Push signatures seen, with their timestamps: a replay repeats one.
@@ -116,7 +120,8 @@ impl Collector {
         let client = crate::client::builder([&cfg.forward, &cfg.query]).build().map_err(|e| e.to_string())?;
         let counts = Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect());
         let verifier = Verifier::new(cfg.chain_id, cfg.window);
-        Ok(Collector(Arc::new(State { cfg, verifier, registry, client, seen: Mutex::new(HashMap::new()), counts })))
+        let (sessions, seen) = (Sessions::default(), Mutex::new(HashMap::new()));
+        Ok(Collector(Arc::new(State { cfg, verifier, sessions, registry, client, seen, counts })))
     }
 
     fn count(&self, outcome: Outcome, why: &str) -> Resp {
@@ -181,6 +186,66 @@ impl Collector {
         }
     }
 
+    /// `POST /api/session` (form: `challenge`, `signature`): a token for an active orchestrator.
+    async fn sign_in(&self, req: Request<Bytes>) -> Resp {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(req.body()).into_owned().collect();
+        let (Some(challenge), Some(signature)) = (form.get("challenge"), form.get("signature")) else {
+            return respond(400, "text/plain", "a form with challenge and signature\n");
+        };
+        let who = match self.0.sessions.answer(challenge, signature) {
+            Ok(who) => who,
+            Err(e) => return respond(401, "text/plain", format!("{e}\n")),
+        };
+        match self.0.registry.is_active(&who).await {
+            Ok(true) => {}
+            Ok(false) => return respond(403, "text/plain", format!("{who} is not an active orchestrator\n")),
+            Err(e) => return respond(503, "text/plain", format!("cannot read the chain: {e}\n")),
+        }
+        let token = self.0.sessions.open(who);
+        respond(
+            200,
+            "application/json",
+            serde_json::json!({"token": token, "orchestrator": who.to_string()}).to_string(),
+        )
+    }
+
+    /// `GET /api/raw?query=Q` with `Authorization: Bearer TOKEN`: Prometheus's answer to Q.
+    async fn raw(&self, req: Request<Bytes>) -> Resp {
+        let bearer =
+            req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if bearer.and_then(|t| self.0.sessions.holder(t.trim())).is_none() {
+            return respond(
+                401,
+                "text/plain",
+                "sign in first: GET /api/challenge, sign it with your account, POST /api/session\n",
+            );
+        }
+        let query = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "query")
+            .map(|(_, v)| v.into_owned());
+        let Some(query) = query else { return respond(400, "text/plain", "?query=PROMQL\n") };
+        let Ok(mut url) = self.0.cfg.query.join("api/v1/query") else {
+            return respond(500, "text/plain", "bad query URL\n");
+        };
+        url.query_pairs_mut().append_pair("query", &query);
+        let answer = async {
+            let resp = self
+                .0
+                .client
+                .get(url)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .map_err(crate::jsonrpc::transport_error)?;
+            let status = resp.status().as_u16();
+            Ok::<_, String>((status, crate::bounded::read_body(resp, 8 << 20).await.map_err(|e| e.to_string())?))
+        };
+        match answer.await {
+            Ok((status, body)) => respond(status, "application/json", body),
+            Err(e) => respond(502, "text/plain", format!("cannot query Prometheus: {e}\n")),
+        }
+    }
+
     fn metrics(&self) -> Resp {
         let mut out = String::from(
             "# HELP lpcollect_pushes_total Pushes received, by how they ended.\n# TYPE lpcollect_pushes_total counter\n",
@@ -216,6 +281,9 @@ impl Handler for Collector {
             ("POST", "/api/v1/write") => self.write(req).await,
             ("GET", "/metrics") => self.metrics(),
             ("GET", "/") => respond(200, "text/html; charset=utf-8", include_str!("map.html")),
+            ("GET", "/api/challenge") => respond(200, "text/plain", self.0.sessions.challenge()),
+            ("POST", "/api/session") => self.sign_in(req).await,
+            ("GET", "/api/raw") => self.raw(req).await,
             ("GET", "/api/cells") => match public::read(&self.0.client, &self.0.cfg.query).await {
                 Ok(a) => respond(200, "application/json", serde_json::to_vec(&a).unwrap_or_default()),
                 Err(e) => respond(502, "text/plain", format!("cannot read the aggregates from Prometheus: {e}\n")),
