@@ -1,5 +1,5 @@
 //! Wires lpwatch together: binds the listeners, starts the probes, the proxy, the status
-//! endpoint, the check loop, the watchdog and (with `share.endpoint`) the sharer, tells systemd
+//! endpoint, the check loop, the watchdog and (with `[share]`) the share loop, tells systemd
 //! it is ready, and stops on a signal.
 
 use crate::checks::Ctx;
@@ -13,6 +13,7 @@ use crate::pool::{run_probes, Pool};
 use crate::proxy::Proxy;
 use crate::server::{serve, Limits};
 use crate::share::push::Sharer;
+use crate::share::Latest;
 use crate::snapshot::Board;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,13 +70,16 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         }
     }
 
-    let status = Status { cfg: cfg.clone(), board: board.clone(), pool: pool.clone(), cli: cli.clone(), start_time };
+    let latest = Arc::new(Latest::default());
+    let share = cfg.share.is_some().then(|| latest.clone());
+    let status =
+        Status { cfg: cfg.clone(), board: board.clone(), pool: pool.clone(), cli: cli.clone(), start_time, share };
     let limits =
         Limits { max_connections: 64, header_timeout: HEADER_TIMEOUT, body_timeout: HEADER_TIMEOUT, max_body: 4096 };
     tokio::spawn(serve(http, limits, status));
     tracing::info!("status on http://{}/healthz and /metrics", cfg.http_listen);
 
-    if let Some(sharer) = Sharer::new(cfg.clone()).map_err(|e| StartError::Setup(e.to_string()))? {
+    if let Some(sharer) = Sharer::new(cfg.clone(), latest).map_err(|e| StartError::Setup(e.to_string()))? {
         tokio::spawn(sharer.run(cli.clone()));
     }
     let monitor = Monitor::new(Ctx { cfg: cfg.clone(), pool: pool.clone(), cli }, board.clone(), heartbeat.clone());

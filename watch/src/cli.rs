@@ -114,7 +114,8 @@ pub enum Command {
     /// Prints the body, so `docker inspect` shows why a check failed, e.g.
     /// `lpwatch probe http://127.0.0.1:7936/healthz`. Only plain http on a loopback host.
     Probe(ProbeArgs),
-    /// Print what opt-in sharing of network metrics ([share] in the config) would send, and exit.
+    /// Print what opt-in sharing of network metrics ([share] in the config) would send, or the
+    /// remote_write block that sends it from your own Prometheus, and exit.
     ///
     /// A share holds livepeer's current and maximum sessions, and per coarse cell (N-degree
     /// squares, countries or continents, from the operator's GeoLite2 or DB-IP lite database) the
@@ -155,11 +156,17 @@ pub struct CollectArgs {
 
 /// `lpwatch share` arguments.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["dry_run", "remote_write"])))]
 pub struct ShareArgs {
-    /// Print the share instead of sending it (required: lpwatch sends shares itself while it
-    /// watches, when share.endpoint is set).
-    #[arg(long, required = true)]
+    /// Print the share instead of sending it (lpwatch sends shares itself while it watches,
+    /// when share.endpoint is set).
+    #[arg(long)]
     pub dry_run: bool,
+
+    /// Print a Prometheus remote_write block that sends the share to URL from your own
+    /// Prometheus scraping lpwatch's /metrics: only the shared series, only cell and region labels.
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Option<String>,
 
     /// Time between the two readings of livepeer's /metrics that give pixels per second.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]

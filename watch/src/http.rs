@@ -1,12 +1,13 @@
 //! The status endpoint: `GET /healthz` (200 only when every critical check is ok, JSON with
 //! every check) and `GET /metrics` (lpwatch's gauges plus livepeer's own metrics, relayed
-//! read-only so nothing else of the CLI port is exposed).
+//! read-only so nothing else of the CLI port is exposed, and with `[share]` the last share).
 
 use crate::config::Config;
 use crate::livepeer::LivepeerCli;
 use crate::metrics::{filter_relayed, render};
 use crate::pool::Pool;
 use crate::server::{respond, Handler, Resp};
+use crate::share::Latest;
 use crate::snapshot::Board;
 use bytes::Bytes;
 use hyper::Request;
@@ -22,6 +23,8 @@ pub struct Status {
     pub pool: Option<Arc<Pool>>,
     pub cli: LivepeerCli,
     pub start_time: f64,
+    /// With `[share]`: the last share, served with the rest.
+    pub share: Option<Arc<Latest>>,
 }
 
 impl Handler for Status {
@@ -118,6 +121,9 @@ impl Status {
                     text.push_str("lpwatch_livepeer_metrics_relay_ok 0\n");
                 }
             }
+        }
+        if let Some(share) = &self.share {
+            text.push_str(&share.text());
         }
         respond(200, "text/plain; version=0.0.4; charset=utf-8", text)
     }

@@ -2,7 +2,7 @@
 //! `keystore-init`, `probe`, `share --dry-run` or `collect` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
 
 use clap::Parser;
-use lpwatch::cli::{Args, Command};
+use lpwatch::cli::{Args, Command, ShareArgs};
 use lpwatch::config::Config;
 use std::process::ExitCode;
 
@@ -36,6 +36,18 @@ fn main() -> ExitCode {
                 }
                 eprintln!("lpwatch probe: {e}");
                 ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::Share(ShareArgs { remote_write: Some(url), .. })) = &args.command {
+        return match lpwatch::share::endpoint_url(url) {
+            Ok(url) => {
+                print!("{}", lpwatch::share::remote_write_config(&url));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lpwatch share --remote-write: {e}");
+                ExitCode::from(2)
             }
         };
     }

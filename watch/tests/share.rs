@@ -6,13 +6,15 @@
 //! against a real `geth --dev` with stub Livepeer contracts, forwards what a delegated, active
 //! orchestrator signed and refuses and counts everything else; its map of the public aggregates
 //! renders in headless Chromium (a screenshot is kept in the test output); over a real ffmpeg
-//! stream into the stand-in gateway the kernel's byte count agrees with the gateway's.
+//! stream into the stand-in gateway the kernel's byte count agrees with the gateway's; and an
+//! operator's own Prometheus, scraping lpwatch, sends on only the share with the rendered
+//! remote_write block.
 
 mod common;
 
 use common::collect::{delegated, now_ms, Collect};
 use common::geo_db::{self, Network};
-use common::prometheus::{query, start_prometheus};
+use common::prometheus::{query, start_prometheus, start_prometheus_with};
 use common::{evm, free_port, start_standin, within, Lpwatch, Proc, DEV};
 use lpwatch::share::geo::Place;
 use lpwatch::share::proof::Reporter;
@@ -631,4 +633,64 @@ async fn the_kernel_and_the_gateway_agree_on_the_bytes_of_a_real_stream() {
     assert!((0.98..=1.02).contains(&ratio), "kernel/gateway bytes = {ratio}:\n{text}");
     println!("kernel bytes / gateway bytes = {ratio:.5}");
     gateway.kill();
+}
+
+#[tokio::test]
+async fn an_operators_prometheus_sends_on_only_the_share() {
+    let mut node = Node::start("offchain").await;
+    let config = node.config(false, "ignore = []\ninterval = \"1s\"\n");
+    let mut w = Lpwatch::start(&config, false, &[]).await;
+    let metrics = format!("{}/metrics", w.http);
+    within(20, "the share on lpwatch's /metrics", || async {
+        let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+        text.contains("lpshare_gateways{cell=\"N50E010-5deg\",region=\"europe\"} 4").then_some(())
+    })
+    .await;
+    // The operator's Prometheus scrapes lpwatch (and with it livepeer's relayed metrics) and
+    // remote-writes to a receiver through the block lpwatch renders.
+    let (receiver_port, own_port) = (free_port(), free_port());
+    let out = lpwatch(
+        node.dir.path(),
+        "",
+        &["share", "--remote-write", &format!("http://127.0.0.1:{receiver_port}/api/v1/write")],
+    );
+    let block = stdout(&out);
+    let receiver_dir = tempfile::tempdir().unwrap();
+    let mut receiver = start_prometheus(receiver_dir.path(), receiver_port, &[]);
+    let own_dir = tempfile::tempdir().unwrap();
+    let scrape = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: lpwatch\n    static_configs:\n      - targets: [\"{}\"]\n{block}",
+        w.http.trim_start_matches("http://")
+    );
+    let check = own_dir.path().join("check.yml");
+    std::fs::write(&check, &scrape).unwrap();
+    let checked = Command::new("promtool").arg("check").arg("config").arg(&check).output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let mut own = start_prometheus_with(own_dir.path(), own_port, &scrape);
+    within(30, "the operator's Prometheus scraping lpwatch", || async {
+        let up = query(own_port, "lpshare_gateways").await;
+        (!up.is_empty()).then_some(())
+    })
+    .await;
+    let got = within(60, "the share at the receiver", || async {
+        query(receiver_port, "lpshare_gateways{cell=\"N50E010-5deg\"}").await.first().cloned()
+    })
+    .await;
+    assert_eq!(got["value"][1], "4", "{got}");
+    let labels: Vec<String> = got["metric"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(labels, ["__name__", "cell", "region"], "{got}");
+    // The operator's own Prometheus holds lpwatch's and livepeer's series; none went on.
+    assert!(!query(own_port, "livepeer_max_sessions_total").await.is_empty());
+    let sent = query(receiver_port, "{__name__=~\".+\"}").await;
+    let names = lpwatch::share::set::allowlist();
+    assert!(sent.iter().all(|s| names.contains(&s["metric"]["__name__"].as_str().unwrap_or(""))), "{sent:?}");
+    own.kill();
+    receiver.kill();
+    w.proc.kill();
+    node.livepeer.kill();
 }

@@ -9,6 +9,7 @@ use super::{
 use crate::abi::Address;
 use crate::checks::CheckName;
 use crate::network;
+use crate::share::endpoint_url;
 use crate::share::geo::CellSize;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -212,7 +213,11 @@ fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
     let mut extras = f.extras;
     extras.sort();
     extras.dedup();
-    let endpoint = f.endpoint.as_deref().map(share_endpoint).transpose()?;
+    let endpoint = f
+        .endpoint
+        .as_deref()
+        .map(|e| endpoint_url(e).map_err(|e| invalid(format!("share.endpoint: {e}"))))
+        .transpose()?;
     let interval = f.interval.map_or(Duration::from_secs(300), |d| d.0);
     if interval < Duration::from_secs(1) {
         return Err(invalid("share.interval must be at least 1s (5m is the default)"));
@@ -236,23 +241,6 @@ fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
 pub const DEFAULT_SHARE_QUEUE: &str = "/var/lib/lpwatch/share-queue";
 /// lpwatch's reporting key by default.
 pub const DEFAULT_SHARE_KEY: &str = "/var/lib/lpwatch/share-key";
-
-/// `share.endpoint`: https, or plain http to a loopback address (judged by the parsed host).
-fn share_endpoint(text: &str) -> Result<reqwest::Url, ConfigError> {
-    let url = parse_url("share.endpoint", text)?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if url.scheme() == "http" && !loopback {
-        return Err(invalid(
-            "share.endpoint: shares leave the machine only over https:// (http:// is for a loopback address)",
-        ));
-    }
-    Ok(url)
-}
 
 /// The upstreams from `LPWATCH_RPC_UPSTREAMS` (which replaces the file's list) or the file, each
 /// with its label: the configured `name`, else `host[:port]`, else `upstream-N`; a repeated

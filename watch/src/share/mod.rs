@@ -23,6 +23,49 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+/// Where shares may go: https, or plain http to a loopback address (judged by the parsed host).
+pub fn endpoint_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err("shares leave the machine only over https:// (http:// is for a loopback address)".into()),
+        other => Err(format!("only https:// URLs (got {other}://)")),
+    }
+}
+
+/// The `remote_write` block for an operator's own Prometheus that scrapes lpwatch's `/metrics`:
+/// it sends the shared series to `url` and nothing else, with only their cell and region labels.
+pub fn remote_write_config(url: &reqwest::Url) -> String {
+    format!(
+        "# For your Prometheus, which scrapes lpwatch's /metrics (lpwatch serves the share there when\n\
+         # [share] is set): only the shared series leave, with only their cell and region labels.\n\
+         remote_write:\n  - url: \"{url}\"\n    write_relabel_configs:\n      - source_labels: [__name__]\n        \
+         regex: \"{}\"\n        action: keep\n      - regex: \"__name__|cell|region\"\n        action: labelkeep\n",
+        set::allowlist().join("|")
+    )
+}
+
+/// The last share made, as Prometheus text, for lpwatch's `/metrics` (empty until the first).
+#[derive(Debug, Default)]
+pub struct Latest(std::sync::Mutex<String>);
+
+impl Latest {
+    pub fn set(&self, text: String) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// Why no share could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ShareError {

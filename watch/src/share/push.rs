@@ -1,6 +1,7 @@
-//! Sending shares, when `share.endpoint` is set: every `share.interval` lpwatch makes a share,
-//! puts its remote-write body in the on-disk queue, then sends the queue oldest first, each body
-//! signed by the reporting key at the moment it is sent. A body the endpoint refuses (4xx but
+//! The share loop: with `[share]`, every `share.interval` lpwatch makes a share and keeps it for
+//! its `/metrics`. With `share.endpoint` set it also puts the share's remote-write body in the
+//! on-disk queue, then sends the queue oldest first, each body signed by the reporting key at
+//! the moment it is sent. A body the endpoint refuses (4xx but
 //! 429) is dropped and logged; one that cannot be delivered stays for the next round. Nothing
 //! is sent before the orchestrator's account has delegated the reporting key (asked once of
 //! livepeer's `/signMessage`, then kept beside the key). lpwatch only connects out: it opens no
@@ -9,7 +10,7 @@
 use super::geo::Geo;
 use super::proof::{delegation_text, Delegation, Reporter};
 use super::queue::Queue;
-use super::{gateways, kernel_bytes_ratio, remote_write, set, ShareError};
+use super::{gateways, kernel_bytes_ratio, remote_write, set, Latest, ShareError};
 use crate::config::{Config, ShareCfg};
 use crate::livepeer::LivepeerCli;
 use std::path::{Path, PathBuf};
@@ -30,29 +31,40 @@ enum Sent {
     Failed(String),
 }
 
-/// The sender: the geo database, the queue and the HTTP client, ready before lpwatch serves.
+/// The share loop: the geo database and where shares go, ready before lpwatch serves.
 pub struct Sharer {
     cfg: Arc<Config>,
-    endpoint: reqwest::Url,
     geo: Geo,
+    latest: Arc<Latest>,
+    push: Option<Pusher>,
+}
+
+/// Where shares are sent, with `share.endpoint`.
+struct Pusher {
+    endpoint: reqwest::Url,
     queue: Queue,
     client: reqwest::Client,
     reporter: Reporter,
 }
 
 impl Sharer {
-    /// The sender for `cfg`, or `None` when nothing is to be sent (no `[share]` endpoint).
-    pub fn new(cfg: Arc<Config>) -> Result<Option<Sharer>, ShareError> {
+    /// The share loop for `cfg`, keeping each share in `latest`; `None` without `[share]`.
+    pub fn new(cfg: Arc<Config>, latest: Arc<Latest>) -> Result<Option<Sharer>, ShareError> {
         let Some(share) = &cfg.share else { return Ok(None) };
-        let Some(endpoint) = share.endpoint.clone() else { return Ok(None) };
         let geo = Geo::open(&share.mmdb, share.cell)?;
-        let queue = Queue::open(&share.queue_dir, share.queue_max_bytes).map_err(ShareError::Queue)?;
-        let reporter = Reporter::load_or_create(&share.key_file).map_err(ShareError::Key)?;
-        let client = crate::client::builder([&endpoint])
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| ShareError::Queue(std::io::Error::other(format!("cannot build the HTTP client: {e}"))))?;
-        Ok(Some(Sharer { cfg, endpoint, geo, queue, client, reporter }))
+        let push = match share.endpoint.clone() {
+            None => None,
+            Some(endpoint) => {
+                let queue = Queue::open(&share.queue_dir, share.queue_max_bytes).map_err(ShareError::Queue)?;
+                let reporter = Reporter::load_or_create(&share.key_file).map_err(ShareError::Key)?;
+                let client =
+                    crate::client::builder([&endpoint]).connect_timeout(Duration::from_secs(5)).build().map_err(
+                        |e| ShareError::Queue(std::io::Error::other(format!("cannot build the HTTP client: {e}"))),
+                    )?;
+                Some(Pusher { endpoint, queue, client, reporter })
+            }
+        };
+        Ok(Some(Sharer { cfg, geo, latest, push }))
     }
 
     fn share(&self) -> &ShareCfg {
@@ -62,13 +74,16 @@ impl Sharer {
     /// Shares every `share.interval` until lpwatch stops.
     pub async fn run(self, cli: LivepeerCli) {
         let timeout = self.cfg.checks.timeout;
-        let host = self.endpoint.host_str().unwrap_or("?");
-        tracing::info!("share: every {} to {host}", crate::units::format_duration(self.share().interval));
+        let every = crate::units::format_duration(self.share().interval);
+        match &self.push {
+            Some(p) => tracing::info!("share: every {every} to {}", p.endpoint.host_str().unwrap_or("?")),
+            None => tracing::info!("share: every {every} on /metrics only (no share.endpoint)"),
+        }
         let mut before = cli.metrics(timeout).await.ok().map(|m| (m, Instant::now()));
         let mut tick = tokio::time::interval(self.share().interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let mut delegation = self.saved_delegation();
+        let mut delegation = self.push.as_ref().and_then(|p| self.saved_delegation(p));
         loop {
             tick.tick().await;
             match cli.metrics(timeout).await {
@@ -82,11 +97,12 @@ impl Sharer {
                 }
                 Err(e) => tracing::warn!("share: cannot read livepeer's /metrics, no share this round: {e}"),
             }
+            let Some(push) = &self.push else { continue };
             if delegation.is_none() {
-                delegation = self.delegate(&cli).await;
+                delegation = self.delegate(push, &cli).await;
             }
             if let Some(d) = &delegation {
-                self.drain(d).await;
+                push.drain(d).await;
             }
         }
     }
@@ -102,17 +118,17 @@ impl Sharer {
 
     /// The kept delegation, if it is one of this reporting key (text on the first line, the
     /// signature's hex on the second).
-    fn saved_delegation(&self) -> Option<Delegation> {
+    fn saved_delegation(&self, push: &Pusher) -> Option<Delegation> {
         let text = std::fs::read_to_string(self.delegation_path()).ok()?;
         let (text, signature) = text.trim().split_once('\n')?;
-        if !text.contains(&format!(" reporter={} ", self.reporter.address)) {
+        if !text.contains(&format!(" reporter={} ", push.reporter.address)) {
             return None;
         }
         Some(Delegation { text: text.to_string(), signature: hex::decode(signature.trim()).ok()? })
     }
 
     /// Asks livepeer's account to delegate the reporting key, and keeps the answer.
-    async fn delegate(&self, cli: &LivepeerCli) -> Option<Delegation> {
+    async fn delegate(&self, push: &Pusher, cli: &LivepeerCli) -> Option<Delegation> {
         let timeout = self.cfg.checks.timeout;
         let chain_id = self.cfg.chain_id?;
         let attempt = async {
@@ -120,7 +136,7 @@ impl Sharer {
                 Some(a) => a,
                 None => cli.eth_addr(timeout).await?,
             };
-            let text = delegation_text(&orchestrator, &self.reporter.address, chain_id);
+            let text = delegation_text(&orchestrator, &push.reporter.address, chain_id);
             let signature = cli.sign_message(&text, timeout).await?;
             Ok::<_, crate::livepeer::CliError>(Delegation { text, signature })
         };
@@ -130,7 +146,7 @@ impl Sharer {
                 if let Err(e) = std::fs::write(self.delegation_path(), kept) {
                     tracing::warn!("share: cannot keep the delegation in {}: {e}", self.delegation_path().display());
                 }
-                tracing::info!("share: reporting key {} delegated by livepeer's account", self.reporter.address);
+                tracing::info!("share: reporting key {} delegated by livepeer's account", push.reporter.address);
                 Some(d)
             }
             Err(e) => {
@@ -140,7 +156,8 @@ impl Sharer {
         }
     }
 
-    /// Makes the share from two readings of `/metrics` (and the kernel's byte ratio) and queues it.
+    /// Makes the share from two readings of `/metrics` (and the kernel's byte ratio), keeps it for
+    /// `/metrics` and, when pushing, queues it.
     fn make(
         &self,
         before: Option<&(String, Instant)>,
@@ -156,10 +173,14 @@ impl Sharer {
         };
         let readings = set::Readings { before: prev, after: &after.0, window, cells: &cells, kernel_bytes_ratio };
         let series = set::series(&readings, &share.extras);
+        self.latest.set(set::exposition(&series));
+        let Some(push) = &self.push else { return Ok(()) };
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        self.queue.push(now_ms, &remote_write::encode(&series, now_ms)).map_err(ShareError::Queue)
+        push.queue.push(now_ms, &remote_write::encode(&series, now_ms)).map_err(ShareError::Queue)
     }
+}
 
+impl Pusher {
     /// Sends the queue oldest first, stopping at the first body that cannot be delivered.
     async fn drain(&self, delegation: &Delegation) {
         let entries = match self.queue.entries() {

@@ -7,9 +7,15 @@ use std::process::Command;
 
 /// A Prometheus with its remote-write receiver on 127.0.0.1:`port`, evaluating `rules` every second.
 pub fn start_prometheus(dir: &Path, port: u16, rules: &[&Path]) -> Proc {
-    let config = dir.join("prometheus.yml");
     let files: Vec<String> = rules.iter().map(|r| format!("  - {}\n", r.display())).collect();
-    std::fs::write(&config, format!("global:\n  evaluation_interval: 1s\nrule_files:\n{}", files.concat())).unwrap();
+    start_prometheus_with(dir, port, &format!("global:\n  evaluation_interval: 1s\nrule_files:\n{}", files.concat()))
+}
+
+/// A Prometheus with its remote-write receiver on 127.0.0.1:`port` and the config `yaml`; its
+/// files go in `dir`.
+pub fn start_prometheus_with(dir: &Path, port: u16, yaml: &str) -> Proc {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, yaml).unwrap();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
