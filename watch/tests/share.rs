@@ -219,10 +219,17 @@ async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
     .await;
     let held = queued(&queue).len();
     assert!(held >= 2, "{held} shares queued");
+    // The payload itself: only allowlisted names, only cell and region labels, no address.
+    let names = lpwatch::share::set::allowlist();
     for (name, _) in queued(&queue) {
         let body = std::fs::read(queue.join(&name)).unwrap();
         let req = lpwatch::share::remote_write::decode(&body).unwrap();
-        assert!(req.timeseries.iter().all(|t| t.labels[0].value.starts_with("lpshare_")), "{name}");
+        for ts in &req.timeseries {
+            assert_eq!(ts.labels[0].name, "__name__");
+            assert!(names.contains(&ts.labels[0].value.as_str()), "{name}: {ts:?}");
+            assert!(ts.labels[1..].iter().all(|l| l.name == "cell" || l.name == "region"), "{name}: {ts:?}");
+            assert!(ts.labels.iter().all(|l| !l.value.contains("127.0.0")), "an address in the payload: {ts:?}");
+        }
     }
 
     // Prometheus comes up: the queue drains into it, each share at its own time.
@@ -396,6 +403,16 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
         );
         assert!(!series.to_string().contains("127.0.0"), "an address reached Prometheus: {series}");
     }
+    // The public rules ran: one orchestrator in Berlin's cell, counted but not published.
+    let count = within(20, "the recording rules' output", || async {
+        query(c.prom_port, "cell:lpshare_orchestrators:count{cell=\"N50E010-5deg\"}").await.first().cloned()
+    })
+    .await;
+    assert_eq!(count["value"][1], "1", "{count}");
+    assert!(
+        query(c.prom_port, "cell:lpshare_streams:sum").await.is_empty(),
+        "a cell of one orchestrator was published"
+    );
     w.proc.kill();
     let accepted = c.count("accepted").await;
     assert!(accepted >= 1.0, "{accepted}");
