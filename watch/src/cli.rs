@@ -117,7 +117,8 @@ pub enum Command {
     /// Print what opt-in sharing of network metrics ([share] in the config) would send, or the
     /// remote_write block that sends it from your own Prometheus, and exit.
     ///
-    /// A share holds livepeer's current and maximum sessions, and per coarse cell (N-degree
+    /// A share holds livepeer's current and maximum sessions, the kernel's byte count on the
+    /// service port over livepeer's own (where livepeer reports one), and per coarse cell (N-degree
     /// squares, countries or continents, from the operator's GeoLite2 or DB-IP lite database) the
     /// number of connected gateways, their connections and the transcoded pixels per second.
     /// Cells with fewer than share.min_gateways gateways are merged into their continent, then
@@ -138,10 +139,12 @@ pub enum Command {
     ///
     ///   listen = "127.0.0.1:9201"
     ///   forward = "http://127.0.0.1:9090/api/v1/write"
+    ///   query = "http://127.0.0.1:9090"      # its HTTP API [default: forward's origin]
     ///   network = "arbitrum-one-mainnet"     # or chain_id, rounds_manager, bonding_manager
     ///   rpc_url_file = "/run/credentials/lpcollect/rpc"   # or rpc_url
-    ///   window = "5m"
+    ///   window = "5m"                        # push timestamps this close to the clock
     ///   max_body_bytes = 262144
+    ///   registered_for = "10m"               # how long an orchestrator's standing is trusted
     #[command(verbatim_doc_comment)]
     Collect(CollectArgs),
 }
@@ -156,7 +159,7 @@ pub struct CollectArgs {
 
 /// `lpwatch share` arguments.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["dry_run", "remote_write"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["dry_run", "remote_write", "sign_in"])))]
 pub struct ShareArgs {
     /// Print the share instead of sending it (lpwatch sends shares itself while it watches,
     /// when share.endpoint is set).
@@ -167,6 +170,11 @@ pub struct ShareArgs {
     /// Prometheus scraping lpwatch's /metrics: only the shared series, only cell and region labels.
     #[arg(long, value_name = "URL")]
     pub remote_write: Option<String>,
+
+    /// Sign in at the collector at URL with livepeer's account (its challenge, checked to be one,
+    /// signed through livepeer's /signMessage) and print the token for its raw series.
+    #[arg(long, value_name = "URL")]
+    pub sign_in: Option<String>,
 
     /// Time between the two readings of livepeer's /metrics that give pixels per second.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]

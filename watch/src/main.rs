@@ -79,6 +79,22 @@ fn main() -> ExitCode {
         print!("{}", cfg.describe());
         return ExitCode::SUCCESS;
     }
+    if let Some(Command::Share(ShareArgs { sign_in: Some(url), .. })) = &args.command {
+        let signed = match lpwatch::share::endpoint_url(url) {
+            Ok(url) => runtime.block_on(lpwatch::share::sign_in(&cfg, &url)),
+            Err(e) => Err(e),
+        };
+        return match signed {
+            Ok(answer) => {
+                println!("{}", answer.trim());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lpwatch share --sign-in: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Share(share)) = &args.command {
         return match runtime.block_on(lpwatch::share::dry_run(&cfg, share.window)) {
             Ok(text) => {

@@ -468,8 +468,7 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
     assert!(query(c.prom_port, &format!("{{orchestrator=\"{retired_addr}\"}}")).await.is_empty());
     assert!(query(c.prom_port, "node_cpu_seconds_total").await.is_empty());
 
-    // The raw series: only for an active orchestrator that signed a challenge, here through
-    // livepeer's own /signMessage, as an operator would.
+    // The raw series: only for an active orchestrator that shares and signed a challenge.
     let raw = format!("{}/api/raw?query=lpshare_sessions", c.url);
     assert_eq!(client.get(&raw).send().await.unwrap().status(), 401);
     let sign_in = |signature: Vec<u8>, challenge: String| {
@@ -494,13 +493,20 @@ async fn the_collector_forwards_signed_shares_and_refuses_the_rest() {
         .bytes()
         .await
         .unwrap();
-    let session: Value =
-        serde_json::from_str(&sign_in(by_livepeer.to_vec(), text.clone()).await.unwrap().text().await.unwrap())
-            .unwrap();
+    // The operator's way: `lpwatch share --sign-in`, which checks the challenge and signs it
+    // through livepeer.
+    let out = lpwatch(node.dir.path(), &config, &["share", "--sign-in", &c.url]);
+    let session: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(session["orchestrator"], json!(account), "{session}");
     let token = session["token"].as_str().unwrap();
     let answer = client.get(&raw).bearer_auth(token).send().await.unwrap().text().await.unwrap();
     assert!(answer.contains(&active_addr) && answer.contains(&account), "{answer}");
+    // An active orchestrator that never shared gets no token.
+    let other = challenge().await;
+    let never_shared = lpbake_keystore::sign_text(&lpbake_keystore::random_key(), other.as_bytes()).to_vec();
+    assert_eq!(sign_in(never_shared, other).await.unwrap().status(), 403);
+    // By hand: the challenge signed through livepeer opens once.
+    assert_eq!(sign_in(by_livepeer.to_vec(), text.clone()).await.unwrap().status(), 200);
     // The same challenge again, and a retired orchestrator's signature, open nothing.
     assert_eq!(sign_in(by_livepeer.to_vec(), text).await.unwrap().status(), 401);
     let text = challenge().await;

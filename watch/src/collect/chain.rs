@@ -12,6 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most accounts remembered; past it the memory starts again.
+const REMEMBERED: usize = 100_000;
 
 /// The collector's view of the chain.
 pub struct Registry {
@@ -42,7 +44,11 @@ impl Registry {
         let round = abi::decode_round(&round.map_err(|e| format!("RoundsManager.currentRound(): {e}"))?)?;
         let info = abi::decode_transcoder(&info.map_err(|e| format!("BondingManager.getTranscoder(): {e}"))?)?;
         let active = info.activation_round <= round && round < info.deactivation_round;
-        self.known.lock().unwrap_or_else(|p| p.into_inner()).insert(*who, (active, Instant::now()));
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= REMEMBERED {
+            known.clear();
+        }
+        known.insert(*who, (active, Instant::now()));
         Ok(active)
     }
 

@@ -63,7 +63,7 @@ impl Sessions {
         if live.is_none_or(|until| until <= Instant::now()) {
             return Err(SignInError::Challenge);
         }
-        let sig = hex::decode(signature.trim().trim_start_matches("0x")).map_err(|_| SignInError::Signature)?;
+        let sig = crate::share::proof::unhex(signature).ok_or(SignInError::Signature)?;
         recover_text(challenge.as_bytes(), &sig).map(Address).map_err(|_| SignInError::Signature)
     }
 

@@ -79,7 +79,7 @@ impl Config {
             );
             match &sh.endpoint {
                 Some(url) => {
-                    let _ = writeln!(s, "endpoint = \"{url}\"");
+                    let _ = writeln!(s, "endpoint = \"{}/...\"  # redacted", url.redacted());
                 }
                 None => s.push_str("# endpoint unset: nothing is sent\n"),
             }

@@ -130,7 +130,7 @@ pub struct ShareCfg {
     /// The operator's MaxMind-format database (GeoLite2 or DB-IP lite).
     pub mmdb: PathBuf,
     pub cell: CellSize,
-    /// The fewest distinct gateways a cell may show (k): thinner cells are merged.
+    /// The fewest distinct gateway addresses a named cell may show (k): thinner cells are merged.
     pub min_gateways: usize,
     /// livepeer's service port: connections to it are gateways.
     pub service_port: u16,
@@ -138,8 +138,9 @@ pub struct ShareCfg {
     /// routable: loopback, private, link-local, CGNAT, ULA: the operator's own transcoders).
     pub ignore: Vec<IpNet>,
     pub extras: Vec<Extra>,
-    /// Where shares go (a remote-write URL); `None`: nothing is sent.
-    pub endpoint: Option<reqwest::Url>,
+    /// Where shares go (a remote-write URL, shown redacted: it may hold a token); `None`: nothing
+    /// is sent.
+    pub endpoint: Option<SecretUrl>,
     pub interval: Duration,
     /// Shares not sent yet, and the most bytes they may take there.
     pub queue_dir: PathBuf,

@@ -216,11 +216,12 @@ fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
     let endpoint = f
         .endpoint
         .as_deref()
-        .map(|e| endpoint_url(e).map_err(|e| invalid(format!("share.endpoint: {e}"))))
+        .map(|e| endpoint_url(e).map(SecretUrl).map_err(|e| invalid(format!("share.endpoint: {e}"))))
         .transpose()?;
-    let interval = f.interval.map_or(Duration::from_secs(300), |d| d.0);
+    // Below Prometheus's 5-minute lookback, so that a cell's series do not drop out between shares.
+    let interval = f.interval.map_or(Duration::from_secs(120), |d| d.0);
     if interval < Duration::from_secs(1) {
-        return Err(invalid("share.interval must be at least 1s (5m is the default)"));
+        return Err(invalid("share.interval must be at least 1s (2m is the default)"));
     }
     Ok(ShareCfg {
         mmdb,
@@ -387,7 +388,7 @@ mod tests {
         assert!(c.extras.is_empty() && c.endpoint.is_none());
         for ok in ["https://collector.example/api/v1/write", "http://127.0.0.1:9090/api/v1/write", "http://[::1]:1/w"] {
             let c = share(&format!("mmdb = \"/g\"\nendpoint = \"{ok}\"\n")).unwrap().share.unwrap();
-            assert_eq!(c.endpoint.unwrap().as_str(), ok);
+            assert_eq!(c.endpoint.unwrap().expose().as_str(), ok);
         }
         let offchain = "network = \"offchain\"\n[share]\nmmdb = \"/g\"\nendpoint = \"https://c.example/w\"\n";
         let err = Config::from_toml(offchain, &Overrides::default()).unwrap_err().to_string();

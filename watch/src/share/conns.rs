@@ -41,8 +41,14 @@ pub fn remote_addrs(proc_net: &Path, port: u16) -> std::io::Result<Vec<IpAddr>> 
     let rows = table(proc_net)?;
     let listening: Vec<IpAddr> =
         rows.iter().filter(|r| r.listening && r.local.port() == port).map(|r| r.local.ip()).collect();
-    let accepted = |r: &Row| listening.iter().any(|l| l.is_unspecified() || *l == r.local.ip());
-    Ok(rows.iter().filter(|r| r.established && r.local.port() == port && accepted(r)).map(|r| r.remote.ip()).collect())
+    let on_port = rows.iter().filter(|r| r.established && r.local.port() == port);
+    Ok(on_port.filter(|r| accepted(&listening, r.local.ip())).map(|r| r.remote.ip()).collect())
+}
+
+/// Whether a connection with local address `local` was accepted by a socket listening on one of
+/// `listening` (on its port): that address, or every address.
+pub(crate) fn accepted(listening: &[IpAddr], local: IpAddr) -> bool {
+    listening.iter().any(|l| l.is_unspecified() || *l == local)
 }
 
 /// The rows of one table. Rows that do not parse are skipped: the kernel's format is fixed, a

@@ -1,6 +1,6 @@
 //! From addresses to coarse places: each remote address is looked up in the operator's
 //! MaxMind-format database (GeoLite2 or DB-IP lite) and reduced to a cell (a square of N degrees,
-//! a country or a continent); cells with fewer than k distinct gateways are merged into their
+//! a country or a continent); cells with fewer than k distinct gateway addresses are merged into their
 //! continent, then into "other". Each cell also names its region (its continent, or "other").
 //! What leaves this module is counts per cell, never an address.
 
@@ -128,20 +128,28 @@ impl Geo {
         for ip in peers {
             *per_ip.entry(*ip).or_default() += 1;
         }
-        // cell -> (continent, gateways, streams)
-        let mut cells: BTreeMap<String, (Option<String>, usize, usize)> = BTreeMap::new();
+        // cell -> (gateways per continent, gateways, streams). An address with a continent but no
+        // cell (no coordinates, say) starts in its continent's cell; one with neither in "other".
+        let mut cells: BTreeMap<String, (BTreeMap<String, usize>, usize, usize)> = BTreeMap::new();
         for (ip, streams) in per_ip {
             let (cell, continent) = self.place(ip);
-            let entry = cells.entry(cell.unwrap_or_else(|| OTHER.into())).or_insert((continent, 0, 0));
+            let continent = continent.unwrap_or_else(|| OTHER.into());
+            let cell = cell.unwrap_or_else(|| continent.clone());
+            let entry = cells.entry(cell).or_default();
+            *entry.0.entry(continent).or_default() += 1;
             entry.1 += 1;
             entry.2 += streams;
         }
         let other = || Place { cell: OTHER.into(), region: OTHER.into() };
         let mut merged: BTreeMap<Place, (usize, usize)> = BTreeMap::new();
-        for (cell, (continent, gateways, streams)) in cells {
-            let region = continent.unwrap_or_else(|| OTHER.into());
-            let into = if gateways >= k || cell == OTHER {
-                Place { cell, region }
+        for (cell, (continents, gateways, streams)) in cells {
+            // A cell across a border lies in the continent most of its gateways are in (ties: by name).
+            let region = continents
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+                .map_or_else(|| OTHER.into(), |(c, _)| c);
+            let into = if gateways >= k || cell == OTHER || cell == region {
+                Place { region: if cell == OTHER { OTHER.into() } else { region }, cell }
             } else {
                 Place { cell: region.clone(), region }
             };

@@ -23,8 +23,8 @@ pub fn bytes_received(port: u16) -> io::Result<u64> {
     let mut socks = dump(AF_INET)?;
     socks.extend(dump(AF_INET6)?);
     let listening: Vec<IpAddr> = socks.iter().filter(|s| s.listening && s.local.1 == port).map(|s| s.local.0).collect();
-    let accepted = |s: &Sock| listening.iter().any(|l| l.is_unspecified() || *l == s.local.0);
-    Ok(socks.iter().filter(|s| !s.listening && s.local.1 == port && accepted(s)).map(|s| s.bytes_received).sum())
+    let on_port = socks.iter().filter(|s| !s.listening && s.local.1 == port);
+    Ok(on_port.filter(|s| super::conns::accepted(&listening, s.local.0)).map(|s| s.bytes_received).sum())
 }
 
 /// Every established or listening TCP socket of `family`, with its TCP info.

@@ -52,6 +52,53 @@ pub fn remote_write_config(url: &reqwest::Url) -> String {
     )
 }
 
+/// Whether `text` is a collector's sign-in challenge and nothing else: a collector that sent a
+/// delegation text instead would get the account's signature on a delegation to its own key.
+fn is_challenge(text: &str) -> bool {
+    text.strip_prefix("lpshare sign-in v1 nonce=")
+        .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `lpwatch share --sign-in URL`: gets a challenge from the collector at `collector`, has
+/// livepeer's account sign it (after checking it is one), and returns the collector's answer
+/// (a token for its raw series).
+pub async fn sign_in(cfg: &Config, collector: &reqwest::Url) -> Result<String, String> {
+    let timeout = Duration::from_secs(10);
+    let client = crate::client::builder([collector]).build().map_err(|e| e.to_string())?;
+    let url = |path: &str| collector.join(path).map_err(|e| e.to_string());
+    let get =
+        client.get(url("/api/challenge")?).timeout(timeout).send().await.map_err(crate::jsonrpc::transport_error)?;
+    let challenge =
+        String::from_utf8_lossy(&crate::bounded::read_body(get, 4096).await.map_err(|e| e.to_string())?).into_owned();
+    if !is_challenge(&challenge) {
+        return Err(
+            "the collector's challenge is not one (lpshare sign-in v1 nonce=<64 hex digits>): nothing signed".into()
+        );
+    }
+    let cli = LivepeerCli::new(cfg.livepeer.cli_url.clone())?;
+    let signature = cli.sign_message(&challenge, timeout).await.map_err(|e| e.to_string())?;
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("challenge", &challenge)
+        .append_pair("signature", &format!("0x{}", hex::encode(signature)))
+        .finish();
+    let resp = client
+        .post(url("/api/session")?)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(crate::jsonrpc::transport_error)?;
+    let status = resp.status();
+    let body =
+        String::from_utf8_lossy(&crate::bounded::read_body(resp, 4096).await.map_err(|e| e.to_string())?).into_owned();
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("the collector refused the sign-in (HTTP {}): {}", status.as_u16(), body.trim()))
+    }
+}
+
 /// The last share made, as Prometheus text, for lpwatch's `/metrics` (empty until the first).
 #[derive(Debug, Default)]
 pub struct Latest(std::sync::Mutex<String>);
@@ -131,4 +178,15 @@ pub(crate) async fn kernel_bytes_ratio(cli: &LivepeerCli, share: &ShareCfg, time
 pub(crate) fn gateways(share: &ShareCfg) -> Result<Vec<IpAddr>, ShareError> {
     let peers = conns::remote_addrs(Path::new("/proc/net"), share.service_port).map_err(ShareError::Conns)?;
     Ok(peers.into_iter().filter(|ip| !share.ignore.iter().any(|net| net.contains(ip))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_challenge_is_signed_for_a_collector() {
+        assert!(super::is_challenge(&format!("lpshare sign-in v1 nonce={}", "ab".repeat(32))));
+        let delegation = "lpshare delegation v1 orchestrator=0x01 reporter=0x02 chain=42161";
+        assert!(!super::is_challenge(delegation));
+        assert!(!super::is_challenge(&format!("lpshare sign-in v1 nonce={} {delegation}", "ab".repeat(32))));
+    }
 }

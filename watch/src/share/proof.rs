@@ -141,7 +141,7 @@ impl Verifier {
             return Err(Refusal::Unsigned);
         };
         let timestamp_ms: i64 = ts.trim().parse().map_err(|_| Refusal::Stale)?;
-        if (now_ms - timestamp_ms).abs() > self.window_ms {
+        if now_ms.abs_diff(timestamp_ms) > self.window_ms.unsigned_abs() {
             return Err(Refusal::Stale);
         }
         let (orchestrator, reporter) = self.delegation(text, dsig)?;
@@ -173,7 +173,8 @@ impl Verifier {
     }
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Bytes from hex, with or without `0x`.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     hex::decode(s.trim().trim_start_matches("0x")).ok()
 }
 

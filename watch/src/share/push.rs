@@ -11,22 +11,31 @@ use super::geo::Geo;
 use super::proof::{delegation_text, Delegation, Reporter};
 use super::queue::Queue;
 use super::{gateways, kernel_bytes_ratio, remote_write, set, Latest, ShareError};
-use crate::config::{Config, ShareCfg};
+use crate::config::{Config, SecretUrl, ShareCfg};
 use crate::livepeer::LivepeerCli;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Tries per queued body and round; waits 1 s, then 2 s between them.
 const ATTEMPTS: u32 = 3;
 /// The longest one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How a round of sending ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Drained {
+    /// Sent what could be sent; the rest waits.
+    Done,
+    /// The endpoint does not take the delegation (403 `not_delegated`).
+    NotDelegated,
+}
+
 /// What an endpoint did with one body.
 enum Sent {
     Accepted,
-    /// Refused for good (a 4xx other than 429): sending it again cannot help.
-    Refused(String),
+    /// Refused for good (a 4xx other than 429): sending it again cannot help. `u16` the status.
+    Refused(u16, String),
     /// Not delivered (no connection, a timeout, 429, 5xx): it stays queued.
     Failed(String),
 }
@@ -41,7 +50,7 @@ pub struct Sharer {
 
 /// Where shares are sent, with `share.endpoint`.
 struct Pusher {
-    endpoint: reqwest::Url,
+    endpoint: SecretUrl,
     queue: Queue,
     client: reqwest::Client,
     reporter: Reporter,
@@ -57,10 +66,12 @@ impl Sharer {
             Some(endpoint) => {
                 let queue = Queue::open(&share.queue_dir, share.queue_max_bytes).map_err(ShareError::Queue)?;
                 let reporter = Reporter::load_or_create(&share.key_file).map_err(ShareError::Key)?;
-                let client =
-                    crate::client::builder([&endpoint]).connect_timeout(Duration::from_secs(5)).build().map_err(
-                        |e| ShareError::Queue(std::io::Error::other(format!("cannot build the HTTP client: {e}"))),
-                    )?;
+                let client = crate::client::builder([endpoint.expose()])
+                    .connect_timeout(Duration::from_secs(5))
+                    .build()
+                    .map_err(|e| {
+                        ShareError::Queue(std::io::Error::other(format!("cannot build the HTTP client: {e}")))
+                    })?;
                 Some(Pusher { endpoint, queue, client, reporter })
             }
         };
@@ -76,14 +87,14 @@ impl Sharer {
         let timeout = self.cfg.checks.timeout;
         let every = crate::units::format_duration(self.share().interval);
         match &self.push {
-            Some(p) => tracing::info!("share: every {every} to {}", p.endpoint.host_str().unwrap_or("?")),
+            Some(p) => tracing::info!("share: every {every} to {}", p.endpoint.redacted()),
             None => tracing::info!("share: every {every} on /metrics only (no share.endpoint)"),
         }
         let mut before = cli.metrics(timeout).await.ok().map(|m| (m, Instant::now()));
         let mut tick = tokio::time::interval(self.share().interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let mut delegation = self.push.as_ref().and_then(|p| self.saved_delegation(p));
+        let mut delegation = None;
         loop {
             tick.tick().await;
             match cli.metrics(timeout).await {
@@ -102,7 +113,12 @@ impl Sharer {
                 delegation = self.delegate(push, &cli).await;
             }
             if let Some(d) = &delegation {
-                push.drain(d).await;
+                if push.drain(d).await == Drained::NotDelegated {
+                    // The account changed, or the collector is on another chain: ask again.
+                    tracing::warn!("share: the endpoint does not take the delegation; asking livepeer's account again");
+                    let _ = std::fs::remove_file(self.delegation_path());
+                    delegation = None;
+                }
             }
         }
     }
@@ -116,37 +132,32 @@ impl Sharer {
         ))
     }
 
-    /// The kept delegation, if it is one of this reporting key (text on the first line, the
-    /// signature's hex on the second).
-    fn saved_delegation(&self, push: &Pusher) -> Option<Delegation> {
-        let text = std::fs::read_to_string(self.delegation_path()).ok()?;
-        let (text, signature) = text.trim().split_once('\n')?;
-        if !text.contains(&format!(" reporter={} ", push.reporter.address)) {
-            return None;
-        }
-        Some(Delegation { text: text.to_string(), signature: hex::decode(signature.trim()).ok()? })
-    }
-
-    /// Asks livepeer's account to delegate the reporting key, and keeps the answer.
+    /// The delegation of the reporting key by livepeer's account (`/ethAddr`) on this chain: the
+    /// kept one if it is exactly that, else asked of `/signMessage` and kept.
     async fn delegate(&self, push: &Pusher, cli: &LivepeerCli) -> Option<Delegation> {
         let timeout = self.cfg.checks.timeout;
         let chain_id = self.cfg.chain_id?;
         let attempt = async {
-            let orchestrator = match self.cfg.livepeer.orchestrator {
-                Some(a) => a,
-                None => cli.eth_addr(timeout).await?,
-            };
-            let text = delegation_text(&orchestrator, &push.reporter.address, chain_id);
+            let account = cli.eth_addr(timeout).await?;
+            let text = delegation_text(&account, &push.reporter.address, chain_id);
+            if let Some(kept) = self.kept_delegation(&text) {
+                return Ok((kept, false));
+            }
             let signature = cli.sign_message(&text, timeout).await?;
-            Ok::<_, crate::livepeer::CliError>(Delegation { text, signature })
+            Ok::<_, crate::livepeer::CliError>((Delegation { text, signature }, true))
         };
         match attempt.await {
-            Ok(d) => {
-                let kept = format!("{}\n{}\n", d.text, hex::encode(&d.signature));
-                if let Err(e) = std::fs::write(self.delegation_path(), kept) {
-                    tracing::warn!("share: cannot keep the delegation in {}: {e}", self.delegation_path().display());
+            Ok((d, new)) => {
+                if new {
+                    let kept = format!("{}\n{}\n", d.text, hex::encode(&d.signature));
+                    if let Err(e) = std::fs::write(self.delegation_path(), kept) {
+                        tracing::warn!(
+                            "share: cannot keep the delegation in {}: {e}",
+                            self.delegation_path().display()
+                        );
+                    }
+                    tracing::info!("share: reporting key {} delegated by livepeer's account", push.reporter.address);
                 }
-                tracing::info!("share: reporting key {} delegated by livepeer's account", push.reporter.address);
                 Some(d)
             }
             Err(e) => {
@@ -154,6 +165,17 @@ impl Sharer {
                 None
             }
         }
+    }
+
+    /// The kept delegation if its text is `text` (text on the first line, the signature's hex
+    /// on the second).
+    fn kept_delegation(&self, text: &str) -> Option<Delegation> {
+        let kept = std::fs::read_to_string(self.delegation_path()).ok()?;
+        let (kept_text, signature) = kept.trim().split_once('\n')?;
+        if kept_text != text {
+            return None;
+        }
+        Some(Delegation { text: text.to_string(), signature: hex::decode(signature.trim()).ok()? })
     }
 
     /// Makes the share from two readings of `/metrics` (and the kernel's byte ratio), keeps it for
@@ -175,36 +197,45 @@ impl Sharer {
         let series = set::series(&readings, &share.extras);
         self.latest.set(set::exposition(&series));
         let Some(push) = &self.push else { return Ok(()) };
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now_ms = crate::clock::unix_ms();
         push.queue.push(now_ms, &remote_write::encode(&series, now_ms)).map_err(ShareError::Queue)
     }
 }
 
 impl Pusher {
-    /// Sends the queue oldest first, stopping at the first body that cannot be delivered.
-    async fn drain(&self, delegation: &Delegation) {
+    /// Sends the queue oldest first, stopping at the first body that cannot be delivered, or
+    /// when the endpoint does not take the delegation (the body stays queued).
+    async fn drain(&self, delegation: &Delegation) -> Drained {
         let entries = match self.queue.entries() {
             Ok(e) => e,
-            Err(e) => return tracing::warn!("share: {e}"),
+            Err(e) => {
+                tracing::warn!("share: {e}");
+                return Drained::Done;
+            }
         };
+        let to = self.endpoint.redacted();
         for path in entries {
             match self.send_file(&path, delegation).await {
                 Sent::Accepted => {}
-                Sent::Refused(why) => tracing::warn!("share: {} refused a share, dropped: {why}", self.endpoint),
+                Sent::Refused(403, why) if why.contains("not_delegated") => return Drained::NotDelegated,
+                Sent::Refused(_, why) => tracing::warn!("share: {to} refused a share, dropped: {why}"),
                 Sent::Failed(why) => {
-                    return tracing::warn!("share: cannot send to {}, kept queued: {why}", self.endpoint);
+                    tracing::warn!("share: cannot send to {to}, kept queued: {why}");
+                    return Drained::Done;
                 }
             }
             if let Err(e) = std::fs::remove_file(&path) {
-                return tracing::warn!("share: cannot remove {}: {e}", path.display());
+                tracing::warn!("share: cannot remove {}: {e}", path.display());
+                return Drained::Done;
             }
         }
+        Drained::Done
     }
 
     async fn send_file(&self, path: &Path, delegation: &Delegation) -> Sent {
         let body = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) => return Sent::Refused(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Sent::Refused(0, format!("cannot read {}: {e}", path.display())),
         };
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
@@ -220,9 +251,9 @@ impl Pusher {
     }
 
     async fn send(&self, body: Vec<u8>, delegation: &Delegation) -> Sent {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now_ms = crate::clock::unix_ms();
         let signed = self.reporter.sign(delegation, now_ms, &body);
-        let mut req = self.client.post(self.endpoint.clone()).timeout(REQUEST_TIMEOUT).body(body);
+        let mut req = self.client.post(self.endpoint.expose().clone()).timeout(REQUEST_TIMEOUT).body(body);
         for (name, value) in remote_write::HEADERS {
             req = req.header(name, value);
         }
@@ -240,7 +271,7 @@ impl Pusher {
         let text = resp.text().await.unwrap_or_default();
         let why = format!("HTTP {}: {}", status.as_u16(), crate::jsonrpc::truncate(text.trim(), 200));
         if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
-            Sent::Refused(why)
+            Sent::Refused(status.as_u16(), why)
         } else {
             Sent::Failed(why)
         }

@@ -64,8 +64,16 @@ pub fn compress(req: &WriteRequest) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy takes any input below 4 GiB")
 }
 
-/// The request a body holds (the collector reads pushes with it).
+/// The most a body may grow to when decompressed: a share is a few kilobytes.
+const MAX_DECODED: usize = 4 << 20;
+
+/// The request a body holds (the collector reads pushes with it). The decompressed size is
+/// checked before anything is allocated for it.
 pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
+    let len = snap::raw::decompress_len(body).map_err(|e| format!("not snappy: {e}"))?;
+    if len > MAX_DECODED {
+        return Err(format!("decompresses to {len} bytes, more than the {MAX_DECODED} a share may hold"));
+    }
     let proto = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| format!("not snappy: {e}"))?;
     WriteRequest::decode(proto.as_slice()).map_err(|e| format!("not a WriteRequest: {e}"))
 }
@@ -91,5 +99,8 @@ mod tests {
         assert_eq!(names, ["__name__", "cell", "region"]);
         assert_eq!(req.timeseries[1].samples, [Sample { value: 4.0, timestamp: 1_700_000_000_000 }]);
         assert!(decode(b"\x00garbage").is_err());
+        // A header claiming 1 GiB is refused before anything is allocated.
+        let err = decode(&[0x80, 0x80, 0x80, 0x80, 0x04, 0x00]).unwrap_err();
+        assert!(err.contains("more than"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
-//! What a share holds: the minimal set (sessions now and at most, gateways, connections and
-//! transcoded pixels per second per cell) and the extras an operator names one by one, computed
-//! from two readings of livepeer's `/metrics` and the cells of the connected gateways.
+//! What a share holds: the minimal set (sessions now and at most, the kernel's byte count over
+//! livepeer's where livepeer reports one, and per cell gateways, connections and transcoded
+//! pixels per second) and the extras an operator names one by one, computed from two readings of
+//! livepeer's `/metrics`, the cells of the connected gateways and the kernel's count.
 
 use super::geo::{CellCount, Place};
 use serde::Deserialize;
