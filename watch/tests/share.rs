@@ -243,7 +243,9 @@ async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
     assert_eq!(berlin["value"][1], "4", "{berlin}");
     let samples = query(port, "count_over_time(lpshare_sessions[10m])").await;
     let count: usize = samples.first().and_then(|s| s["value"][1].as_str()).and_then(|v| v.parse().ok()).unwrap_or(0);
-    assert!(count > held, "{count} samples in Prometheus, {held} were queued");
+    // Each queued share arrived as a sample of its own (the queue may have moved on since it
+    // was counted, so at least as many).
+    assert!(count >= held, "{count} samples in Prometheus, {held} were queued");
     let cells: Vec<String> = query(port, "lpshare_streams")
         .await
         .iter()
