@@ -1,8 +1,8 @@
 //! The command line: every flag has an `LPWATCH_*` twin and wins over the config file.
 //! RPC upstream URLs (which often carry API keys) are never flags: see `--help`.
 //! Four subcommands do a job instead of watching: `keystore-init` prepares livepeer's Ethereum
-//! account, `probe` is a container health check, `share --dry-run` prints what sharing would send,
-//! `collect` runs the collector of shares.
+//! account, `probe` is a container health check, `share` prints what sharing sends (or the
+//! remote_write block for it, or signs in at a collector), `collect` runs the collector of shares.
 
 use crate::config::Overrides;
 use clap::{Parser, Subcommand};

@@ -1,6 +1,8 @@
 //! lpwatch: health, metrics, reward and balance watch, and JSON-RPC failover for a Livepeer
 //! node. The binary (`main.rs`) only parses arguments and calls [`app::run`] (or
-//! [`keystore_init::run`] for `lpwatch keystore-init`, [`probe::run`] for `lpwatch probe`, [`share::dry_run`] for `lpwatch share --dry-run`, [`collect::run`] for `lpwatch collect`).
+//! [`keystore_init::run`] for `lpwatch keystore-init`, [`probe::run`] for `lpwatch probe`,
+//! [`share::dry_run`], [`share::remote_write_config`] and [`share::sign_in`] for `lpwatch share`,
+//! [`collect::run`] for `lpwatch collect`).
 
 pub mod abi;
 pub mod app;

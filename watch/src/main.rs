@@ -1,5 +1,5 @@
 //! The `lpwatch` binary: parse flags, load and validate the config, run until signalled; or run the
-//! `keystore-init`, `probe`, `share --dry-run` or `collect` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
+//! `keystore-init`, `probe`, `share` (`--dry-run`, `--remote-write`, `--sign-in`) or `collect` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
 
 use clap::Parser;
 use lpwatch::cli::{Args, Command, ShareArgs};

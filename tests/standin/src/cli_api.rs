@@ -1,6 +1,6 @@
 //! The CLI HTTP API on the CLI port, answering as go-livepeer's `cliWebServerHandlers` does. On a network
-//! other than `offchain`, `/ethAddr` gives the node's account; every other chain endpoint answers as with no
-//! Ethereum client (off-chain): `500 missing ETH client`.
+//! other than `offchain`, `/ethAddr` gives the node's account and `/signMessage` signs with its key; every
+//! other chain endpoint answers as with no Ethereum client (off-chain): `500 missing ETH client`.
 
 use std::sync::Arc;
 

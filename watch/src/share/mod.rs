@@ -1,11 +1,13 @@
 //! Opt-in shared network metrics: what an orchestrator agrees to share about the demand it sees,
-//! and nothing more. `[share]` in the config sets it up; `lpwatch share --dry-run` prints
-//! exactly what a share holds. The jobs: `conns` finds the gateways connected to the service
-//! port, `geo` reduces them to coarse cells with at least k gateways, `set` computes the shared
-//! series from livepeer's metrics, the cells and the kernel's byte count (`kernel`), which
-//! checks livepeer's own; `remote_write` encodes them, `queue` keeps what
-//! is not sent yet, `proof` signs them (and checks signatures), `push` sends every
-//! `share.interval` when `share.endpoint` is set.
+//! and nothing more. `[share]` in the config sets it up. Here: `lpwatch share --dry-run` (what a
+//! share holds), `--remote-write` (the block for an operator's own Prometheus), `--sign-in` (a
+//! token for a collector's raw series), where shares may go, and the last share for `/metrics`.
+//! The jobs: `conns` finds the gateways connected to the service port, `geo` reduces them to
+//! coarse cells with at least k gateway addresses, `set` computes the shared series from
+//! livepeer's metrics, the cells and the kernel's byte count (`kernel`), which checks
+//! livepeer's own; `remote_write` encodes them, `queue` keeps what is not sent yet, `proof` signs
+//! them (and checks signatures), `push` is the loop that makes shares every `share.interval` and
+//! sends them when `share.endpoint` is set.
 
 pub mod conns;
 pub mod geo;
