@@ -156,4 +156,7 @@ for t in dockerd docker docker-registry skopeo umoci mmdebstrap promtool prometh
     command -v "$t" >/dev/null 2>&1 || die "$t not on PATH after install (PATH=$PATH)"
 done
 docker compose version >/dev/null 2>&1 || die "'docker compose' does not work: check $plugin"
+# Nix creates its state (/nix/var/nix: profiles, gcroots, db) on its first run, not atomically:
+# two first evaluations at once race on it. Create it here, once, before any test runs Nix.
+nix-instantiate --eval -E 1 >/dev/null || die "nix-instantiate cannot evaluate '1': check /nix/var/nix"
 say "all tools present"
