@@ -82,7 +82,10 @@ impl Response {
 
 pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
-/// Serves `listener` on a background thread, over TLS when `tls` is given.
+/// Serves `listener` on a background thread, over TLS when `tls` is given. A plain listener drops a
+/// peer silent for [`IO_TIMEOUT`]; the TLS one is the service port, which, like the real node's (its
+/// `http.Server` sets no timeouts, for the transcoders' streams), keeps a connection while the peer
+/// does: gateways hold theirs open between segments.
 pub fn serve(listener: TcpListener, handler: Handler, tls: Option<Arc<ServerConfig>>) {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
@@ -97,8 +100,10 @@ pub fn serve(listener: TcpListener, handler: Handler, tls: Option<Arc<ServerConf
 
 fn handle_connection(tcp: TcpStream, handler: &Handler, tls: Option<Arc<ServerConfig>>) -> io::Result<()> {
     let peer = tcp.peer_addr()?;
-    tcp.set_read_timeout(Some(IO_TIMEOUT))?;
-    tcp.set_write_timeout(Some(IO_TIMEOUT))?;
+    if tls.is_none() {
+        tcp.set_read_timeout(Some(IO_TIMEOUT))?;
+        tcp.set_write_timeout(Some(IO_TIMEOUT))?;
+    }
     match tls {
         Some(config) => {
             let conn = ServerConnection::new(config).map_err(io::Error::other)?;
