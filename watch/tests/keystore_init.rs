@@ -188,7 +188,7 @@ async fn the_standin_unlocks_the_account_from_the_password_file() {
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .expect("spawn the livepeer stand-in");
-    let mut node = Proc { child, name: "livepeer" };
+    let mut node = Proc::new(child, "livepeer");
 
     let client = reqwest::Client::new();
     let url = format!("http://{cli}/ethAddr");

@@ -14,7 +14,7 @@ mod common;
 
 use common::collect::{delegated, now_ms, Collect};
 use common::geo_db::{self, Network};
-use common::prometheus::{query, start_prometheus, start_prometheus_with};
+use common::prometheus::{query, ready, start_prometheus, start_prometheus_with};
 use common::{evm, free_port, start_standin, within, Lpwatch, Proc, DEV};
 use lpwatch::share::geo::Place;
 use lpwatch::share::proof::Reporter;
@@ -235,17 +235,22 @@ async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
     // Prometheus comes up: the queue drains into it, each share at its own time.
     let dir = tempfile::tempdir().unwrap();
     let mut prometheus = start_prometheus(dir.path(), port, &[]);
+    let up_ms = ready(port).await;
     within(60, "the queue drained", || async { queued(&queue).is_empty().then_some(()) }).await;
     let berlin = within(30, "Berlin's gateways in Prometheus", || async {
         query(port, "lpshare_gateways{cell=\"N50E010-5deg\",region=\"europe\"}").await.first().cloned()
     })
     .await;
     assert_eq!(berlin["value"][1], "4", "{berlin}");
-    let samples = query(port, "count_over_time(lpshare_sessions[10m])").await;
-    let count: usize = samples.first().and_then(|s| s["value"][1].as_str()).and_then(|v| v.parse().ok()).unwrap_or(0);
-    // Each queued share arrived as a sample of its own (the queue may have moved on since it
-    // was counted, so at least as many).
-    assert!(count >= held, "{count} samples in Prometheus, {held} were queued");
+    // The shares queued while nothing listened arrived each as a sample of its own, at the time
+    // it was taken: at least two samples are older than Prometheus (the queue holds two or more).
+    let samples = query(port, "lpshare_sessions[10m]").await;
+    let times: Vec<f64> = samples
+        .first()
+        .and_then(|s| s["values"].as_array())
+        .map_or(vec![], |v| v.iter().filter_map(|p| p[0].as_f64()).collect());
+    let older = times.iter().filter(|t| **t * 1000.0 < up_ms as f64).count();
+    assert!(older >= 2, "{older} of the samples {times:?} are older than Prometheus (ready at {up_ms} ms)");
     let cells: Vec<String> = query(port, "lpshare_streams")
         .await
         .iter()
@@ -308,10 +313,7 @@ async fn without_an_endpoint_lpwatch_connects_only_to_livepeer() {
     let cli: std::net::SocketAddr = node.cli.trim_start_matches("http://").parse().unwrap();
     let port = free_port();
     let mut prometheus = start_prometheus(node.dir.path(), port, &[]);
-    within(30, "Prometheus up", || async {
-        reqwest::get(format!("http://127.0.0.1:{port}/-/ready")).await.ok().filter(|r| r.status().is_success())
-    })
-    .await;
+    ready(port).await;
     let checks = "[checks]\ninterval = \"500ms\"\n";
     // Every connect() over 4 s, with [share] but no endpoint: only livepeer's CLI.
     let off = connects(node.dir.path(), &node.config(false, &format!("interval = \"1s\"\n{checks}")), 4);
@@ -628,7 +630,7 @@ async fn the_kernel_and_the_gateway_agree_on_the_bytes_of_a_real_stream() {
         .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap())
         .spawn()
         .unwrap();
-    let mut gateway = Proc { child, name: "livepeer gateway" };
+    let mut gateway = Proc::new(child, "livepeer gateway");
     let cli_url = format!("http://127.0.0.1:{cli}");
     wait_for_metrics(&cli_url, &mut gateway).await;
     let publisher = Command::new(&ffmpeg)
@@ -640,7 +642,7 @@ async fn the_kernel_and_the_gateway_agree_on_the_bytes_of_a_real_stream() {
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut publisher = Proc { child: publisher, name: "ffmpeg" };
+    let mut publisher = Proc::new(publisher, "ffmpeg");
     // A megabyte in, the handshake and the bytes in flight weigh little.
     let status = format!("{cli_url}/status");
     within(20, "1 MB of the stream at the gateway", || async {
@@ -682,6 +684,7 @@ async fn an_operators_prometheus_sends_on_only_the_share() {
     let block = stdout(&out);
     let receiver_dir = tempfile::tempdir().unwrap();
     let mut receiver = start_prometheus(receiver_dir.path(), receiver_port, &[]);
+    ready(receiver_port).await;
     let own_dir = tempfile::tempdir().unwrap();
     let scrape = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: lpwatch\n    static_configs:\n      - targets: [\"{}\"]\n{block}",

@@ -59,7 +59,7 @@ impl Collect {
             reqwest::get(format!("http://127.0.0.1:{prom_port}/-/ready")).await.ok().filter(|r| r.status().is_success())
         })
         .await;
-        Collect { url, proc: Proc { child, name: "lpwatch collect" }, prometheus, prom_port, geth, bonding, _dir: dir }
+        Collect { url, proc: Proc::new(child, "lpwatch collect"), prometheus, prom_port, geth, bonding, _dir: dir }
     }
 
     /// `lpcollect_pushes_total{result}`.

@@ -76,13 +76,23 @@ pub fn standin_path() -> PathBuf {
     built
 }
 
-/// A child process killed (and reaped) on drop.
+/// A child process killed (and reaped) on drop; if it writes a log file and the test is
+/// failing, the log's tail is printed then, so a failure in CI shows what the process saw.
 pub struct Proc {
     pub child: Child,
     pub name: &'static str,
+    log: Option<PathBuf>,
 }
 
 impl Proc {
+    pub fn new(child: Child, name: &'static str) -> Proc {
+        Proc { child, name, log: None }
+    }
+    /// The same process, whose log `path` is printed if the test fails.
+    pub fn logging_to(mut self, path: PathBuf) -> Proc {
+        self.log = Some(path);
+        self
+    }
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -108,6 +118,10 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).stderr(Stdio::null()).status();
         self.kill();
+        if let (Some(log), true) = (&self.log, std::thread::panicking()) {
+            let text = std::fs::read_to_string(log).unwrap_or_else(|e| format!("({e})"));
+            eprintln!("--- {} log {} (last 40 lines):\n{}", self.name, log.display(), tail(&text, 40));
+        }
     }
 }
 
@@ -186,7 +200,7 @@ impl Geth {
             .stderr(log)
             .spawn()
             .expect("spawn geth");
-        let geth = Geth { proc: Proc { child, name: "geth" }, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let geth = Geth { proc: Proc::new(child, "geth"), url: format!("http://127.0.0.1:{port}"), _dir: dir };
         let client = reqwest::Client::new();
         let url = geth.url.clone();
         let log_path = geth._dir.path().join("geth.log");
@@ -279,7 +293,7 @@ impl Lpwatch {
         }
         let child = cmd.spawn().expect("spawn lpwatch");
         let w = Lpwatch {
-            proc: Proc { child, name: "lpwatch" },
+            proc: Proc::new(child, "lpwatch").logging_to(log.clone()),
             http: format!("http://127.0.0.1:{http_port}"),
             rpc: with_rpc.then(|| format!("http://127.0.0.1:{rpc_port}")),
             _dir: dir,
@@ -422,5 +436,5 @@ pub fn start_standin(dir: &Path, network: &str) -> (Proc, String, u16) {
         .stderr(log)
         .spawn()
         .expect("spawn the livepeer stand-in");
-    (Proc { child, name: "livepeer" }, format!("http://127.0.0.1:{cli}"), service)
+    (Proc::new(child, "livepeer"), format!("http://127.0.0.1:{cli}"), service)
 }

@@ -16,16 +16,28 @@ pub fn start_prometheus(dir: &Path, port: u16, rules: &[&Path]) -> Proc {
 pub fn start_prometheus_with(dir: &Path, port: u16, yaml: &str) -> Proc {
     let config = dir.join("prometheus.yml");
     std::fs::write(&config, yaml).unwrap();
+    let log = dir.join("prometheus.log");
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-remote-write-receiver")
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run prometheus ({e}): run `make deps`"));
-    Proc { child, name: "prometheus" }
+    Proc::new(child, "prometheus").logging_to(log)
+}
+
+/// Waits (bounded) until the Prometheus on `port` is ready, and returns the time it was seen
+/// ready, in Unix milliseconds.
+pub async fn ready(port: u16) -> i64 {
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    super::within(30, "Prometheus ready", || async {
+        reqwest::get(&url).await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// The result vector of an instant query.
