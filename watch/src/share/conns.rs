@@ -5,6 +5,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
+/// The TCP tables of this process's network namespace. Not `/proc/net`, its symlink: systemd's
+/// `ProcSubset=pid` (which the baked unit sets) hides it, and keeps `/proc/self`.
+pub const PROC_NET: &str = "/proc/self/net";
+
 /// `st` in `/proc/net/tcp` of an established connection and of a listening socket.
 const ESTABLISHED: &str = "01";
 const LISTEN: &str = "0A";
@@ -18,7 +22,7 @@ pub struct Row {
     pub listening: bool,
 }
 
-/// Every row of `tcp` and `tcp6` under `proc_net` (normally `/proc/net`).
+/// Every row of `tcp` and `tcp6` under `proc_net` (normally [`PROC_NET`]).
 pub fn table(proc_net: &Path) -> std::io::Result<Vec<Row>> {
     let mut out = Vec::new();
     for name in ["tcp", "tcp6"] {
@@ -128,7 +132,7 @@ mod tests {
         // A connection this machine opens from 127.0.0.3 with that same port number is not one.
         let other = TcpListener::bind("127.0.0.1:0").unwrap();
         let outgoing = connect_from("127.0.0.3", port, other.local_addr().unwrap().port());
-        let seen = remote_addrs(Path::new("/proc/net"), port).unwrap();
+        let seen = remote_addrs(Path::new(PROC_NET), port).unwrap();
         assert_eq!(seen, vec!["127.0.0.2".parse::<IpAddr>().unwrap()], "{seen:?}");
         drop((socket, outgoing));
     }

@@ -178,7 +178,7 @@ pub(crate) async fn kernel_bytes_ratio(cli: &LivepeerCli, share: &ShareCfg, time
 
 /// The peers of established connections to the service port, without the ignored networks.
 pub(crate) fn gateways(share: &ShareCfg) -> Result<Vec<IpAddr>, ShareError> {
-    let peers = conns::remote_addrs(Path::new("/proc/net"), share.service_port).map_err(ShareError::Conns)?;
+    let peers = conns::remote_addrs(Path::new(conns::PROC_NET), share.service_port).map_err(ShareError::Conns)?;
     Ok(peers.into_iter().filter(|ip| !share.ignore.iter().any(|net| net.contains(ip))).collect())
 }
 
