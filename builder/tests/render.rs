@@ -22,6 +22,13 @@ fn spec_copy(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
     dir
 }
 
+/// `[lpwatch.share]` on, pushing to a collector, added at the end of the `[lpwatch]` table.
+fn with_share(t: &str) -> String {
+    let share = "[lpwatch.share]\nenable = true\nendpoint = \"https://collector.example.org/api/v1/write\"\nextras = [\"transcoders\"]\n\n";
+    assert!(t.contains("[journald]"));
+    t.replace("[journald]", &format!("{share}[journald]"))
+}
+
 fn node_of(spec: &Path) -> Node {
     render::node(&lpbake::spec::load(spec).unwrap()).unwrap()
 }
@@ -197,9 +204,10 @@ fn the_ruleset_loads_in_nft() {
 #[test]
 fn every_unit_verifies_and_scores_at_most_2() {
     type Edit = Box<dyn Fn(&str) -> String>;
-    let variants: [(&str, Edit); 5] = [
+    let variants: [(&str, Edit); 6] = [
         ("offchain", Box::new(|t: &str| t.replace("network = \"arbitrum-one-mainnet\"", "network = \"offchain\""))),
         ("orchestrator-transcoder + geth", Box::new(|t: &str| t.replace("enable = false", "enable = true"))),
+        ("orchestrator-transcoder + share", Box::new(with_share)),
         (
             "orchestrator",
             Box::new(|t: &str| t.replace("role = \"orchestrator-transcoder\"", "role = \"orchestrator\"")),
@@ -271,6 +279,48 @@ fn lpwatch_parses_its_rendered_config() {
         assert_eq!(cfg.rpc_listen.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:7937"));
         assert!(cfg.rpc.upstreams.len() >= 2);
     }
+}
+
+#[test]
+fn sharing_keeps_lpwatchs_state_on_the_data_volume_and_opens_the_network_only_to_push() {
+    let shipped = node_of(&common::repo().join("images"));
+    assert!(shipped.lpwatch_config.share.is_none(), "sharing is off unless the appliance enables it");
+    let spec = spec_copy(with_share);
+    let node = node_of(spec.path());
+    let w = &node.services["lpwatch.service"];
+    assert!(w.requires_mounts.contains("/var/lib/livepeer"), "{:?}", w.requires_mounts);
+    assert_eq!(w.settings["StateDirectory"], ["livepeer/lpwatch"]);
+    assert_eq!(w.settings["StateDirectoryMode"], ["0700"]);
+    assert_eq!(w.settings["InaccessiblePaths"], ["-/var/lib/livepeer/credentials", "-/var/lib/livepeer/data"]);
+    assert_eq!(w.hardening["RestrictAddressFamilies"], ["AF_INET AF_INET6 AF_NETLINK AF_UNIX"]);
+    assert_eq!(w.hardening["ProcSubset"], ["pid"], "the share reads /proc/self/net, which ProcSubset=pid keeps");
+    // lpwatch reads the rendered [share] as it is.
+    let text = render::files(&node).unwrap().text("/etc/lpwatch/lpwatch.toml").unwrap().to_string();
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("rpc-primary"), "https://rpc.example.org/v2/KEY\n").unwrap();
+    let text = text.replace("/run/credentials/lpwatch.service", creds.path().to_str().unwrap());
+    let cfg = lpwatch::config::Config::from_toml(&text, &Default::default()).unwrap();
+    let share = cfg.share.expect("[share] in the rendered config");
+    assert_eq!(share.mmdb, Path::new("/var/lib/livepeer/geo/GeoLite2-City.mmdb"));
+    assert_eq!(share.queue_dir, Path::new("/var/lib/livepeer/lpwatch/share-queue"));
+    assert_eq!(share.key_file, Path::new("/var/lib/livepeer/lpwatch/share-key"));
+    assert_eq!((share.service_port, share.min_gateways, share.cell.to_string()), (8935, 3, "5deg".to_string()));
+    assert_eq!(share.interval, std::time::Duration::from_secs(120));
+    assert_eq!(share.extras.iter().map(|e| e.as_str()).collect::<Vec<_>>(), ["transcoders"]);
+    assert_eq!(
+        share.endpoint.map(|e| e.expose().to_string()).as_deref(),
+        Some("https://collector.example.org/api/v1/write")
+    );
+    // Off chain, sharing without an endpoint keeps lpwatch on this machine only.
+    let offchain = spec_copy(|t| {
+        with_share(t)
+            .replace("network = \"arbitrum-one-mainnet\"", "network = \"offchain\"")
+            .replace("endpoint = \"https://collector.example.org/api/v1/write\"\n", "")
+    });
+    let node = node_of(offchain.path());
+    let w = &node.services["lpwatch.service"];
+    assert_eq!(w.hardening["IPAddressDeny"], ["any"]);
+    assert!(node.lpwatch_config.share.as_ref().is_some_and(|s| s.endpoint.is_none()));
 }
 
 #[test]

@@ -13,6 +13,8 @@ pub struct Needs {
     /// Raises its own resource limits (geth raises its open-file limit and exits when it
     /// cannot), so `@resources` system calls stay allowed.
     pub resources: bool,
+    /// Reads socket statistics over netlink (sock_diag), so AF_NETLINK stays allowed.
+    pub netlink: bool,
 }
 
 /// The hardening directives of a service; a key with several values becomes several lines.
@@ -44,7 +46,8 @@ pub fn directives(needs: Needs) -> BTreeMap<String, Vec<String>> {
     set("ProtectProc", &["invisible"]);
     set("ProtectSystem", &["strict"]);
     set("RemoveIPC", &["yes"]);
-    set("RestrictAddressFamilies", &["AF_INET AF_INET6 AF_UNIX"]);
+    let families = if needs.netlink { "AF_INET AF_INET6 AF_NETLINK AF_UNIX" } else { "AF_INET AF_INET6 AF_UNIX" };
+    set("RestrictAddressFamilies", &[families]);
     set("RestrictNamespaces", &["yes"]);
     set("RestrictRealtime", &["yes"]);
     set("RestrictSUIDSGID", &["yes"]);

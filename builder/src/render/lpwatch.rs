@@ -1,10 +1,11 @@
 //! lpwatch's config file (`/etc/lpwatch/lpwatch.toml`), written from the appliance in the keys
 //! lpwatch reads (watch/src/config/file.rs): network, loopback listeners, livepeer's CLI, the RPC
-//! upstreams (a URL, or `url_file` under /run/credentials/lpwatch.service/ for one with a key)
-//! and the checks. No secret is in it.
+//! upstreams (a URL, or `url_file` under /run/credentials/lpwatch.service/ for one with a key),
+//! the checks, and the opt-in `[share]` (its database, queue and reporting key on the data
+//! volume). No secret is in it.
 
-use super::node::{CLI_ADDR, GETH_RPC, LPWATCH_HTTP, LPWATCH_RPC};
-use super::{Node, RenderedTree, LPWATCH_CONFIG};
+use super::node::{CLI_ADDR, GETH_RPC, LPWATCH_HTTP, LPWATCH_RPC, ORCHESTRATOR_PORT};
+use super::{Node, RenderedTree, GEO_DIR, LPWATCH_CONFIG, LPWATCH_STATE};
 use crate::error::{Error, Result};
 use crate::spec::appliance::UpstreamSource;
 use crate::spec::{Appliance, Role};
@@ -20,6 +21,8 @@ pub struct Config {
     pub livepeer: Livepeer,
     pub rpc: Rpc,
     pub checks: Checks,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<Share>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +57,21 @@ pub struct Checks {
     pub critical: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_eth_balance: Option<String>,
+}
+
+/// `[share]`: what the orchestrator shares (builder/src/spec/share.rs), where its state is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Share {
+    pub mmdb: String,
+    pub cell: String,
+    pub min_gateways: u32,
+    pub service_port: u16,
+    pub extras: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    pub interval: String,
+    pub queue_dir: String,
+    pub key_file: String,
 }
 
 /// lpwatch's config for the appliance. A standalone transcoder has no chain: lpwatch watches it
@@ -96,6 +114,17 @@ pub fn config(a: &Appliance) -> Config {
             critical,
             min_eth_balance: a.lpwatch.min_eth_balance.clone(),
         },
+        share: a.lpwatch.share.as_ref().map(|s| Share {
+            mmdb: format!("{GEO_DIR}/{}", s.mmdb),
+            cell: s.cell.clone(),
+            min_gateways: s.min_gateways,
+            service_port: ORCHESTRATOR_PORT,
+            extras: s.extras.clone(),
+            endpoint: s.endpoint.clone(),
+            interval: s.interval.clone(),
+            queue_dir: format!("{LPWATCH_STATE}/share-queue"),
+            key_file: format!("{LPWATCH_STATE}/share-key"),
+        }),
     }
 }
 

@@ -57,6 +57,10 @@ pub const GETH_MOUNT: &str = "/var/lib/geth";
 pub const CREDENTIALS_DIR: &str = "/var/lib/livepeer/credentials";
 /// livepeer's `-dataDir` on the data volume.
 pub const LIVEPEER_DATA: &str = "/var/lib/livepeer/data";
+/// lpwatch's state on the data volume (the share's queue and reporting key), its StateDirectory.
+pub const LPWATCH_STATE: &str = "/var/lib/livepeer/lpwatch";
+/// The operator's geo database for the share, on the data volume.
+pub const GEO_DIR: &str = "/var/lib/livepeer/geo";
 /// lpwatch's config file.
 pub const LPWATCH_CONFIG: &str = "/etc/lpwatch/lpwatch.toml";
 

@@ -5,7 +5,7 @@
 
 use super::{
     hardening, lpwatch, Chrony, Firewall, LoadedCredential, LoginLimit, Node, SysUser, Unit, Volume, CREDENTIALS_DIR,
-    DATA_MOUNT, GETH_MOUNT, LIVEPEER_DATA, LPWATCH_CONFIG,
+    DATA_MOUNT, GETH_MOUNT, LIVEPEER_DATA, LPWATCH_CONFIG, LPWATCH_STATE,
 };
 use crate::error::{Error, Result};
 use crate::spec::appliance::UpstreamSource;
@@ -343,7 +343,8 @@ fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
             UpstreamSource::Url(_) => None,
         })
         .collect();
-    let mounts: &[&str] = if credentials.is_empty() { &[] } else { &[DATA_MOUNT] };
+    let share = a.lpwatch.share.as_ref();
+    let mounts: &[&str] = if credentials.is_empty() && share.is_none() { &[] } else { &[DATA_MOUNT] };
     let service = Service {
         user: User { uid: LPWATCH_UID, gid: LPWATCH_UID },
         entrypoint: vec![program(spec, a, "lpwatch")?],
@@ -356,16 +357,29 @@ fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
     };
     let after = strings(&["network-online.target"]);
     let unit_sec = BTreeMap::from([("After".to_string(), after.clone()), ("Wants".to_string(), after)]);
-    let settings = BTreeMap::from([
+    let mut settings = BTreeMap::from([
         // READY=1 once serving; WATCHDOG=1 only while the check loop keeps up (watch/src/notify.rs).
         ("Type".to_string(), strings(&["notify"])),
         ("NotifyAccess".to_string(), strings(&["main"])),
         ("WatchdogSec".to_string(), strings(&["60"])),
         ("TimeoutStopSec".to_string(), strings(&["10"])),
     ]);
+    if share.is_some() {
+        // The share's queue and reporting key move with the data volume (the key is the node's
+        // delegated identity); the node's secrets and keystore there stay out of reach.
+        let state = LPWATCH_STATE.trim_start_matches("/var/lib/");
+        settings.insert("StateDirectory".into(), strings(&[state]));
+        settings.insert("StateDirectoryMode".into(), strings(&["0700"]));
+        settings.insert(
+            "InaccessiblePaths".into(),
+            strings(&[&format!("-{CREDENTIALS_DIR}"), &format!("-{LIVEPEER_DATA}")]),
+        );
+    }
     let listen: &[&str] = if on_chain { &[LPWATCH_HTTP, LPWATCH_RPC] } else { &[LPWATCH_HTTP] };
-    // Off chain, or with the local geth as its only upstream, lpwatch talks to this machine only.
-    let loopback_only = !on_chain || a.rpc.is_empty();
+    // Off chain, or with the local geth as its only upstream, lpwatch talks to this machine only,
+    // unless it pushes shares to a collector.
+    let pushes = share.is_some_and(|s| s.endpoint.is_some());
+    let loopback_only = (!on_chain || a.rpc.is_empty()) && !pushes;
     unit(
         "lpwatch: health, metrics and JSON-RPC failover for livepeer".into(),
         service,
@@ -375,7 +389,8 @@ fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
         unit_sec,
         settings,
         listen,
-        hardening::Needs { loopback_only, resources: false },
+        // The share reads the service port's byte counts over sock_diag netlink.
+        hardening::Needs { loopback_only, resources: false, netlink: share.is_some() },
     )
 }
 
@@ -433,6 +448,6 @@ fn geth(spec: &Spec, a: &Appliance) -> Result<Unit> {
         unit_sec,
         settings,
         &[GETH_RPC, "127.0.0.1:8551"],
-        hardening::Needs { loopback_only: false, resources: true },
+        hardening::Needs { loopback_only: false, resources: true, netlink: false },
     )
 }

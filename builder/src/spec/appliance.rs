@@ -1,9 +1,11 @@
 //! `images/appliance.toml`: the node the disk image runs (role, network, RPC upstreams, livepeer
-//! settings, ssh CIDRs, chrony servers, volume labels, optional geth, lpwatch and journald
-//! settings). Parsed strictly (`deny_unknown_fields`); every error names the file, the line, the
-//! key and the fix. The values are checked here once; `render/` turns them into files.
+//! settings, ssh CIDRs, chrony servers, volume labels, optional geth, lpwatch (with its opt-in
+//! `[lpwatch.share]`, spec/share.rs) and journald settings). Parsed strictly
+//! (`deny_unknown_fields`); every error names the file, the line, the key and the fix. The
+//! values are checked here once; `render/` turns them into files.
 
 use super::read;
+use super::share::{self, ErrFn, Share, ShareDef};
 use crate::error::{Error, Result};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -134,6 +136,8 @@ pub struct Lpwatch {
     /// `None`: lpwatch's default for the role.
     pub critical: Option<Vec<String>>,
     pub min_eth_balance: Option<String>,
+    /// `[lpwatch.share]`, `None` unless enabled.
+    pub share: Option<Share>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +237,8 @@ struct LpwatchDef {
     interval: Option<Spanned<String>>,
     critical: Option<Vec<Spanned<String>>>,
     min_eth_balance: Option<Spanned<String>>,
+    #[serde(default)]
+    share: ShareDef,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,6 +273,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     let base_line = line(f.base.span());
     let base = f.base.into_inner();
 
+    let role_span = f.role.span();
     let role = Role::ALL.iter().find(|(n, _)| *n == f.role.get_ref()).map(|(_, r)| *r).ok_or_else(|| {
         err(
             f.role.span(),
@@ -464,6 +471,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         }
     };
 
+    let share = share::parse(f.lpwatch.share, (role, role_span), offchain, &err)?;
+
     let size = |v: Option<Spanned<String>>, key: &str, default: &str| -> Result<String> {
         let Some(v) = v else { return Ok(default.to_string()) };
         let s = v.get_ref();
@@ -509,13 +518,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         chrony_servers,
         volumes,
         geth,
-        lpwatch: Lpwatch { interval, critical, min_eth_balance },
+        lpwatch: Lpwatch { interval, critical, min_eth_balance, share },
         journald,
         base_line,
     })
 }
-
-type ErrFn<'a> = dyn Fn(Range<usize>, &str, String, &str) -> Error + 'a;
 
 /// `[livepeer]`, checked against the role; `at` is the file and the line of `role`, where a
 /// missing key the role needs is reported.
@@ -750,6 +757,48 @@ mod tests {
             assert!(e.contains(&format!("images/appliance.toml:{line}:")), "{what}: {e}");
             assert!(e.contains(what) && e.contains("fix:"), "{what}: {e}");
             assert!(!e.contains("u:p@") && !e.contains("apikey=abc") && !e.contains("abcdef0123456789"), "{e}");
+        }
+    }
+
+    #[test]
+    fn share_is_off_by_default_and_checked_when_on() {
+        assert_eq!(parse(Path::new("a.toml"), GOOD).unwrap().lpwatch.share, None);
+        let on = |body: &str| format!("{GOOD}[lpwatch.share]\nenable = true\n{body}");
+        let s = parse(Path::new("a.toml"), &on("extras = [\"transcoders\", \"transcoders\"]\n"))
+            .unwrap()
+            .lpwatch
+            .share
+            .unwrap();
+        assert_eq!((s.cell.as_str(), s.min_gateways, s.interval.as_str()), ("5deg", 3, "2m"));
+        assert_eq!(
+            (s.extras, s.endpoint, s.mmdb.as_str()),
+            (vec!["transcoders".to_string()], None, "GeoLite2-City.mmdb")
+        );
+        let ep = |url: &str| on(&format!("endpoint = \"{url}\"\n"));
+        for (bad, what) in [
+            (on("cell = \"7deg\"\n"), "lpwatch.share.cell: `7deg`"),
+            (on("extras = [\"addresses\"]\n"), "lpwatch.share.extras: `addresses`"),
+            (on("min_gateways = 0\n"), "lpwatch.share.min_gateways"),
+            (on("interval = \"10m\"\n"), "lpwatch.share.interval"),
+            (on("mmdb = \"../etc/shadow\"\n"), "lpwatch.share.mmdb"),
+            (on("port = 1\n"), "unknown field `port`"),
+            (ep("http://collector.example.org/w"), "only over https://"),
+            (ep("https://collector.example.org/w?token=s3cret"), "user info, a query"),
+            (ep("https://me:s3cret@collector.example.org/w"), "user info, a query"),
+            (
+                on("endpoint = \"https://c.example.org/w\"\n").replace("arbitrum-one-mainnet", "offchain"),
+                "an offchain node has not",
+            ),
+            (
+                on("")
+                    .replace("\"orchestrator-transcoder\"", "\"gateway\"")
+                    .replace("price_per_unit", "max_price_per_unit"),
+                "lpwatch.share: a gateway has no service port",
+            ),
+        ] {
+            let e = err_of(&bad);
+            assert!(e.contains("images/appliance.toml:") && e.contains(what) && e.contains("fix:"), "{what}: {e}");
+            assert!(!e.contains("s3cret"), "the refusal must not repeat the secret: {e}");
         }
     }
 

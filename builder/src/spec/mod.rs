@@ -7,6 +7,7 @@
 pub mod appliance;
 mod read;
 pub mod service;
+pub mod share;
 
 pub use appliance::{Appliance, Role};
 pub use service::{Credential, Port, Protocol, Service, User};
