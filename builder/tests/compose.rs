@@ -38,6 +38,60 @@ fn committed_compose_files_are_what_render_gives() {
     assert!(compose.contains("file: ./testnet/secrets/orch-secret"), "orch-secret is not a compose secret");
 }
 
+#[test]
+fn a_sharing_orchestrator_shares_in_the_arbitrum_profile_with_its_state_on_the_watch_volume() {
+    // The spec with [lpwatch.share] on, rendered into a project directory.
+    let spec_dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(common::repo().join("images")).unwrap() {
+        let e = e.unwrap();
+        let mut text = std::fs::read_to_string(e.path()).unwrap();
+        if e.file_name() == "appliance.toml" {
+            let share = "[lpwatch.share]\nenable = true\nendpoint = \"https://collector.example.org/api/v1/write\"\n\n";
+            text = text.replace("[journald]", &format!("{share}[journald]"));
+        }
+        std::fs::write(spec_dir.path().join(e.file_name()), text).unwrap();
+    }
+    let files = lpbake::render::compose::render(&lpbake::spec::load(spec_dir.path()).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in &files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    // The testnet's own nodes do not share; the appliance's orchestrator does, keeping its queue
+    // and reporting key on its watch's volume.
+    assert!(files.iter().filter(|(n, _)| !n.contains("arbitrum")).all(|(_, t)| !t.contains("[share]")));
+    let arb_cfg = &files["compose/orchestrator-lpwatch-arbitrum.toml"];
+    for want in [
+        "[share]",
+        "key_file = \"/var/lib/lpwatch/share-key\"",
+        "queue_dir = \"/var/lib/lpwatch/share-queue\"",
+        "mmdb = \"/var/lib/livepeer/geo/GeoLite2-City.mmdb\"",
+        "endpoint = \"https://collector.example.org/api/v1/write\"",
+    ] {
+        assert!(arb_cfg.contains(want), "{want} missing:\n{arb_cfg}");
+    }
+    let config = |mmdb: Option<&str>| {
+        let mut c = Command::new("docker");
+        c.args(["compose", "-p", "lpbake-share-config", "-f", "compose.yaml", "-f", "compose.arbitrum.yaml", "config"])
+            .current_dir(dir.path())
+            .env("LPBAKE_KEYSTORE", dir.path())
+            .env_remove("LPBAKE_GEO_MMDB");
+        if let Some(m) = mmdb {
+            c.env("LPBAKE_GEO_MMDB", m);
+        }
+        c.output().expect("docker compose: run `make deps`")
+    };
+    assert!(common::failed(&config(None)).contains("LPBAKE_GEO_MMDB"), "the profile names its geo database variable");
+    let merged = common::ok(&config(Some("/srv/geo/City.mmdb")));
+    let watch = merged.split("\n  orchestrator-watch:\n").nth(1).expect("orchestrator-watch in the merged project");
+    let watch = &watch[..watch.find("\n  orchestrator:").unwrap_or(watch.len())];
+    for want in ["source: /srv/geo/City.mmdb", "target: /var/lib/livepeer/geo/GeoLite2-City.mmdb", "read_only: true"] {
+        assert!(watch.contains(want), "{want} missing from orchestrator-watch:\n{watch}");
+    }
+    assert!(watch.contains("source: orchestrator-watch-data") && watch.contains("target: /var/lib/lpwatch"), "{watch}");
+}
+
 struct Project {
     dir: tempfile::TempDir,
     name: String,

@@ -19,8 +19,10 @@
 //! volumes, `restart: unless-stopped`. Published ports bind `${LPBAKE_BIND:-127.0.0.1}`.
 //!
 //! `compose.arbitrum.yaml` (the `arbitrum` profile, merged over `compose.yaml`) replaces the
-//! orchestrator with the spec's appliance as it is (its network, keystore, password and RPC
-//! upstreams) and leaves the rest of the testnet out.
+//! orchestrator with the spec's appliance as it is (its network, keystore, password, RPC
+//! upstreams and `[lpwatch.share]`: its queue and key on the watch's volume, the geo database
+//! from `$LPBAKE_GEO_MMDB`) and leaves the rest of the testnet out. The testnet's own nodes do
+//! not share: their gateways are on a private network, which a share never counts.
 
 mod model;
 mod monitoring;
@@ -48,6 +50,8 @@ const GETH_HTTP: u16 = 8545;
 const GETH_METRICS: u16 = 6060;
 /// Published on the host for load balancers and people: the orchestrator's /healthz and /metrics.
 const LPWATCH_PORT: u16 = 7936;
+/// The host's geo database for a sharing orchestrator (`[lpwatch.share]`), mounted read-only.
+const GEO_MMDB_VAR: &str = "LPBAKE_GEO_MMDB";
 /// The profile every testnet-only service joins in `compose.arbitrum.yaml`.
 const TESTNET_PROFILE: &str = "testnet";
 
@@ -102,6 +106,8 @@ pub fn render(spec: &Spec) -> Result<BTreeMap<String, String>> {
         t.rpc.clear();
         t.geth = false;
         t.lpwatch.critical = None;
+        // The testnet's gateways connect from its private network, which a share never counts.
+        t.lpwatch.share = None;
         t.livepeer.service_addr = m.role.is_orchestrator().then(|| orch.clone());
         t.livepeer.orch_addr = (!m.role.is_orchestrator()).then(|| orch.clone());
         let mut n = node::node_of(spec, &t)?;
@@ -238,11 +244,20 @@ fn add_node(p: &mut Project, images: &Images, m: &Member, n: &Node) -> Result<()
     let lp = unit(n, "livepeer.service")?;
     let lw = unit(n, "lpwatch.service")?;
 
-    let mut w = images.service("lpwatch", None, p)?;
+    let mut w = images.service("lpwatch", Some(&watch_name), p)?;
     run_unit(&mut w, p, lw)?;
     // Prometheus scrapes lpwatch over the testnet network; livepeer's CLI stays on loopback.
     let mut cfg = n.lpwatch_config.clone();
     cfg.listen.http = format!("0.0.0.0:{LPWATCH_PORT}");
+    if let Some(share) = &mut cfg.share {
+        // The share's queue and reporting key on lpwatch's own volume; the geo database from the host.
+        let state = images.get("lpwatch")?.service.state_dirs.iter().next().cloned();
+        let state = state.ok_or_else(|| Error::Output("the lpwatch image declares no volume for its state".into()))?;
+        share.queue_dir = format!("{state}/share-queue");
+        share.key_file = format!("{state}/share-key");
+        w.volumes
+            .push(format!("${{{GEO_MMDB_VAR}:?set {GEO_MMDB_VAR} to your geo database (.mmdb)}}:{}:ro", share.mmdb));
+    }
     let config_name = format!("{}-lpwatch", m.name);
     p.config(&config_name, &format!("{config_name}.toml"), super::lpwatch::text(&cfg)?);
     w.configs.push(Mount { source: config_name, target: LPWATCH_CONFIG.into() });
@@ -396,6 +411,8 @@ fn arbitrum(spec: &Spec, a: &Appliance, images: &Images, testnet: &Project) -> R
                 c.source.push_str("-arbitrum");
             }
             o.configs = s.configs;
+            // The geo database of a sharing orchestrator (its own volume is the testnet's).
+            o.volumes = s.volumes.into_iter().filter(|v| v.contains(GEO_MMDB_VAR)).collect();
         }
         p.services.insert(name, o);
     }
