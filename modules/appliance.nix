@@ -24,7 +24,9 @@ let
     RequiresMountsFor = [ mount ];
     AssertPathIsMountPoint = [ mount ];
   };
-  lpwatchReadsData = builtins.any (lib.hasPrefix "${dataMount}/") (builtins.attrValues config.services.lpwatch.credentials);
+  # lpwatch needs the data volume for its upstreams' key files and the share's state.
+  lpwatchReadsData = config.services.lpwatch.share.enable
+    || builtins.any (lib.hasPrefix "${dataMount}/") (builtins.attrValues config.services.lpwatch.credentials);
   v4 = builtins.filter (n: !lib.hasInfix ":" n) cfg.ssh.allow;
   v6 = builtins.filter (n: lib.hasInfix ":" n) cfg.ssh.allow;
   sshRule = family: nets: lib.optionalString (nets != [ ])

@@ -5,9 +5,10 @@
 #
 #   loopbackOnly  the service talks to this machine only: every other IP address is denied
 #   resources     it raises its own resource limits, so `@resources` system calls stay allowed
+#   netlink       it reads socket statistics over netlink (sock_diag), so AF_NETLINK stays allowed
 #   nvidia        it uses NVIDIA GPUs (a list of indices): their device nodes are allowed, and
 #                 CUDA's JIT needs writable executable memory and the driver's /proc files
-{ loopbackOnly ? false, resources ? false, nvidia ? [ ] }:
+{ loopbackOnly ? false, resources ? false, netlink ? false, nvidia ? [ ] }:
 let
   gpu = nvidia != [ ];
 in
@@ -34,7 +35,7 @@ in
   ProtectProc = "invisible";
   ProtectSystem = "strict";
   RemoveIPC = true;
-  RestrictAddressFamilies = "AF_INET AF_INET6 AF_UNIX";
+  RestrictAddressFamilies = if netlink then "AF_INET AF_INET6 AF_NETLINK AF_UNIX" else "AF_INET AF_INET6 AF_UNIX";
   RestrictNamespaces = true;
   RestrictRealtime = true;
   RestrictSUIDSGID = true;

@@ -2,7 +2,9 @@
 # lpbake bakes (builder/src/render/node.rs and lpwatch.rs): /healthz and /metrics on
 # 127.0.0.1:7936, the JSON-RPC failover proxy livepeer uses as -ethUrl on 127.0.0.1:7937, the
 # systemd watchdog. An upstream whose URL holds an API key is a file (urlFile), passed as a
-# systemd credential: never in the store, the config file or a command line.
+# systemd credential: never in the store, the config file or a command line. The opt-in share
+# (services.lpwatch.share, lpbake's [lpwatch.share]) keeps its queue and reporting key in
+# /var/lib/livepeer/lpwatch, out of reach of livepeer's keystore and secrets.
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption mkEnableOption mkPackageOption mkIf types;
@@ -33,12 +35,30 @@ let
       url_file = if u.urlFile == null then null else "/run/credentials/${unit}/${credentialName u}";
     }) upstreams;
     checks = dropNulls { inherit (cfg) interval; inherit critical; min_eth_balance = cfg.minEthBalance; };
+  } // lib.optionalAttrs share.enable {
+    share = dropNulls {
+      mmdb = share.geoDatabase;
+      inherit (share) cell interval endpoint;
+      min_gateways = share.minGateways;
+      service_port = 8935;
+      extras = lib.sort lib.lessThan (lib.unique share.extras);
+      queue_dir = "${shareState}/share-queue";
+      key_file = "${shareState}/share-key";
+    };
   };
   # A URL in the store is world-readable: one with user info or a query (where keys go) is refused.
   keyLike = url: builtins.match "[a-z]+://[^/]*@.*" url != null || lib.hasInfix "?" url;
   loopbackUrl = url: builtins.match "https?://(127\\.[0-9.]+|localhost|\\[::1])(:[0-9]+)?(/.*)?" url != null;
   loopbackOnly = builtins.all (u: u.url != null && loopbackUrl u.url) upstreams;
   checkNames = [ "livepeer" "reward" "eth_balance" "chain_head" "chain_id" "rpc" ];
+  share = cfg.share;
+  shareState = "/var/lib/livepeer/lpwatch";
+  # The share's interval in seconds ("90s", "2m"), checked below to be from 1 s to under 5 min.
+  seconds = d: let m = builtins.match "([0-9]+)(s|m)" d; in
+    lib.toInt (builtins.head m) * (if builtins.elemAt m 1 == "m" then 60 else 1);
+  # Where shares go is baked into the store: https, with no user info, query or fragment.
+  safeEndpoint = url: builtins.match "https://[^/@?#]+(/[^?#]*)?" url != null;
+  pushes = share.enable && share.endpoint != null;
 in
 {
   options.services.lpwatch = {
@@ -88,6 +108,55 @@ in
       description = "ETH below which eth_balance fails (gas for reward() and ticket redemption).";
     };
 
+    share = {
+      enable = mkEnableOption ''
+        the opt-in shared network metrics: sessions, and gateways, streams and transcoded pixels
+        per geo cell (no address, no stream), pushed signed to a community collector or left on
+        /metrics for your own Prometheus (`lpwatch share --dry-run` prints what a push sends).
+        Needs an orchestrator and a MaxMind-format geo database you provide'';
+
+      endpoint = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "https://collector.example.org/api/v1/write";
+        description = ''
+          The collector's remote-write URL (https, nothing secret in it: pushes are signed by a
+          reporting key your orchestrator account delegates once). Null: nothing is pushed and
+          the share stays on lpwatch's /metrics.
+        '';
+      };
+
+      cell = mkOption {
+        type = types.strMatching "(1|2|3|5|6|9|10|15|18|30|45|90)deg|country|continent";
+        default = "5deg";
+        description = "The geo cell gateways are counted in: squares of N degrees (N divides 90), or a country or continent.";
+      };
+
+      minGateways = mkOption {
+        type = types.ints.positive;
+        default = 3;
+        description = "k: a cell with fewer distinct gateways is merged into its continent, then into \"other\".";
+      };
+
+      extras = mkOption {
+        type = types.listOf (types.enum [ "success_rate" "transcoders" ]);
+        default = [ ];
+        description = "Optional series shared besides the minimal set, each named.";
+      };
+
+      interval = mkOption {
+        type = types.strMatching "[0-9]+(s|m)";
+        default = "2m";
+        description = "How often a push is sent: from 1s to under 5m (Prometheus's lookback).";
+      };
+
+      geoDatabase = mkOption {
+        type = types.str;
+        default = "/var/lib/livepeer/geo/GeoLite2-City.mmdb";
+        description = "The MaxMind-format database (GeoLite2 or DB-IP lite City) lpwatch looks addresses up in, readable by lpwatch.";
+      };
+    };
+
     credentials = mkOption {
       type = types.attrsOf types.str;
       internal = true;
@@ -117,7 +186,25 @@ in
     ++ [{
       assertion = lib.allUnique (map credentialName keyed);
       message = "services.lpwatch.upstreams: two urlFiles have the same file name; each becomes a credential of that name.";
-    }];
+    }]
+    ++ lib.optionals share.enable [
+      {
+        assertion = lp.role == "orchestrator" || lp.role == "orchestrator-transcoder";
+        message = "services.lpwatch.share: a ${lp.role} has no service port for gateways to connect to; share from the orchestrator.";
+      }
+      {
+        assertion = share.endpoint == null || safeEndpoint share.endpoint;
+        message = "services.lpwatch.share.endpoint: shares leave the node only over https://, with no user info, query or fragment (pushes are signed: no token is needed).";
+      }
+      {
+        assertion = share.endpoint == null || lp.network != "offchain";
+        message = "services.lpwatch.share.endpoint: pushes are signed under the orchestrator account's delegation, which an offchain node has not; remove the endpoint.";
+      }
+      {
+        assertion = seconds share.interval >= 1 && seconds share.interval < 300;
+        message = "services.lpwatch.share.interval = \"${share.interval}\": use a duration from 1s to under 5m.";
+      }
+    ];
     warnings = lib.optional (cfg.upstreams != [ ] && !onChain)
       "services.lpwatch.upstreams are not used: services.livepeer is off chain or a standalone transcoder.";
 
@@ -142,7 +229,9 @@ in
       wants = [ "network-online.target" ];
       restartTriggers = [ config.environment.etc."lpwatch/lpwatch.toml".source ];
       unitConfig.StartLimitIntervalSec = 0;
-      serviceConfig = import ./hardening.nix { inherit loopbackOnly; } // {
+      # Off chain, or with loopback upstreams only, lpwatch talks to this machine only, unless it
+      # pushes shares; the share reads the service port's byte counts over sock_diag netlink.
+      serviceConfig = import ./hardening.nix { loopbackOnly = loopbackOnly && !pushes; netlink = share.enable; } // {
         # READY=1 once serving; WATCHDOG=1 only while the check loop keeps up.
         Type = "notify";
         NotifyAccess = "main";
@@ -155,6 +244,12 @@ in
         RestartSec = 1;
         TimeoutStopSec = 10;
         LimitNOFILE = 65536;
+      } // lib.optionalAttrs share.enable {
+        # The queue and the reporting key (the node's delegated identity) in their own directory;
+        # livepeer's secrets and keystore beside it stay out of reach.
+        StateDirectory = lib.removePrefix "/var/lib/" shareState;
+        StateDirectoryMode = "0700";
+        InaccessiblePaths = [ "-/var/lib/livepeer/credentials" "-${lp.dataDir}" ];
       };
     };
   };

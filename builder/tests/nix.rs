@@ -215,6 +215,11 @@ fn the_modules_refuse_unsafe_settings() {
             r#"({ lib, ... }: { services.livepeer.role = lib.mkForce "orchestrator"; })"#,
             "must set services.livepeer.pricePerUnit",
         ),
+        ("{ services.lpwatch.share.enable = true; }", "a gateway has no service port"),
+        (
+            r#"({ lib, ... }: { services.livepeer.role = lib.mkForce "orchestrator"; services.livepeer.pricePerUnit = 1; services.lpwatch.share = { enable = true; endpoint = "https://c.example.org/w?token=abc"; }; })"#,
+            "shares leave the node only over https://, with no user info, query or fragment",
+        ),
     ];
     for (change, expected) in refused {
         let o = eval("gateway", &json, &format!("[ {change} ]"));

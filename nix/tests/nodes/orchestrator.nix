@@ -19,6 +19,12 @@
       { name = "alchemy"; urlFile = "/var/lib/livepeer/credentials/rpc-alchemy"; }
       { name = "infura"; urlFile = "/var/lib/livepeer/credentials/rpc-infura"; }
     ];
+    share = {
+      enable = true;
+      endpoint = "https://collector.example.org/api/v1/write";
+      cell = "country";
+      extras = [ "transcoders" "success_rate" ];
+    };
   };
   lpbake.appliance = {
     enable = true;
