@@ -19,16 +19,16 @@ fixtures: ## build the offline mirror target/fixtures/mirror and its lock target
 	bash tests/fixtures/build.sh
 
 build: ## build every crate in release mode
-	$(ENV) cargo build --release --workspace
+	$(ENV) cargo build --release --locked --workspace
 
 test: lint ## check formatting and lints, then run the test suite against the fixtures (needs `make deps fixtures`)
 	@if [ ! -f target/fixtures/lpbake.lock ] || [ ! -d target/fixtures/mirror/blobs/sha256 ]; then \
 		echo "make test: no fixtures in target/fixtures: run 'make deps fixtures' first" >&2; exit 1; fi
-	$(ENV) cargo test --workspace --profile ci
+	$(ENV) cargo test --locked --workspace --profile ci
 
 vm-test: ## boot the appliance disk under qemu (TCG, OVMF) and check it from inside and outside (part of `make test`)
 	@if [ ! -f target/fixtures/lpbake.lock ]; then echo "make vm-test: no fixtures: run 'make deps fixtures' first" >&2; exit 1; fi
-	$(ENV) cargo test --workspace --profile ci --test vm
+	$(ENV) cargo test --locked --workspace --profile ci --test vm
 
 bench: ## build/load/push timings side by side with docker and skopeo, the disk build against mke2fs, boot times under qemu, lpwatch proxy overhead, `make up` cold and warm, share pushes through the collector vs straight to Prometheus (needs `make deps fixtures`)
 	$(ENV) bash tests/bench/build.sh
@@ -43,7 +43,7 @@ UP_BUILD_ARGS ?= --locked
 BIND := $${LPBAKE_BIND:-127.0.0.1}
 
 compose: ## re-render compose.yaml, compose.arbitrum.yaml and compose/ from images/*.toml (`lpbake render --compose .`)
-	$(ENV) cargo run --release --quiet -p lpbake -- render --compose .
+	$(ENV) cargo run --release --locked --quiet -p lpbake -- render --compose .
 
 secrets: ## create the testnet's secret files in testnet/secrets/ (random orch-secret) unless they exist
 	@mkdir -p testnet/secrets && chmod 0700 testnet/secrets
@@ -53,7 +53,7 @@ secrets: ## create the testnet's secret files in testnet/secrets/ (random orch-s
 		echo "secrets: wrote testnet/secrets/orch-secret"; fi
 
 up: secrets ## build and load the images, start the local testnet (docker compose up -d --wait) and print where to look
-	$(ENV) cargo run --release --quiet -p lpbake -- build $(UP_BUILD_ARGS) --target oci --load
+	$(ENV) cargo run --release --locked --quiet -p lpbake -- build $(UP_BUILD_ARGS) --target oci --load
 	docker compose up -d --wait --wait-timeout 300
 	@echo "testnet up:"
 	@echo "  orchestrator  https://$(BIND):8935   lpwatch http://$(BIND):7936/healthz  /metrics"
@@ -68,11 +68,11 @@ down-volumes: ## stop the local testnet and delete its volumes
 	docker compose down -v
 
 lock: ## regenerate lpbake.lock from images/*.toml (`lpbake lock`)
-	$(ENV) cargo run --release --quiet -p lpbake -- lock
+	$(ENV) cargo run --release --locked --quiet -p lpbake -- lock
 
 fmt: ## format the Rust code
 	cargo fmt --all
 
 lint: ## check formatting and run clippy with warnings as errors
 	cargo fmt --all -- --check
-	$(ENV) cargo clippy --workspace --all-targets -- -D warnings
+	$(ENV) cargo clippy --locked --workspace --all-targets -- -D warnings
