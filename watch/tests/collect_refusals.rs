@@ -7,8 +7,6 @@ mod common;
 
 use common::collect::{delegated, now_ms, Collect};
 use common::prometheus::query;
-use common::{evm, DEV};
-use lpbake_keystore::SecretKey;
 use lpwatch::share::proof::{Delegation, Reporter};
 use lpwatch::share::remote_write;
 use lpwatch::share::set::Series;
@@ -34,10 +32,6 @@ fn sessions(value: f64) -> Vec<u8> {
     remote_write::encode(&[Series { name: "lpshare_sessions", place: None, value }], now_ms())
 }
 
-fn address(key: &SecretKey) -> String {
-    format!("0x{}", hex::encode(lpbake_keystore::address(key)))
-}
-
 async fn accepted() -> Accepted {
     let c = Collect::start("1s").await;
     let dir = tempfile::tempdir().unwrap();
@@ -47,7 +41,15 @@ async fn accepted() -> Accepted {
     let body = sessions(7.0);
     let signed = reporter.sign(&good, now_ms(), &body);
     assert_eq!(c.push(body.clone(), &signed).await, 204, "the push every refusal is set against");
-    Accepted { c, reporter, good, body, signed, account: address(&orchestrator), _dir: dir }
+    Accepted {
+        c,
+        reporter,
+        good,
+        body,
+        signed,
+        account: format!("0x{}", hex::encode(lpbake_keystore::address(&orchestrator))),
+        _dir: dir,
+    }
 }
 
 impl Accepted {
@@ -107,9 +109,7 @@ async fn a_key_no_orchestrator_delegated_is_refused() {
 async fn a_key_delegated_by_a_retired_orchestrator_is_refused() {
     let a = accepted().await;
     let retired = lpbake_keystore::random_key();
-    let tx =
-        json!({"from": DEV, "to": a.c.bonding, "data": evm::set_deactivation(&address(&retired), 3), "gas": "0x30000"});
-    a.c.geth.transact(&reqwest::Client::new(), tx).await;
+    a.c.retire(&retired).await;
     let body = sessions(8.0);
     let headers = a.reporter.sign(&delegated(&retired, &a.reporter), now_ms(), &body);
     a.refuses(body, &headers, 403, "not_registered").await;

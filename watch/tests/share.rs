@@ -16,7 +16,7 @@ mod common;
 use common::collect::{delegated, now_ms, Collect};
 use common::geo_db::{self, Network};
 use common::prometheus::{query, ready, start_prometheus, start_prometheus_with};
-use common::{evm, free_port, start_standin, within, Lpwatch, Proc, DEV};
+use common::{free_port, start_standin, within, Lpwatch, Proc};
 use lpwatch::share::geo::Place;
 use lpwatch::share::proof::Reporter;
 use lpwatch::share::remote_write;
@@ -425,10 +425,8 @@ async fn the_collector_forwards_signed_shares_and_opens_raw_series_to_signed_in_
     // A retired orchestrator, for the sign-in below (every refused push has its own test in
     // collect_refusals.rs).
     let retired = lpbake_keystore::random_key();
-    let retired_addr = format!("0x{}", hex::encode(lpbake_keystore::address(&retired)));
+    c.retire(&retired).await;
     let client = reqwest::Client::new();
-    let tx = json!({"from": DEV, "to": c.bonding, "data": evm::set_deactivation(&retired_addr, 3), "gas": "0x30000"});
-    c.geth.transact(&client, tx).await;
 
     // The raw series: only for an active orchestrator that shares and signed a challenge.
     let raw = format!("{}/api/raw?query=lpshare_sessions", c.url);

@@ -1,5 +1,6 @@
 //! A running `lpwatch collect` in front of a real Prometheus (with the share recording rules)
-//! and a real `geth --dev` with the stub Livepeer contracts; signed pushes made by hand.
+//! and a real `geth --dev` with the stub Livepeer contracts; signed pushes made by hand, and
+//! orchestrators retired on the stub.
 
 use super::prometheus::start_prometheus;
 use super::{evm, free_port, within, Geth, Proc, DEV};
@@ -66,6 +67,16 @@ impl Collect {
     pub async fn count(&self, result: &str) -> f64 {
         let text = reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap();
         super::metric(&text, &format!("lpcollect_pushes_total{{result=\"{result}\"}}")).unwrap_or(-1.0)
+    }
+
+    /// Retires the orchestrator `key` on the stub BondingManager: its deactivation round (3) is
+    /// before the current round (5).
+    pub async fn retire(&self, key: &lpbake_keystore::SecretKey) {
+        let address = format!("0x{}", hex::encode(lpbake_keystore::address(key)));
+        let data = evm::set_deactivation(&address, 3);
+        self.geth
+            .transact(&reqwest::Client::new(), json!({"from": DEV, "to": self.bonding, "data": data, "gas": "0x30000"}))
+            .await;
     }
 
     /// POSTs a body with headers; the status.
