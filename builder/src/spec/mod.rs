@@ -1,13 +1,17 @@
 //! The declarative description (`images/*.toml`): components (pinned upstream sources and the
 //! files taken from them) and images (base, components, runtime config). Parsing is strict
-//! (`deny_unknown_fields`), and every error names the file, line, key and the fix. How an
-//! image's program runs is the runtime-neutral [`Service`] (`service.rs`); reading files and
-//! naming things safely is `read.rs`.
+//! (`deny_unknown_fields`), and every error names the file, line, key and the fix. This file
+//! holds the typed spec and reads a spec directory; `component.rs` and `image.rs` parse the two
+//! tables, `values.rs` holds the rules for owners and paths, `read.rs` reads files safely and
+//! names things. How an image's program runs is the runtime-neutral [`Service`] (`service.rs`);
+//! the disk's node is `appliance.rs`.
 
 pub mod appliance;
+mod component;
+mod image;
 mod read;
 pub mod service;
-pub mod share;
+mod values;
 
 pub use appliance::{Appliance, Role};
 pub use service::{Credential, Port, Protocol, Service, User};
@@ -15,9 +19,8 @@ pub use service::{Credential, Port, Protocol, Service, User};
 use crate::error::{Error, Result};
 use crate::unpack::Format;
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use toml::Spanned;
 
 /// Every component and image of a spec directory, keyed by name (the file stem).
 #[derive(Debug, Clone)]
@@ -168,70 +171,8 @@ impl Image {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SpecFile {
-    component: Option<ComponentDef>,
-    image: Option<ImageDef>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ComponentDef {
-    version: String,
-    license: String,
-    homepage: Option<String>,
-    revision: Option<String>,
-    source: Spanned<SourceDef>,
-    #[serde(default)]
-    install: Vec<InstallDef>,
-}
-
-/// `[component.source]`: either `url` (with `checksums`, `format`, `max_entry_bytes`) or
-/// `workspace` (with `binary`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SourceDef {
-    url: Option<Spanned<String>>,
-    checksums: Option<Spanned<String>>,
-    format: Option<String>,
-    max_entry_bytes: Option<u64>,
-    workspace: Option<Spanned<String>>,
-    binary: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InstallDef {
-    from: Option<String>,
-    to: Spanned<String>,
-    mode: Option<u32>,
-    owner: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImageDef {
-    base: String,
-    components: Vec<Spanned<String>>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    user: Spanned<String>,
-    entrypoint: Option<Spanned<Vec<String>>>,
-    cmd: Option<Spanned<Vec<String>>>,
-    workdir: Option<Spanned<String>>,
-    #[serde(default)]
-    env: BTreeMap<String, Spanned<String>>,
-    #[serde(default)]
-    volumes: Vec<Spanned<String>>,
-    #[serde(default)]
-    ports: Vec<Spanned<String>>,
-    #[serde(default)]
-    credentials: BTreeMap<String, Spanned<CredentialDef>>,
-}
-
-/// `[image.credentials]`: `NAME = { flag = "-ethPassword" }`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CredentialDef {
-    flag: String,
+    component: Option<component::ComponentDef>,
+    image: Option<image::ImageDef>,
 }
 
 /// Reads every `*.toml` of `dir` (sorted by name); `appliance.toml`, which describes the disk
@@ -293,290 +234,13 @@ fn parse_file(spec: &mut Spec, file: &Path, text: &str, whole_tree: Option<&str>
         )
     })?;
     let name = read::name_of(file)?;
-    let at = |s: std::ops::Range<usize>| Some(line_of(text, s.start));
     if let Some(c) = parsed.component {
-        let source_line = at(c.source.span());
-        let source = parse_source(c.source.into_inner(), file, &at)?;
-        let kind = source.kind().ok_or_else(|| {
-            Error::config(
-                file,
-                source_line,
-                format!("component.source: cannot tell the archive format of {}", source.origin()),
-                "set component.source.format to one of tar, tar.gz, tar.xz, tar.zst, zip, deb, file",
-            )
-        })?;
-        let mut install = Vec::new();
-        for i in c.install {
-            let line = at(i.to.span());
-            let to = i.to.into_inner();
-            check_abs_path(&to).map_err(|m| {
-                Error::config(
-                    file,
-                    line,
-                    format!("component.install.to: {m}"),
-                    "use an absolute, normalized path such as /usr/local/bin/livepeer",
-                )
-            })?;
-            match (kind, &i.from) {
-                (SourceKind::Archive(_), None) => {
-                    return Err(Error::config(
-                        file,
-                        line,
-                        "component.install: `from` is missing",
-                        "name the member path inside the archive, e.g. from = \"livepeer-linux-amd64/livepeer\"",
-                    ))
-                }
-                (SourceKind::File | SourceKind::Workspace, Some(_)) => {
-                    return Err(Error::config(
-                        file,
-                        line,
-                        "component.install: `from` given for a plain-file or workspace source",
-                        "remove `from`: the source file (or the built binary) itself is installed",
-                    ))
-                }
-                _ => {}
-            }
-            if let Some(m) = i.mode {
-                if m > 0o7777 {
-                    return Err(Error::config(
-                        file,
-                        line,
-                        format!("component.install.mode {m:#o} is not a permission mode"),
-                        "write it in octal, e.g. mode = 0o755",
-                    ));
-                }
-            }
-            let (uid, gid) = match i.owner {
-                Some(o) => parse_ids(o.get_ref()).map_err(|m| {
-                    Error::config(
-                        file,
-                        at(o.span()),
-                        format!("component.install.owner: {m}"),
-                        "write numeric ids as \"uid:gid\", e.g. \"0:0\"",
-                    )
-                })?,
-                None => (0, 0),
-            };
-            install.push(Install {
-                from: i.from.map(|f| f.trim_start_matches("./").to_string()),
-                to,
-                mode: i.mode,
-                uid,
-                gid,
-            });
-        }
-        if install.is_empty() && whole_tree != Some(name.as_str()) {
-            return Err(Error::config(
-                file,
-                None,
-                "component has no [[component.install]] entries",
-                "add at least one [[component.install]] with `from` and `to` (only the `base` of appliance.toml is taken whole)",
-            ));
-        }
-        spec.components.insert(
-            name.clone(),
-            Component {
-                name: name.clone(),
-                file: file.to_path_buf(),
-                version: c.version,
-                license: c.license,
-                homepage: c.homepage,
-                revision: c.revision,
-                source,
-                install,
-            },
-        );
+        spec.components.insert(name.clone(), component::parse(c, &name, file, text, whole_tree)?);
     }
     if let Some(i) = parsed.image {
-        spec.images.insert(name.clone(), parse_image(name, file, text, i)?);
+        spec.images.insert(name.clone(), image::parse(name, file, text, i)?);
     }
     Ok(())
-}
-
-/// The source of a component: a download whose URLs pass the one URL policy, or a workspace
-/// package; never both.
-fn parse_source(s: SourceDef, file: &Path, at: &dyn Fn(std::ops::Range<usize>) -> Option<usize>) -> Result<Source> {
-    let url_key = |key: &str, u: Spanned<String>| -> Result<String> {
-        crate::urls::source(u.get_ref())
-            .map_err(|r| Error::config(file, at(u.span()), format!("component.source.{key}: {}", r.msg), r.fix))?;
-        Ok(u.into_inner())
-    };
-    match (s.url, s.workspace) {
-        (Some(url), None) => {
-            if let Some(b) = s.binary {
-                return Err(Error::config(
-                    file,
-                    at(b.span()),
-                    "component.source.binary: only a workspace source has a binary",
-                    "remove `binary`, or replace `url` with `workspace = \"PACKAGE\"`",
-                ));
-            }
-            Ok(Source::Download(Download {
-                url: url_key("url", url)?,
-                checksums: s.checksums.map(|c| url_key("checksums", c)).transpose()?,
-                format: s.format,
-                max_entry_bytes: s.max_entry_bytes,
-            }))
-        }
-        (None, Some(package)) => {
-            let line = at(package.span());
-            if s.checksums.is_some() || s.format.is_some() || s.max_entry_bytes.is_some() {
-                return Err(Error::config(
-                    file,
-                    line,
-                    "component.source: `checksums`, `format` and `max_entry_bytes` describe a download, not a workspace build",
-                    "remove them: a workspace binary is built by cargo from this repository",
-                ));
-            }
-            let package = package.into_inner();
-            let binary = s.binary.map(Spanned::into_inner).unwrap_or_else(|| package.clone());
-            for (key, v) in [("workspace", &package), ("binary", &binary)] {
-                if !is_cargo_name(v) {
-                    return Err(Error::config(
-                        file,
-                        line,
-                        format!("component.source.{key}: `{v}` is not a cargo package or binary name"),
-                        "name a package of this workspace, e.g. workspace = \"lpwatch\"",
-                    ));
-                }
-            }
-            Ok(Source::Workspace(WorkspaceBinary { package, binary }))
-        }
-        _ => Err(Error::config(
-            file,
-            None,
-            "component.source: give exactly one of `url` (an upstream download) and `workspace` (a package of this workspace)",
-            "e.g. url = \"https://.../livepeer-linux-amd64.tar.gz\", or workspace = \"lpwatch\"",
-        )),
-    }
-}
-
-/// A cargo package or target name: ASCII letters, digits, `-` and `_`, not starting with `-`.
-fn is_cargo_name(s: &str) -> bool {
-    s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// `[image]`: its runtime fields checked one by one into a [`Service`], which is then checked
-/// as a whole (a [`service::Violation`] is placed by the line of its key).
-fn parse_image(name: String, file: &Path, text: &str, i: ImageDef) -> Result<Image> {
-    let at = |s: std::ops::Range<usize>| Some(line_of(text, s.start));
-    let mut lines = BTreeMap::new();
-    let (uid, gid) = parse_ids(i.user.get_ref()).map_err(|m| {
-        Error::config(
-            file,
-            at(i.user.span()),
-            format!("image.user: {m}"),
-            "write numeric ids as \"uid:gid\", e.g. \"65532:65532\"",
-        )
-    })?;
-    if uid == 0 {
-        return Err(Error::config(
-            file,
-            at(i.user.span()),
-            "image.user is root (uid 0)",
-            "run the image as a non-root numeric user, e.g. \"65532:65532\"",
-        ));
-    }
-    let paths = |v: Vec<Spanned<String>>, key: &str| -> Result<Vec<String>> {
-        v.into_iter()
-            .map(|p| {
-                let line = at(p.span());
-                let p = p.into_inner();
-                check_abs_path(&p).map_err(|m| {
-                    Error::config(
-                        file,
-                        line,
-                        format!("image.{key}: {m}"),
-                        "use an absolute, normalized path such as /var/lib/livepeer",
-                    )
-                })?;
-                Ok(p)
-            })
-            .collect()
-    };
-    let state_dirs = paths(i.volumes, "volumes")?.into_iter().collect();
-    let workdir = paths(i.workdir.into_iter().collect(), "workdir")?.pop();
-    let mut ports = BTreeSet::new();
-    for p in i.ports {
-        lines.entry("image.ports".to_string()).or_insert(at(p.span()));
-        ports.insert(p.get_ref().parse::<Port>().map_err(|m| {
-            Error::config(
-                file,
-                at(p.span()),
-                format!("image.ports: {m}"),
-                "write ports like \"8935/tcp\" or \"30303/udp\"",
-            )
-        })?);
-    }
-    let mut env = BTreeMap::new();
-    for (k, v) in i.env {
-        if k.is_empty() || k.contains('=') {
-            return Err(Error::config(
-                file,
-                at(v.span()),
-                format!("image.env: `{k}` is not a variable name"),
-                "use NAME = \"value\" with no '=' in NAME",
-            ));
-        }
-        lines.insert(format!("image.env.{k}"), at(v.span()));
-        env.insert(k, v.into_inner());
-    }
-    let mut credentials = BTreeMap::new();
-    for (name, c) in i.credentials {
-        let line = at(c.span());
-        let c = c.into_inner();
-        if !read::is_path_name(&name) {
-            return Err(Error::config(
-                file,
-                line,
-                format!("image.credentials: `{name}` is not a valid credential name (it becomes a file name)"),
-                "use lowercase letters, digits, `.`, `_` and `-`, e.g. eth-password",
-            ));
-        }
-        if !c.flag.starts_with('-') || c.flag.len() < 2 {
-            return Err(Error::config(
-                file,
-                line,
-                format!("image.credentials.{name}.flag: `{}` is not a command-line flag", c.flag),
-                "name the flag that takes the credential file's path, e.g. flag = \"-ethPassword\"",
-            ));
-        }
-        credentials.insert(name, Credential { flag: c.flag });
-    }
-    let entrypoint = i.entrypoint.map(|e| {
-        lines.insert("image.entrypoint".to_string(), at(e.span()));
-        e.into_inner()
-    });
-    let cmd = i.cmd.map(|c| {
-        lines.insert("image.cmd".to_string(), at(c.span()));
-        c.into_inner()
-    });
-    let service = Service {
-        user: User { uid, gid },
-        entrypoint: entrypoint.unwrap_or_default(),
-        cmd,
-        env,
-        workdir,
-        state_dirs,
-        ports,
-        credentials,
-    };
-    service.check().map_err(|v| {
-        let line = lines.get(&v.key).copied().flatten();
-        Error::config(file, line, format!("{}: {}", v.key, v.msg), v.fix)
-    })?;
-    let components =
-        i.components.into_iter().map(|c| (c.get_ref().clone(), line_of(text, c.span().start))).collect::<Vec<_>>();
-    Ok(Image {
-        name,
-        file: file.to_path_buf(),
-        base: i.base,
-        components: components.iter().map(|(c, _)| c.clone()).collect(),
-        component_lines: components.iter().map(|(_, l)| *l).collect(),
-        service,
-        labels: i.labels,
-    })
 }
 
 /// Cross-file checks: every image names existing components, and no two components of one
@@ -605,22 +269,6 @@ fn validate_images(spec: &Spec) -> Result<()> {
                 }
             }
         }
-    }
-    Ok(())
-}
-
-/// "uid:gid" with numeric ids.
-fn parse_ids(s: &str) -> std::result::Result<(u32, u32), String> {
-    let (u, g) = s.split_once(':').ok_or_else(|| format!("`{s}` is not uid:gid"))?;
-    let num = |x: &str| x.parse::<u32>().map_err(|_| format!("`{x}` in `{s}` is not a numeric id"));
-    Ok((num(u)?, num(g)?))
-}
-
-/// An absolute path with no empty, `.` or `..` components and no trailing slash.
-fn check_abs_path(p: &str) -> std::result::Result<(), String> {
-    let rest = p.strip_prefix('/').ok_or_else(|| format!("`{p}` is not absolute"))?;
-    if rest.is_empty() || rest.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-        return Err(format!("`{p}` is not a normalized path"));
     }
     Ok(())
 }

@@ -195,7 +195,7 @@ fn secret_word(name: &str) -> Option<&'static str> {
 /// An absolute, normalized path under one of [`CREDENTIAL_DIRS`].
 fn is_credential_path(value: &str) -> bool {
     CREDENTIAL_DIRS.iter().any(|d| value.strip_prefix(d).is_some_and(|rest| !rest.is_empty()))
-        && super::check_abs_path(value).is_ok()
+        && super::values::check_abs_path(value).is_ok()
 }
 
 /// Go-style flags of a command line (after argv[0]), each with the index of its name in argv:

@@ -5,7 +5,7 @@
 //! baked (https by the parsed URL; no user info, query or fragment: pushes are signed, so no
 //! token is needed).
 
-use super::appliance::Role;
+use super::Role;
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::ops::Range;
