@@ -27,5 +27,5 @@ pub mod proxy;
 pub mod server;
 pub mod share;
 pub mod snapshot;
-pub mod units;
+pub use lpbake_rules::units;
 pub mod upstream;

@@ -1,6 +1,6 @@
-//! Human units in the config file: durations (`"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`, read
-//! and written by humantime) and ETH amounts (`"0.05"`, exact to the wei), with serde adapters
-//! that give clear errors.
+//! Human units in the config files (lpwatch's own, and the appliance's that lpbake renders into
+//! it): durations (`"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`, read and written by humantime) and
+//! ETH amounts (`"0.05"`, exact to the wei), with serde adapters that give clear errors.
 
 use serde::{Deserialize, Deserializer};
 use std::fmt;
