@@ -11,7 +11,6 @@ use crate::digest::Digest;
 use crate::disk::{self, DiskInput, ImageInfo};
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::Fetcher;
-use crate::fsutil;
 use crate::lock::Lock;
 use crate::render::{self, Node, SysUser};
 use crate::report::Reporter;
@@ -80,15 +79,6 @@ impl<'a> Plan<'a> {
         Digest::of(inputs.to_string().as_bytes())
     }
 
-    /// True if `out`/disk holds the disk of `key`, whole.
-    pub fn is_current(&self, out: &Path, key: Digest) -> bool {
-        let dir = out.join(DIR);
-        match ImageInfo::read(&dir) {
-            Ok(info) => info.inputs == key && info.files.keys().all(|f| dir.join(f).is_file()),
-            Err(_) => false,
-        }
-    }
-
     /// Writes the disk of `key` into `dir`: the base's tree, then each component's tree (from
     /// `component_tree`), then the rendered configuration.
     #[allow(clippy::too_many_arguments)]
@@ -125,21 +115,6 @@ impl<'a> Plan<'a> {
         };
         disk::write(&input, dir, report)
     }
-}
-
-/// Hard-links the disk files of a previous output `from` into `to` (outputs are replaced,
-/// never rewritten in place, so sharing their inodes is safe and a 2 GiB disk costs nothing).
-pub fn carry(from: &Path, to: &Path) -> Result<()> {
-    let (src, dst) = (from.join(DIR), to.join(DIR));
-    std::fs::create_dir_all(&dst).at(&dst)?;
-    let info = ImageInfo::read(&src)?;
-    for f in info.files.keys().map(String::as_str).chain([disk::info::FILE_NAME]) {
-        let (s, d) = (src.join(f), dst.join(f));
-        if std::fs::hard_link(&s, &d).is_err() {
-            fsutil::copy_file(&s, &d)?;
-        }
-    }
-    Ok(())
 }
 
 /// The base component's whole tree, from the cache of unpacked trees when its pin was unpacked

@@ -51,10 +51,15 @@ enum Command {
     /// Build the images of the spec into --out (OCI layout, oci-archive, docker-archive, images.json).
     ///
     /// Output, under --out DIR: oci/<image>/ (OCI image layout), <image>.oci.tar,
-    /// <image>.docker.tar (for `docker load`), <image>.spdx.json (SPDX 2.3 SBOM), and images.json
-    /// (manifest, config, layer and SBOM digests of each image). The new output is assembled beside DIR and swapped in whole: a failed or
-    /// interrupted build leaves the previous output as it was. Unchanged images and layers are
-    /// reused, so a rebuild with nothing changed does no work.
+    /// <image>.docker.tar (for `docker load`), <image>.spdx.json (SPDX 2.3 SBOM), images.json
+    /// (manifest, config, layer and SBOM digests of each image), disk/ (the appliance), and
+    /// contents.json (size and sha256 of every file lpbake wrote there).
+    ///
+    /// DIR may be missing, empty, or an earlier output: lpbake replaces only files its
+    /// contents.json lists and refuses a DIR holding anything else. The new output is assembled
+    /// beside DIR and swapped in whole: a failed or interrupted build leaves the previous output
+    /// as it was. What is unchanged and intact (checked against contents.json) is carried over,
+    /// layers are cached, and a rebuild with nothing changed writes nothing and says so.
     ///
     /// Missing pins are resolved and written to the lock (like cargo writes Cargo.lock) unless
     /// --locked is given. Timestamps come from SOURCE_DATE_EPOCH, else from the lock's epoch.
@@ -186,7 +191,8 @@ struct BuildArgs {
     /// Refuse to add or change pins: fail if the lock lacks one.
     #[arg(long)]
     locked: bool,
-    /// Build only this image (repeatable); default: every image of the spec.
+    /// Build only this image (repeatable); the output's other images are kept as they were.
+    /// Default: every image of the spec.
     #[arg(long = "image", value_name = "NAME")]
     images: Vec<String>,
     /// Layer compression.

@@ -1,18 +1,20 @@
 //! The rendered configuration tree: absolute path -> file (mode, bytes), symlink or directory.
 //! Written into a directory by `lpbake render DIR` (whole, through a staging directory and a
-//! rename), or turned into a [`stage::Tree`] the disk build overlays on the base (root-owned).
+//! rename, with the list of its files in `DIR/.lpbake-render`: a later render replaces a
+//! directory only when that list names every file in it), or turned into a [`stage::Tree`] the
+//! disk build overlays on the base (root-owned).
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::Staging;
+use crate::output::{Contents, FileRecord};
 use crate::stage::{self, Content, Entry};
 use crate::store::BlobStore;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// The file that marks a directory as written by `lpbake render` (so a later render may replace it).
-pub const MARKER: &str = ".lpbake-render";
-const MARKER_TEXT: &str = "written by `lpbake render`; the whole directory is replaced by the next render\n";
+/// The list of the files `lpbake render` wrote into a directory (so a later render may replace it).
+pub const LIST: &str = ".lpbake-render";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
@@ -64,31 +66,29 @@ impl RenderedTree {
 }
 
 /// Writes `tree` into `dir`, replacing it whole. `dir` must be absent, empty, or a previous
-/// render (it holds [`MARKER`]); anything else is refused, not overwritten.
+/// render holding only the files its list names; anything else is refused, not overwritten.
 pub fn write_dir(tree: &RenderedTree, dir: &Path) -> Result<()> {
+    let refuse = |why: String| {
+        Error::config(dir, None, why, "render into a new or empty directory (the whole directory is replaced)")
+    };
     if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
-        return Err(Error::config(
-            dir,
-            None,
-            "is not a directory",
-            "render into a new or empty directory (the whole directory is replaced)",
-        ));
+        return Err(refuse("is not a directory".into()));
     }
     if let Ok(mut entries) = std::fs::read_dir(dir) {
-        let empty = entries.next().is_none();
-        if !empty && !dir.join(MARKER).is_file() {
-            return Err(Error::config(
-                dir,
-                None,
-                "is not empty and was not written by `lpbake render`",
-                "render into a new or empty directory (the whole directory is replaced)",
-            ));
+        if entries.next().is_some() {
+            let Some(list) = Contents::read(dir, LIST)? else {
+                return Err(refuse("is not empty and was not written by `lpbake render`".into()));
+            };
+            if let Some(foreign) = list.foreign(dir, LIST)? {
+                return Err(refuse(format!("holds {foreign}, which `lpbake render` did not write")));
+            }
         }
     }
     let parent = crate::fsutil::parent_of(dir);
     std::fs::create_dir_all(&parent).at(&parent)?;
     let staging = Staging::new(&parent)?;
     let root = staging.path();
+    let mut list = Contents::default();
     for (path, item) in &tree.items {
         let dest = root.join(path.trim_start_matches('/'));
         if let Some(p) = dest.parent() {
@@ -98,10 +98,15 @@ pub fn write_dir(tree: &RenderedTree, dir: &Path) -> Result<()> {
             Item::File { mode, bytes } => {
                 std::fs::write(&dest, bytes).at(&dest)?;
                 std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode)).at(&dest)?;
+                list.add(path.trim_start_matches('/'), FileRecord::of(bytes));
             }
-            Item::Symlink { target } => std::os::unix::fs::symlink(target, &dest).at(&dest)?,
+            Item::Symlink { target } => {
+                std::os::unix::fs::symlink(target, &dest).at(&dest)?;
+                list.links.insert(path.trim_start_matches('/').to_string(), target.clone());
+            }
             Item::Dir { mode } => {
                 std::fs::create_dir_all(&dest).at(&dest)?;
+                list.dirs.insert(path.trim_start_matches('/').to_string());
                 std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode)).at(&dest)?;
             }
         }
@@ -117,7 +122,7 @@ pub fn write_dir(tree: &RenderedTree, dir: &Path) -> Result<()> {
             p = d.parent();
         }
     }
-    std::fs::write(root.join(MARKER), MARKER_TEXT).at(root.join(MARKER))?;
+    list.write(root, LIST)?;
     // The staging directory is 0700 (tempfile); a root filesystem tree is 0755.
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).at(root)?;
     staging.publish(dir)

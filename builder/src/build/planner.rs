@@ -1,252 +1,30 @@
-//! `lpbake build`, orchestrated: spec + lock -> fetch -> unpack -> stage -> layer -> outputs.
-//! Images whose manifest is unchanged are carried over from the previous output untouched; the
-//! new output is assembled in a temp dir beside `--out` and swapped in whole.
-//!
-//! A cached layer is looked up by a key of its inputs (spec and pins, not the unpacked files, so a
-//! warm build reads no archive) and passes cheap checks on every use; before an image that
-//! changed is written, each cached layer it uses is checked in full against its tree, unpacked
-//! again from the verified source archive, and rebuilt if it is not that tree's layer.
+//! The planner of `lpbake build`: turns each image of the spec into a [`Built`] (manifest, config,
+//! SBOM, layers), building only the layers that are not in the cache. A cached layer is looked
+//! up by a key of its inputs (spec and pins, not the unpacked files, so a warm build reads no
+//! archive) and passes cheap checks on every use; before an image that changed is written, each
+//! cached layer it uses is checked in full against its tree, unpacked again from the verified
+//! source archive, and rebuilt if it is not that tree's layer.
 
-use crate::appliance;
 use crate::base::Base;
 use crate::digest::Digest;
-use crate::disk::ImageInfo;
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::{Fetcher, ImageRef};
-use crate::fsutil::{self, Staging};
-use crate::layer::{Compression, Layer, Layerer, Piece};
+use crate::layer::{Layer, Layerer, Piece};
 use crate::lock::Lock;
 use crate::oci::config::{self as image, LayerRef};
 use crate::oci::summary::Summary;
-use crate::output::{self, Built};
+use crate::output::Built;
 use crate::report::Reporter;
-use crate::resolve;
 use crate::spec::{Component, Download, Image, SourceKind, Spec};
 use crate::stage::{component, Tree};
-use crate::store::BlobStore;
 use crate::unpack::remembered::Remembered;
 use crate::unpack::{self, Limits, Member, MemberKind};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-/// Everything `lpbake build` takes.
-#[derive(Clone, Debug)]
-pub struct Options {
-    pub spec: PathBuf,
-    pub lock: PathBuf,
-    pub out: PathBuf,
-    pub cache: PathBuf,
-    pub mirror: Option<PathBuf>,
-    pub offline: bool,
-    pub locked: bool,
-    pub images: Vec<String>,
-    pub compression: Compression,
-    /// Timestamp of every output (the caller's `SOURCE_DATE_EPOCH`); None: the lock's epoch.
-    pub source_date_epoch: Option<u64>,
-    /// What to build; None: the images, and the disk when the spec has an appliance and no
-    /// images are picked.
-    pub targets: Option<Targets>,
-}
-
-/// What `lpbake build` writes. A target left out keeps its previous output as it was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Targets {
-    /// The OCI images (OCI layouts, archives, SBOMs, images.json).
-    pub oci: bool,
-    /// The appliance disk (OUT/disk/: rootfs.tar, disk.raw, disk.vhd, image-info.json).
-    pub disk: bool,
-}
-
-/// What a build did.
-#[derive(Debug)]
-pub struct Outcome {
-    pub images: Summary,
-    pub rebuilt: Vec<String>,
-    pub unchanged: Vec<String>,
-    /// The disk's image-info, when the disk was built or found up to date.
-    pub disk: Option<crate::disk::ImageInfo>,
-}
-
-/// Reads the spec and the lock, pinning what is missing unless `--locked`.
-pub fn prepare(opts: &Options, fetcher: &Fetcher, report: &Reporter) -> Result<(Spec, Lock)> {
-    let spec = crate::spec::load(&opts.spec)?;
-    let mut lock = Lock::open(&opts.lock, opts.source_date_epoch)?;
-    let missing = resolve::missing(&spec, &lock);
-    if !missing.is_empty() {
-        if opts.locked {
-            return Err(Error::Lock {
-                lock: opts.lock.clone(),
-                msg: format!("--locked, but the lock has no pin for: {}", missing.join(", ")),
-                fix: "run `lpbake lock` and commit the lock, or build without --locked".into(),
-            });
-        }
-        let changes = resolve::resolve(&spec, &mut lock, fetcher, false, report)?;
-        lock.save(&opts.lock)?;
-        report.step(format!(
-            "{}: {} (written, like cargo writes Cargo.lock; commit it)",
-            opts.lock.display(),
-            changes.join("; ")
-        ));
-    }
-    Ok((spec, lock))
-}
-
-pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
-    // Refused before any work: an --out that is not lpbake's to replace (checked again at the end).
-    let previous = output::replaceable(&opts.out)?;
-    let cache = BlobStore::create(&opts.cache).at(&opts.cache)?;
-    let fetcher = Fetcher::new(cache.clone(), opts.mirror.as_deref(), opts.offline, report.clone())?;
-    let (spec, lock) = prepare(opts, &fetcher, report)?;
-    // By default the images, and the disk when there is an appliance (but not when `--image`
-    // picks images).
-    let targets =
-        opts.targets.unwrap_or(Targets { oci: true, disk: spec.appliance.is_some() && opts.images.is_empty() });
-    let names = if targets.oci { select(&spec, &opts.images)? } else { Vec::new() };
-    let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
-    let epoch = lock.source_date_epoch(opts.source_date_epoch);
-    let disk = if targets.disk { Some(appliance::Plan::new(&spec, &cache)?) } else { None };
-    let comps =
-        images.iter().flat_map(|i| &i.components).chain(disk.iter().flat_map(|d| d.components.iter().map(|c| &c.name)));
-    let binaries = crate::workspace::build_all(&spec, comps, opts.offline, epoch, &cache, report)?;
-    let planner = Planner {
-        spec: &spec,
-        lock: &lock,
-        fetcher: &fetcher,
-        report,
-        layerer: Layerer {
-            store: cache.clone(),
-            index: opts.cache.join("layers"),
-            epoch,
-            compression: opts.compression,
-            report: report.clone(),
-        },
-        binaries: &binaries,
-        remembered: Remembered::new(&opts.cache),
-        unchecked: Mutex::default(),
-        trusted: Mutex::default(),
-    };
-    let plan_all = || -> Result<Vec<Built>> {
-        let components = planner.component_layers(&images)?;
-        images.iter().map(|img| planner.plan(img, &components)).collect()
-    };
-    let mut built = plan_all()?;
-    while planner.recheck(&built, &previous)? {
-        built = plan_all()?;
-    }
-
-    let is_current = |b: &Built| {
-        previous.images.get(&b.name) == Some(&b.summary()) && b.files().iter().all(|f| opts.out.join(f).exists())
-    };
-    let mut summary = Summary { images: built.iter().map(|b| (b.name.clone(), b.summary())).collect() };
-    // Without the oci target, the previous images stay as they were.
-    let kept: Vec<String> = if targets.oci { Vec::new() } else { previous.images.keys().cloned().collect() };
-    for name in &kept {
-        summary.images.insert(name.clone(), previous.images[name].clone());
-    }
-    let (unchanged, changed): (Vec<&Built>, Vec<&Built>) = built.iter().partition(|b| is_current(b));
-    let disk_key = disk.as_ref().map(|d| d.key(epoch, |c| planner.source_sha256(c)));
-    let disk_current = match (&disk, disk_key) {
-        (Some(d), Some(key)) => d.is_current(&opts.out, key),
-        _ => true,
-    };
-    let mut outcome = Outcome {
-        images: summary.clone(),
-        rebuilt: changed.iter().map(|b| b.name.clone()).collect(),
-        unchanged: unchanged.iter().map(|b| b.name.clone()).chain(kept.iter().cloned()).collect(),
-        disk: None,
-    };
-    if changed.is_empty() && previous == summary && disk_current {
-        outcome.disk = disk.is_some().then(|| ImageInfo::read(&opts.out.join(appliance::DIR))).transpose()?;
-        report.step(format!("{}: up to date", opts.out.display()));
-        return Ok(outcome);
-    }
-
-    // Assemble the new output beside the old one, then swap it in whole; first remove what
-    // builds that died left there.
-    let parent = fsutil::parent_of(&opts.out);
-    std::fs::create_dir_all(&parent).at(&parent)?;
-    for dead in fsutil::remove_dead_staging(&parent)? {
-        report.warn(format!("removed {}, left by an interrupted build", dead.display()));
-    }
-    // Base layers must be in the cache, checked whole, before the outputs copy them; only the
-    // images written need them, so a build with nothing to write reads none.
-    for b in &changed {
-        planner.base_layers(&spec.images[b.name.as_str()])?;
-    }
-    let tmp = Staging::new(&parent)?;
-    let carried = unchanged.iter().map(|b| b.name.as_str()).chain(kept.iter().map(String::as_str));
-    for name in carried {
-        for f in output::files(name) {
-            copy_tree(&opts.out.join(&f), &tmp.path().join(&f))?;
-        }
-    }
-    // Each image's outputs on their own thread: writing is I/O and hashing, not shared state.
-    let epoch = lock.source_date_epoch(opts.source_date_epoch);
-    let written: Vec<Result<()>> = std::thread::scope(|s| {
-        let writers: Vec<_> = changed
-            .iter()
-            .map(|b| {
-                report.step(format!("writing {} ({})", b.name, Digest::of(&b.manifest)));
-                let (dir, cache) = (tmp.path(), &cache);
-                s.spawn(move || output::write_image(dir, b, cache, epoch))
-            })
-            .collect();
-        writers.into_iter().map(join).collect()
-    });
-    written.into_iter().collect::<Result<()>>()?;
-    summary.write(tmp.path())?;
-    match (&disk, disk_key) {
-        (Some(_), Some(_)) if disk_current => {
-            appliance::carry(&opts.out, tmp.path())?;
-            outcome.disk = Some(ImageInfo::read(&tmp.path().join(appliance::DIR))?);
-        }
-        (Some(d), Some(key)) => {
-            let tree = |c: &Component| planner.unpacked(c, false).map(|(t, _)| t);
-            let dir = tmp.path().join(appliance::DIR);
-            outcome.disk = Some(d.write(&dir, key, &fetcher, &lock, &opts.cache, epoch, tree, report)?);
-        }
-        // Without the disk target, a previous disk stays as it was.
-        (None, _) if opts.out.join(appliance::DIR).is_dir() => appliance::carry(&opts.out, tmp.path())?,
-        _ => {}
-    }
-    tmp.publish(&opts.out)?;
-    Ok(outcome)
-}
-
-fn select(spec: &Spec, wanted: &[String]) -> Result<Vec<String>> {
-    if wanted.is_empty() {
-        return Ok(spec.images.keys().cloned().collect());
-    }
-    for w in wanted {
-        if !spec.images.contains_key(w) {
-            let known = spec.images.keys().cloned().collect::<Vec<_>>().join(", ");
-            return Err(Error::config(
-                &spec.dir,
-                None,
-                format!("no image named `{w}`"),
-                format!("pick one of: {known}"),
-            ));
-        }
-    }
-    Ok(wanted.to_vec())
-}
-
-/// Copies every file under `src` into the same place under `dst`.
-fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
-    if src.is_dir() {
-        for e in std::fs::read_dir(src).at(src)? {
-            let e = e.at(src)?;
-            copy_tree(&e.path(), &dst.join(e.file_name()))?;
-        }
-        Ok(())
-    } else {
-        fsutil::copy_file(src, dst)
-    }
-}
-
 /// Turns one image of the spec into a [`Built`], building only layers not in the cache.
-struct Planner<'a> {
+pub(super) struct Planner<'a> {
     spec: &'a Spec,
     lock: &'a Lock,
     fetcher: &'a Fetcher,
@@ -270,9 +48,33 @@ enum TreeOf<'a> {
 }
 
 impl<'a> Planner<'a> {
+    /// A planner of `spec`'s images from `lock`'s pins, with its layer cache and the workspace
+    /// binaries built before; unpacks are remembered under `cache`.
+    pub(super) fn new(
+        spec: &'a Spec,
+        lock: &'a Lock,
+        fetcher: &'a Fetcher,
+        report: &'a Reporter,
+        layerer: Layerer,
+        binaries: &'a BTreeMap<String, crate::workspace::Built>,
+        cache: &Path,
+    ) -> Self {
+        Planner {
+            spec,
+            lock,
+            fetcher,
+            report,
+            layerer,
+            binaries,
+            remembered: Remembered::new(cache),
+            unchecked: Mutex::default(),
+            trusted: Mutex::default(),
+        }
+    }
+
     /// The layer of every component the images use, each component on its own thread, so that
     /// one source's unpacking overlaps another's compression.
-    fn component_layers(&self, images: &[&Image]) -> Result<BTreeMap<String, LayerRef>> {
+    pub(super) fn component_layers(&self, images: &[&Image]) -> Result<BTreeMap<String, LayerRef>> {
         let names: BTreeSet<&String> = images.iter().flat_map(|i| &i.components).collect();
         let results: Vec<(String, Result<LayerRef>)> = std::thread::scope(|s| {
             let workers: Vec<_> = names
@@ -329,7 +131,7 @@ impl<'a> Planner<'a> {
     /// Checks in full the cached layers used by every image whose summary differs from
     /// `previous` (the images about to be written); a layer that is not its tree's is dropped
     /// from the cache and rebuilt. True if one was: the images must be planned again.
-    fn recheck(&self, built: &[Built], previous: &Summary) -> Result<bool> {
+    pub(super) fn recheck(&self, built: &[Built], previous: &Summary) -> Result<bool> {
         let written: BTreeSet<Digest> = built
             .iter()
             .filter(|b| previous.images.get(&b.name) != Some(&b.summary()))
@@ -369,7 +171,7 @@ impl<'a> Planner<'a> {
         Ok(true)
     }
 
-    fn plan(&self, img: &Image, components: &BTreeMap<String, LayerRef>) -> Result<Built> {
+    pub(super) fn plan(&self, img: &Image, components: &BTreeMap<String, LayerRef>) -> Result<Built> {
         let base = self.base(img)?;
         let mut layers: Vec<LayerRef> = img.components.iter().map(|c| components[c].clone()).collect();
         let own = component::image_tree(img);
@@ -400,7 +202,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Puts the layers of `img`'s base into the cache (fetched, or checked whole if there).
-    fn base_layers(&self, img: &Image) -> Result<()> {
+    pub(super) fn base_layers(&self, img: &Image) -> Result<()> {
         let base = self.base(img)?;
         if let Some(image) = &base.image {
             for l in &base.layers {
@@ -436,7 +238,7 @@ impl<'a> Planner<'a> {
     /// The tree of `comp`, unpacked from its verified source and refused if it holds key
     /// material; with `stream`, also its layer, written while the archive is read (None if it
     /// could not be streamed).
-    fn unpacked(&self, comp: &Component, stream: bool) -> Result<(Tree, Option<Layer>)> {
+    pub(super) fn unpacked(&self, comp: &Component, stream: bool) -> Result<(Tree, Option<Layer>)> {
         let sha = self.source_sha256(comp);
         let (members, layer) = match comp.source.kind().expect("validated when the spec was read") {
             SourceKind::File => (self.file_member(comp, sha)?, None),
@@ -454,7 +256,7 @@ impl<'a> Planner<'a> {
     }
 
     /// The sha256 of `comp`'s source: its pin in the lock, or the binary built from the workspace.
-    pub(crate) fn source_sha256(&self, comp: &Component) -> Digest {
+    pub(super) fn source_sha256(&self, comp: &Component) -> Digest {
         match comp.source.download() {
             Some(d) => self.lock.files[&d.url].sha256,
             None => self.binaries[&comp.name].sha256,
@@ -548,7 +350,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The result of a scoped thread; a panic in it continues in the caller.
-fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+pub(super) fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
