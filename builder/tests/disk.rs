@@ -1,7 +1,7 @@
 //! The appliance disk from a small synthetic root tree, checked with the real tools: the GPT with
-//! sfdisk and sgdisk, the ESP with mtools, the root with debugfs and e2fsck, the VHD with
-//! qemu-img; image-info.json and the AMI commands; and the same bytes from two builds made at
-//! different times with a different umask and time zone.
+//! sfdisk and sgdisk, the ESP with mtools and fsck.vfat, the root with debugfs and e2fsck, the
+//! VHD with qemu-img; image-info.json and the AMI commands; and the same bytes from two builds
+//! made at different times with a different umask and time zone.
 
 mod common;
 
@@ -80,13 +80,16 @@ fn sha_of(path: &Path) -> Digest {
     h.finish().1
 }
 
-/// Copies the root partition (64 MiB from 257 MiB) out of the disk, for debugfs and e2fsck.
-fn root_partition(raw: &Path, into: &Path) {
+/// Copies `len` bytes from `start` out of the disk: a partition, for the tools that check it.
+fn partition(raw: &Path, (start, len): (u64, u64), into: &Path) {
     let mut f = std::fs::File::open(raw).unwrap();
-    f.seek(SeekFrom::Start(257 * MIB)).unwrap();
-    let len = 64 * MIB;
+    f.seek(SeekFrom::Start(start)).unwrap();
     std::io::copy(&mut f.take(len), &mut std::fs::File::create(into).unwrap()).unwrap();
 }
+
+/// The ESP (256 MiB from 1 MiB) and the root partition (64 MiB from 257 MiB) of the test disk.
+const ESP: (u64, u64) = (MIB, 256 * MIB);
+const ROOT: (u64, u64) = (257 * MIB, 64 * MIB);
 
 fn build(store: &BlobStore, tree: &Tree, out: &Path) -> ImageInfo {
     disk::write(&input(tree, store), out, &Reporter::new(Mode::Quiet)).unwrap()
@@ -94,7 +97,7 @@ fn build(store: &BlobStore, tree: &Tree, out: &Path) -> ImageInfo {
 
 #[test]
 fn disk_boots_the_newest_kernel_from_the_esp_and_holds_the_tree() {
-    for t in ["sfdisk", "sgdisk", "mdir", "mtype", "mcopy", "debugfs", "e2fsck", "qemu-img"] {
+    for t in ["sfdisk", "sgdisk", "mdir", "mtype", "mcopy", "fsck.vfat", "debugfs", "e2fsck", "qemu-img"] {
         tool(t);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -181,10 +184,17 @@ fn disk_boots_the_newest_kernel_from_the_esp_and_holds_the_tree() {
     assert!(dates.contains("2023-11-14"), "FAT times are the epoch: {dates}");
     let label = mtools("mlabel", &["-s", "::"]);
     assert!(label.contains("ESP"), "{label}");
+    // fsck.vfat: `.` and `..` of every directory are plain short entries, `..` of a directory in
+    // the root names cluster 0.
+    let esp_img = dir.path().join("esp.fat");
+    partition(&raw, ESP, &esp_img);
+    let fsck = run(Command::new("fsck.vfat").arg("-n").arg(&esp_img));
+    let remarks: Vec<&str> = fsck.lines().filter(|l| !l.starts_with("fsck.fat ") && !l.contains(" files, ")).collect();
+    assert!(remarks.is_empty(), "fsck.vfat -n has remarks: {fsck}");
 
     // The root filesystem.
     let root = dir.path().join("root.ext4");
-    root_partition(&raw, &root);
+    partition(&raw, ROOT, &root);
     run(Command::new("e2fsck").arg("-fn").arg(&root));
     let stat = |p: &str| run(Command::new("debugfs").arg("-R").arg(format!("stat \"{p}\"")).arg(&root));
     let x = stat("/usr/local/bin/x");

@@ -5,13 +5,15 @@
 //! No loop devices: the ESP is formatted in place by a FAT library, the root by `mke2fs -d`.
 //! Outputs are written under temp names and renamed only when all are done.
 //!
-//! [`boot`] finds what the ESP boots, [`esp`] writes it, [`materialize`] and [`ext4`] make the
-//! root, [`gpt`] the layout and table, [`vhd`] the footer, [`info`] the JSON, [`ami`] the text.
+//! [`boot`] finds what the ESP boots, [`esp`] writes it ([`fatdots`] puts right the `.` and `..`
+//! entries the FAT library gets wrong), [`materialize`] and [`ext4`] make the root, [`gpt`] the
+//! layout and table, [`vhd`] the footer, [`info`] the JSON, [`ami`] the text.
 
 pub mod ami;
 pub mod boot;
 pub mod esp;
 pub mod ext4;
+pub mod fatdots;
 pub mod gpt;
 pub mod ids;
 pub mod info;
