@@ -285,6 +285,46 @@ fn two_builds_are_bit_identical() {
     assert_eq!(sums[0], sums[1]);
 }
 
+/// A default ACL on the output directory (inherited by everything materialized below it) changes
+/// nothing on the disk: the same disk.raw as without, and no file of the root filesystem has an
+/// ACL; the declared capability is all the capability binary carries.
+#[test]
+fn host_acls_do_not_reach_the_disk() {
+    for t in ["setfacl", "getfacl", "debugfs"] {
+        tool(t);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::create(dir.path().join("store")).unwrap();
+    let tree = tree(&store);
+    let (plain, acl) = (dir.path().join("plain"), dir.path().join("acl"));
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::create_dir(&acl).unwrap();
+    run(Command::new("setfacl").args(["-d", "-m", "u:1234:rwx"]).arg(&acl));
+    assert!(run(Command::new("getfacl").arg(&acl)).contains("default:user:1234:rwx"), "the host has ACLs");
+    let (plain_info, acl_info) = (build(&store, &tree, &plain), build(&store, &tree, &acl));
+    assert_eq!(sha_of(&acl.join("disk.raw")), sha_of(&plain.join("disk.raw")), "the ACL changed disk.raw");
+    assert_eq!(acl_info, plain_info);
+
+    let root = dir.path().join("root.ext4");
+    partition(&acl.join("disk.raw"), ROOT, &root);
+    let ea_list = |p: &str| run(Command::new("debugfs").arg("-R").arg(format!("ea_list \"{p}\"")).arg(&root));
+    let paths = std::iter::once("/".to_string()).chain(tree.entries.keys().map(|p| format!("/{p}")));
+    for p in paths.chain(["/lost+found".to_string()]) {
+        let attrs = ea_list(&p);
+        assert!(!attrs.contains("system.posix_acl"), "{p} has an ACL: {attrs}");
+        if p == "/usr/local/bin/x" || p == "/usr/local/bin/y" {
+            assert_eq!(
+                attrs.trim(),
+                "Extended attributes:\n  security.capability (20) = 01 00 00 02 00 04 00 00 \
+                                       00 00 00 00 00 00 00 00 00 00 00 00",
+                "{p}"
+            );
+        } else {
+            assert_eq!(attrs.trim(), "", "{p} has attributes");
+        }
+    }
+}
+
 #[test]
 fn a_base_without_an_initrd_or_grub_is_refused_and_nothing_is_left() {
     let dir = tempfile::tempdir().unwrap();
