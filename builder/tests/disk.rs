@@ -7,7 +7,7 @@ mod common;
 
 use common::tool;
 use lpbake::digest::Digest;
-use lpbake::disk::{self, DiskInput, ImageInfo};
+use lpbake::disk::{self, DiskInput, ImageInfo, Tools};
 use lpbake::report::{Mode, Reporter};
 use lpbake::stage::{Caps, Content, DeviceKind, Entry, Tree};
 use lpbake::store::BlobStore;
@@ -51,6 +51,12 @@ fn tree(store: &BlobStore) -> Tree {
     t
 }
 
+/// The versions of the installed e2fsprogs, read once for all the builds of this file.
+fn tools() -> &'static Tools {
+    static TOOLS: std::sync::OnceLock<Tools> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(|| Tools::detect().unwrap())
+}
+
 fn input<'a>(tree: &'a Tree, store: &'a BlobStore) -> DiskInput<'a> {
     DiskInput {
         tree,
@@ -60,6 +66,7 @@ fn input<'a>(tree: &'a Tree, store: &'a BlobStore) -> DiskInput<'a> {
         root_size: Some(64 * MIB),
         name: "livepeer-appliance-0.8.3".into(),
         base: "images/ubuntu-rootfs.toml".into(),
+        tools: tools(),
     }
 }
 
@@ -122,6 +129,13 @@ fn disk_boots_the_newest_kernel_from_the_esp_and_holds_the_tree() {
     assert_eq!((json["boot_mode"].as_str(), json["architecture"].as_str()), (Some("uefi"), Some("x86_64")));
     assert_eq!((json["root_device"].as_str(), json["ena_support"].as_bool()), (Some("/dev/xvda"), Some(true)));
     assert_eq!(json["nvme_support"], true);
+    // The versions of the programs that wrote it, as they report them.
+    for program in ["mke2fs", "debugfs"] {
+        let said = Command::new(program).arg("-V").output().unwrap().stderr;
+        let first = String::from_utf8_lossy(&said).lines().next().unwrap().to_string();
+        let recorded = json["tools"][program].as_str().unwrap().split(", ").next().unwrap().to_string();
+        assert_eq!(first, format!("{program} {recorded}"));
+    }
     assert_eq!(info.kernel_version, "6.1.0-18-amd64");
     // At least what was asked for, grown to a size whose VHD geometry is exact.
     assert!(info.disk_size >= (1 + 256 + 64 + 1) * MIB && info.disk_size.is_multiple_of(MIB), "{}", info.disk_size);

@@ -145,7 +145,7 @@ fn quoted(path: &str) -> Result<String> {
 }
 
 /// An e2fsprogs command with its clock and locale pinned.
-fn tool(name: &str, epoch: u64) -> Command {
+pub(super) fn tool(name: &str, epoch: u64) -> Command {
     let mut c = Command::new(name);
     c.env("E2FSPROGS_FAKE_TIME", epoch.to_string()).env("LC_ALL", "C").env("TZ", "UTC");
     c.stdin(Stdio::null());
