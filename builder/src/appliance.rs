@@ -112,6 +112,7 @@ impl<'a> Plan<'a> {
             root_size: None,
             name: format!("lpbake-livepeer-{version}-{}", &key.hex()[..12]),
             base: format!("{} ({})", self.base.file.display(), self.base.source.origin()),
+            tools: &disk::Tools::detect()?,
         };
         disk::write(&input, dir, report)
     }

@@ -1,13 +1,13 @@
 //! The appliance disk from a small synthetic root tree, checked with the real tools: the GPT with
-//! sfdisk and sgdisk, the ESP with mtools, the root with debugfs and e2fsck, the VHD with
-//! qemu-img; image-info.json and the AMI commands; and the same bytes from two builds made at
-//! different times with a different umask and time zone.
+//! sfdisk and sgdisk, the ESP with mtools and fsck.vfat, the root with debugfs and e2fsck, the
+//! VHD with qemu-img; image-info.json and the AMI commands; and the same bytes from two builds
+//! made at different times with a different umask and time zone.
 
 mod common;
 
 use common::tool;
 use lpbake::digest::Digest;
-use lpbake::disk::{self, DiskInput, ImageInfo};
+use lpbake::disk::{self, DiskInput, ImageInfo, Tools};
 use lpbake::report::{Mode, Reporter};
 use lpbake::stage::{Caps, Content, DeviceKind, Entry, Tree};
 use lpbake::store::BlobStore;
@@ -51,6 +51,12 @@ fn tree(store: &BlobStore) -> Tree {
     t
 }
 
+/// The versions of the installed e2fsprogs, read once for all the builds of this file.
+fn tools() -> &'static Tools {
+    static TOOLS: std::sync::OnceLock<Tools> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(|| Tools::detect().unwrap())
+}
+
 fn input<'a>(tree: &'a Tree, store: &'a BlobStore) -> DiskInput<'a> {
     DiskInput {
         tree,
@@ -60,6 +66,7 @@ fn input<'a>(tree: &'a Tree, store: &'a BlobStore) -> DiskInput<'a> {
         root_size: Some(64 * MIB),
         name: "livepeer-appliance-0.8.3".into(),
         base: "images/ubuntu-rootfs.toml".into(),
+        tools: tools(),
     }
 }
 
@@ -80,13 +87,16 @@ fn sha_of(path: &Path) -> Digest {
     h.finish().1
 }
 
-/// Copies the root partition (64 MiB from 257 MiB) out of the disk, for debugfs and e2fsck.
-fn root_partition(raw: &Path, into: &Path) {
+/// Copies `len` bytes from `start` out of the disk: a partition, for the tools that check it.
+fn partition(raw: &Path, (start, len): (u64, u64), into: &Path) {
     let mut f = std::fs::File::open(raw).unwrap();
-    f.seek(SeekFrom::Start(257 * MIB)).unwrap();
-    let len = 64 * MIB;
+    f.seek(SeekFrom::Start(start)).unwrap();
     std::io::copy(&mut f.take(len), &mut std::fs::File::create(into).unwrap()).unwrap();
 }
+
+/// The ESP (256 MiB from 1 MiB) and the root partition (64 MiB from 257 MiB) of the test disk.
+const ESP: (u64, u64) = (MIB, 256 * MIB);
+const ROOT: (u64, u64) = (257 * MIB, 64 * MIB);
 
 fn build(store: &BlobStore, tree: &Tree, out: &Path) -> ImageInfo {
     disk::write(&input(tree, store), out, &Reporter::new(Mode::Quiet)).unwrap()
@@ -94,7 +104,7 @@ fn build(store: &BlobStore, tree: &Tree, out: &Path) -> ImageInfo {
 
 #[test]
 fn disk_boots_the_newest_kernel_from_the_esp_and_holds_the_tree() {
-    for t in ["sfdisk", "sgdisk", "mdir", "mtype", "mcopy", "debugfs", "e2fsck", "qemu-img"] {
+    for t in ["sfdisk", "sgdisk", "mdir", "mtype", "mcopy", "fsck.vfat", "debugfs", "e2fsck", "qemu-img"] {
         tool(t);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -119,6 +129,13 @@ fn disk_boots_the_newest_kernel_from_the_esp_and_holds_the_tree() {
     assert_eq!((json["boot_mode"].as_str(), json["architecture"].as_str()), (Some("uefi"), Some("x86_64")));
     assert_eq!((json["root_device"].as_str(), json["ena_support"].as_bool()), (Some("/dev/xvda"), Some(true)));
     assert_eq!(json["nvme_support"], true);
+    // The versions of the programs that wrote it, as they report them.
+    for program in ["mke2fs", "debugfs"] {
+        let said = Command::new(program).arg("-V").output().unwrap().stderr;
+        let first = String::from_utf8_lossy(&said).lines().next().unwrap().to_string();
+        let recorded = json["tools"][program].as_str().unwrap().split(", ").next().unwrap().to_string();
+        assert_eq!(first, format!("{program} {recorded}"));
+    }
     assert_eq!(info.kernel_version, "6.1.0-18-amd64");
     // At least what was asked for, grown to a size whose VHD geometry is exact.
     assert!(info.disk_size >= (1 + 256 + 64 + 1) * MIB && info.disk_size.is_multiple_of(MIB), "{}", info.disk_size);
@@ -181,10 +198,17 @@ fn disk_boots_the_newest_kernel_from_the_esp_and_holds_the_tree() {
     assert!(dates.contains("2023-11-14"), "FAT times are the epoch: {dates}");
     let label = mtools("mlabel", &["-s", "::"]);
     assert!(label.contains("ESP"), "{label}");
+    // fsck.vfat: `.` and `..` of every directory are plain short entries, `..` of a directory in
+    // the root names cluster 0.
+    let esp_img = dir.path().join("esp.fat");
+    partition(&raw, ESP, &esp_img);
+    let fsck = run(Command::new("fsck.vfat").arg("-n").arg(&esp_img));
+    let remarks: Vec<&str> = fsck.lines().filter(|l| !l.starts_with("fsck.fat ") && !l.contains(" files, ")).collect();
+    assert!(remarks.is_empty(), "fsck.vfat -n has remarks: {fsck}");
 
     // The root filesystem.
     let root = dir.path().join("root.ext4");
-    root_partition(&raw, &root);
+    partition(&raw, ROOT, &root);
     run(Command::new("e2fsck").arg("-fn").arg(&root));
     let stat = |p: &str| run(Command::new("debugfs").arg("-R").arg(format!("stat \"{p}\"")).arg(&root));
     let x = stat("/usr/local/bin/x");
@@ -273,6 +297,46 @@ fn two_builds_are_bit_identical() {
     }
     std::env::remove_var("TZ");
     assert_eq!(sums[0], sums[1]);
+}
+
+/// A default ACL on the output directory (inherited by everything materialized below it) changes
+/// nothing on the disk: the same disk.raw as without, and no file of the root filesystem has an
+/// ACL; the declared capability is all the capability binary carries.
+#[test]
+fn host_acls_do_not_reach_the_disk() {
+    for t in ["setfacl", "getfacl", "debugfs"] {
+        tool(t);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::create(dir.path().join("store")).unwrap();
+    let tree = tree(&store);
+    let (plain, acl) = (dir.path().join("plain"), dir.path().join("acl"));
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::create_dir(&acl).unwrap();
+    run(Command::new("setfacl").args(["-d", "-m", "u:1234:rwx"]).arg(&acl));
+    assert!(run(Command::new("getfacl").arg(&acl)).contains("default:user:1234:rwx"), "the host has ACLs");
+    let (plain_info, acl_info) = (build(&store, &tree, &plain), build(&store, &tree, &acl));
+    assert_eq!(sha_of(&acl.join("disk.raw")), sha_of(&plain.join("disk.raw")), "the ACL changed disk.raw");
+    assert_eq!(acl_info, plain_info);
+
+    let root = dir.path().join("root.ext4");
+    partition(&acl.join("disk.raw"), ROOT, &root);
+    let ea_list = |p: &str| run(Command::new("debugfs").arg("-R").arg(format!("ea_list \"{p}\"")).arg(&root));
+    let paths = std::iter::once("/".to_string()).chain(tree.entries.keys().map(|p| format!("/{p}")));
+    for p in paths.chain(["/lost+found".to_string()]) {
+        let attrs = ea_list(&p);
+        assert!(!attrs.contains("system.posix_acl"), "{p} has an ACL: {attrs}");
+        if p == "/usr/local/bin/x" || p == "/usr/local/bin/y" {
+            assert_eq!(
+                attrs.trim(),
+                "Extended attributes:\n  security.capability (20) = 01 00 00 02 00 04 00 00 \
+                                       00 00 00 00 00 00 00 00 00 00 00 00",
+                "{p}"
+            );
+        } else {
+            assert_eq!(attrs.trim(), "", "{p} has attributes");
+        }
+    }
 }
 
 #[test]

@@ -23,7 +23,7 @@ APT_PACKAGES=(
     docker.io docker-registry skopeo umoci mmdebstrap prometheus pigz
     jq xz-utils zstd e2fsprogs time curl ca-certificates git
     python3 python3-pip build-essential
-    qemu-system-x86 qemu-utils ovmf mtools dosfstools nftables fdisk gdisk
+    qemu-system-x86 qemu-utils ovmf mtools dosfstools nftables fdisk gdisk acl
     prometheus-alertmanager nix-bin strace chromium fonts-dejavu-core
 )
 

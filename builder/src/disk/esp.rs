@@ -1,9 +1,11 @@
 //! The EFI system partition: FAT32 formatted in place in the disk image (volume id from the seed,
-//! label `ESP`, every timestamp the build's epoch), holding GRUB as the removable-media boot
-//! loader, its grub.cfg under each prefix a monolithic GRUB image may carry, and the kernel and
-//! initrd it boots.
+//! label `ESP`, every timestamp the build's epoch) by the `fatfs` crate, holding GRUB as the
+//! removable-media boot loader, its grub.cfg under each prefix a monolithic GRUB image may carry,
+//! and the kernel and initrd it boots; then [`fatdots`] rewrites the `.` and `..` entries fatfs
+//! gets wrong, so the volume passes `fsck.vfat`.
 
 use super::boot::{Blob, BootFiles};
+use super::fatdots;
 use super::region::Region;
 use crate::error::{Error, Result};
 use crate::store::BlobStore;
@@ -102,16 +104,17 @@ pub fn write(disk: &File, disk_path: &Path, esp: &Esp) -> Result<()> {
         put(&root, "vmlinuz", Source::Blob(store, boot.kernel)).map_err(at)?;
         put(&root, "initrd.img", Source::Blob(store, boot.initrd)).map_err(at)?;
     }
-    fs.unmount().map_err(at)
+    fs.unmount().map_err(at)?;
+    fatdots::fix_dot_entries(&mut Region::new(disk, start, len)).map_err(at)
 }
 
-enum Source<'a> {
+pub(super) enum Source<'a> {
     Blob(&'a BlobStore, Blob),
     Bytes(&'a [u8]),
 }
 
 /// Writes one file at `path` (parents created), streamed from its source.
-fn put<T: ReadWriteSeek>(root: &Dir<T>, path: &str, src: Source) -> io::Result<()> {
+pub(super) fn put<T: ReadWriteSeek>(root: &Dir<T>, path: &str, src: Source) -> io::Result<()> {
     let (dirs, name) = path.rsplit_once('/').unwrap_or(("", path));
     let mut dir = root.clone();
     for part in dirs.split('/').filter(|p| !p.is_empty()) {

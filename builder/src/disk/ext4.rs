@@ -1,12 +1,16 @@
 //! The root filesystem: `mke2fs -d` from a materialized directory, written in place into the disk
-//! image at the root partition's offset, with every input that reaches the bytes pinned (a mke2fs.conf of our own, the UUID and hash seed from the seed, the clock via
-//! E2FSPROGS_FAKE_TIME, the C locale), then `debugfs` sets every used inode's times to the epoch
-//! (mke2fs 1.47.0 copies each source file's ctime, the moment it was materialized).
+//! image at the root partition's offset, with every input that reaches the bytes pinned (a
+//! mke2fs.conf of our own, the UUID and hash seed from the seed, the clock via
+//! E2FSPROGS_FAKE_TIME, the C locale), then one `debugfs` run sets the file capabilities the tree
+//! declares and every used inode's times to the epoch (mke2fs 1.47.0 copies each source file's
+//! ctime, the moment it was materialized). mke2fs copies no extended attribute
+//! (`no_copy_xattrs`): whatever the host puts on the materialized files (inherited default ACLs,
+//! SELinux labels, `user.*`) never reaches the disk, only the `security.capability` set here.
 //! mke2fs -d links entries one by one with a linear scan of the directory: a directory of n
 //! entries costs O(n^2) (18k entries: about a minute).
 
 use crate::error::{Error, IoContext, Result};
-use crate::stage::Tree;
+use crate::stage::{Content, Tree};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -61,7 +65,7 @@ pub fn make(x: &Ext4) -> Result<()> {
     let conf = work.join("mke2fs.conf");
     std::fs::write(&conf, MKE2FS_CONF).at(&conf)?;
     let inodes = (x.tree.entries.len() as u64 * 5 / 4 + 4096).max(x.size / 16384);
-    let ids = format!("offset={},hash_seed={},root_owner=0:0", x.offset, x.hash_seed);
+    let ids = format!("offset={},hash_seed={},root_owner=0:0,no_copy_xattrs", x.offset, x.hash_seed);
     // debugfs and dumpe2fs take the offset after a `?` in the image's name: the tools run in
     // the image's directory and get its file name (a temp name: letters, digits and dots).
     let dir = crate::fsutil::parent_of(x.image);
@@ -93,8 +97,16 @@ pub fn make(x: &Ext4) -> Result<()> {
             x.image.display()
         ))
     })?;
-    let script = work.join("times.debugfs");
+    let script = work.join("inodes.debugfs");
     let mut s = std::io::BufWriter::new(std::fs::File::create(&script).at(&script)?);
+    // Capabilities first: the times are set last, whatever setting an attribute touches.
+    for (path, e) in &x.tree.entries {
+        // A hard link shares its target's inode, and with it the target's capabilities.
+        if let (Some(caps), false) = (&e.caps, matches!(e.content, Content::Hardlink { .. })) {
+            let value: String = caps.vfs_v2().iter().map(|b| format!("\\x{b:02x}")).collect();
+            writeln!(s, "ea_set {} security.capability {value}", quoted(path)?).at(&script)?;
+        }
+    }
     for ino in inodes {
         for field in ["atime", "mtime", "ctime", "crtime"] {
             writeln!(s, "sif <{ino}> {field} @{}", x.epoch).at(&script)?;
@@ -110,7 +122,7 @@ pub fn make(x: &Ext4) -> Result<()> {
         out.stderr.lines().filter(|l| !l.starts_with("debugfs ") && !l.trim().is_empty()).collect();
     if !complaints.is_empty() {
         return Err(Error::Output(format!(
-            "{}: debugfs could not set the inode times: {}\n  fix: report this as an lpbake bug",
+            "{}: debugfs could not set the file capabilities and inode times: {}\n  fix: report this as an lpbake bug",
             x.image.display(),
             complaints.iter().take(5).copied().collect::<Vec<_>>().join("; ")
         )));
@@ -118,8 +130,22 @@ pub fn make(x: &Ext4) -> Result<()> {
     Ok(())
 }
 
+/// The tree's `path` as one argument of a debugfs script line: absolute, in double quotes, a
+/// quote doubled. A control character cannot be passed (a newline would end the command), so a
+/// path with one is refused.
+fn quoted(path: &str) -> Result<String> {
+    if path.chars().any(char::is_control) {
+        return Err(Error::Output(format!(
+            "the root tree's {:?} has file capabilities and a control character in its name, which debugfs \
+             cannot be given\n  fix: rename the file (or drop its capabilities) in the component that installs it",
+            format!("/{path}")
+        )));
+    }
+    Ok(format!("\"/{}\"", path.replace('"', "\"\"")))
+}
+
 /// An e2fsprogs command with its clock and locale pinned.
-fn tool(name: &str, epoch: u64) -> Command {
+pub(super) fn tool(name: &str, epoch: u64) -> Command {
     let mut c = Command::new(name);
     c.env("E2FSPROGS_FAKE_TIME", epoch.to_string()).env("LC_ALL", "C").env("TZ", "UTC");
     c.stdin(Stdio::null());
@@ -197,6 +223,11 @@ impl Drop for RemoveDir<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::materialize;
+    use crate::stage::{Caps, Entry};
+    use crate::store::BlobStore;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn used_inodes_are_the_complement_of_the_free_ranges() {
@@ -206,5 +237,87 @@ mod tests {
         assert_eq!(used_inodes(&dump), Some(vec![2, 11, 12, 13, 19, 20]));
         let none = Output { stdout: "Inode count: 32\nFirst inode: 11\n".into(), stderr: String::new() };
         assert_eq!(used_inodes(&none), None);
+    }
+
+    #[test]
+    fn debugfs_gets_a_path_quoted_and_refuses_a_control_character() {
+        assert_eq!(quoted("usr/bin/a \"b\" c").unwrap(), "\"/usr/bin/a \"\"b\"\" c\"");
+        let err = quoted("usr/bin/x\nsif <2> mode 0").unwrap_err().to_string();
+        assert!(err.contains("/usr/bin/x\\nsif") && err.contains("fix: rename the file"), "{err}");
+    }
+
+    /// Puts `user.host=1` on `path`, as a host's tools might.
+    fn host_xattr(path: &Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: NUL-terminated path and name, a value of the length given.
+        let rc = unsafe { libc::lsetxattr(p.as_ptr(), c"user.host".as_ptr(), b"1".as_ptr().cast(), 1, 0) };
+        assert_eq!(rc, 0, "setting user.host on {}: {}", path.display(), std::io::Error::last_os_error());
+    }
+
+    /// `debugfs -R request image` as text; a missing tool fails naming `make deps`.
+    fn debugfs(request: &str, image: &Path) -> String {
+        let out = Command::new("debugfs")
+            .arg("-R")
+            .arg(request)
+            .arg(image)
+            .output()
+            .unwrap_or_else(|e| panic!("debugfs: {e}: install e2fsprogs (`make deps`)"));
+        assert!(out.status.success(), "debugfs -R {request}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Files named anything a tree may hold (spaces, quotes, backslashes, `<n>`, `#`, `!`,
+    /// non-ASCII), each in /bin with its capabilities or none, and a `user.` attribute from the
+    /// host: on the filesystem, told apart by inode number, each has exactly the
+    /// `security.capability` its entry declares and nothing of the host.
+    fn names_and_caps() -> impl Strategy<Value = BTreeMap<String, Option<u64>>> {
+        let name = "[ -.0-~é]{1,24}".prop_filter("not . or ..", |n| n != "." && n != "..");
+        let tricky = ("!#a \"q\" \\<2> é".to_string(), Some(1 << 10));
+        prop::collection::btree_map(name, prop::option::of(0u64..(1 << 41)), 0..6).prop_map(move |mut files| {
+            files.insert(tricky.0.clone(), tricky.1);
+            files
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+
+        #[test]
+        fn each_file_gets_the_capabilities_its_entry_declares(files in names_and_caps()) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = BlobStore::create(dir.path().join("store")).unwrap();
+            let mut tree = Tree::default();
+            for (name, permitted) in &files {
+                let caps = permitted.map(|permitted| Caps { permitted, inheritable: 0, effective: true });
+                let e = Entry::generated(&store, name.as_bytes(), 0o755, 0, 0).unwrap();
+                tree.add(&format!("/bin/{name}"), Entry { caps, ..e });
+            }
+            let source = dir.path().join("root");
+            std::fs::create_dir(&source).unwrap();
+            materialize::materialize(&tree, &store, &source, 1, &|_| ()).unwrap();
+            for name in files.keys() {
+                host_xattr(&source.join("bin").join(name));
+            }
+            let image = dir.path().join("root.ext4");
+            std::fs::File::create(&image).unwrap().set_len(16 << 20).unwrap();
+            let x = Ext4 { source: &source, image: &image, offset: 0, size: 16 << 20, uuid: uuid::Uuid::nil(),
+                           hash_seed: uuid::Uuid::nil(), epoch: 1, tree: &tree };
+            make(&x).unwrap();
+            // `ls -p`: /inode/mode/uid/gid/name/size/ per entry; a name holds no `/`.
+            let listing = debugfs("ls -p /bin", &image);
+            let inodes: BTreeMap<&str, &str> =
+                listing.lines().filter_map(|l| { let f: Vec<&str> = l.split('/').collect(); Some((*f.get(5)?, *f.get(1)?)) }).collect();
+            for (name, permitted) in &files {
+                let ino = inodes.get(name.as_str()).unwrap_or_else(|| panic!("{name:?} is missing: {listing}"));
+                let attrs = debugfs(&format!("ea_list <{ino}>"), &image);
+                let want = permitted.map(|permitted| {
+                    let v = Caps { permitted, inheritable: 0, effective: true }.vfs_v2();
+                    let hex: Vec<String> = v.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("Extended attributes:\n  security.capability (20) = {}", hex.join(" "))
+                });
+                prop_assert_eq!(attrs.trim(), want.as_deref().unwrap_or(""), "{:?}", name);
+            }
+        }
     }
 }

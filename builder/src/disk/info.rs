@@ -1,6 +1,7 @@
 //! `image-info.json`: what an AMI or VM made from the disk must be told (boot mode, architecture,
-//! root device, ENA and NVMe), the identifiers on the disk, the kernel, and the size and sha256
-//! of every output file. Keys sorted (struct fields in order, maps as BTreeMap).
+//! root device, ENA and NVMe), the identifiers on the disk, the kernel, the size and sha256 of
+//! every output file, and the versions of the programs that wrote it. Keys sorted (struct fields
+//! in order, maps as BTreeMap).
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -46,6 +47,8 @@ pub struct ImageInfo {
     pub root_fs_uuid: uuid::Uuid,
     /// The root partition's GPT GUID (`root=PARTUUID=` on the kernel command line).
     pub root_partition_guid: uuid::Uuid,
+    /// The versions of the programs that wrote the disk (mke2fs, debugfs, dumpe2fs).
+    pub tools: super::Tools,
     /// The EBS volume size (GiB) an instance needs at least: the disk rounded up.
     pub volume_size_gib: u64,
 }

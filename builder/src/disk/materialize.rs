@@ -1,9 +1,10 @@
 //! Writes a staged [`Tree`] out as a real directory for `mke2fs -d`: contents copied from the
 //! store by the kernel (unverified: [`crate::disk::write`] has every blob checked beside it),
-//! numeric owners, modes, symlinks, hard links, device nodes and fifos, file capabilities as the
-//! `security.capability` xattr, every atime and mtime the build's epoch.
-//! Owners other than our own, device nodes and capabilities need root: asked of a non-root user,
-//! one error says so.
+//! numeric owners, modes, symlinks, hard links, device nodes and fifos, every atime and mtime the
+//! build's epoch. No extended attribute: mke2fs copies none, and [`crate::disk::ext4`] sets the
+//! tree's file capabilities on the filesystem itself.
+//! Owners other than our own and device nodes need root: asked of a non-root user, one error
+//! says so.
 
 use crate::error::{Error, IoContext, Result};
 use crate::stage::{Content, DeviceKind, Entry, Tree};
@@ -23,8 +24,8 @@ pub fn materialize(tree: &Tree, store: &BlobStore, root: &Path, epoch: u64, prog
     if !is_root {
         if let Some((path, _)) = tree.entries.iter().find(|(_, e)| needs_root(e)) {
             return Err(Error::Output(format!(
-                "the root tree has /{path}, which only root can create (a device node, a file capability or \
-                 another owner)\n  fix: run `lpbake build` as root to write the appliance disk"
+                "the root tree has /{path}, which only root can create (a device node or another owner)\n  fix: \
+                 run `lpbake build` as root to write the appliance disk"
             )));
         }
     }
@@ -40,7 +41,7 @@ pub fn materialize(tree: &Tree, store: &BlobStore, root: &Path, epoch: u64, prog
         if let Content::File { size, .. } = e.content {
             progress(size);
         }
-        // A hard link shares its target's inode, owner, mode and capabilities (as tar extracts it).
+        // A hard link shares its target's inode, owner and mode (as tar extracts it).
         if matches!(e.content, Content::Hardlink { .. }) {
             continue;
         }
@@ -50,9 +51,6 @@ pub fn materialize(tree: &Tree, store: &BlobStore, root: &Path, epoch: u64, prog
         // After chown, which clears set-id bits; symlinks have no mode of their own.
         if !matches!(e.content, Content::Symlink { .. }) {
             fs::set_permissions(&dest, fs::Permissions::from_mode(e.mode & 0o7777)).at(&dest)?;
-        }
-        if let Some(caps) = &e.caps {
-            set_xattr(&dest, "security.capability", &caps.vfs_v2()).at(&dest)?;
         }
     }
     // Last, children first, so adding entries no longer moves a directory's times.
@@ -70,7 +68,6 @@ fn needs_root(e: &Entry) -> bool {
     // SAFETY: getuid/getgid have no preconditions.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     matches!(e.content, Content::Device { kind: DeviceKind::Char | DeviceKind::Block, .. })
-        || e.caps.is_some()
         || e.uid != uid
         || e.gid != gid
 }
@@ -128,12 +125,6 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 
 fn chown(p: &Path, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::lchown(p, Some(uid), Some(gid))
-}
-
-fn set_xattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
-    let (c, n) = (cstr(p)?, CString::new(name).map_err(io::Error::other)?);
-    // SAFETY: valid NUL-terminated strings and a buffer of `value.len()` bytes.
-    check(unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) })
 }
 
 fn set_times(p: &Path, epoch: u64) -> io::Result<()> {

@@ -5,22 +5,27 @@
 //! No loop devices: the ESP is formatted in place by a FAT library, the root by `mke2fs -d`.
 //! Outputs are written under temp names and renamed only when all are done.
 //!
-//! [`boot`] finds what the ESP boots, [`esp`] writes it, [`materialize`] and [`ext4`] make the
-//! root, [`gpt`] the layout and table, [`vhd`] the footer, [`info`] the JSON, [`ami`] the text.
+//! [`boot`] finds what the ESP boots, [`esp`] writes it ([`fatdots`] puts right the `.` and `..`
+//! entries the FAT library gets wrong), [`materialize`] and [`ext4`] make the root, [`gpt`] the
+//! layout and table, [`vhd`] the footer, [`info`] the JSON, [`ami`] the text; [`tools`] names
+//! the versions of the programs that write it.
 
 pub mod ami;
 pub mod boot;
 pub mod esp;
 pub mod ext4;
+pub mod fatdots;
 pub mod gpt;
 pub mod ids;
 pub mod info;
 pub mod materialize;
 pub mod region;
+pub mod tools;
 pub mod vhd;
 
 pub use ami::ami_commands;
 pub use info::{FileInfo, ImageInfo};
+pub use tools::Tools;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
@@ -59,6 +64,9 @@ pub struct DiskInput<'a> {
     pub name: String,
     /// The base root filesystem, named in errors about what it lacks.
     pub base: String,
+    /// The versions of the programs that write the disk ([`Tools::detect`], once per build; part
+    /// of the disk's key), recorded in image-info.json.
+    pub tools: &'a Tools,
 }
 
 /// Writes rootfs.tar, disk.raw, disk.vhd and image-info.json into `out_dir`.
@@ -111,6 +119,7 @@ pub fn write(input: &DiskInput, out_dir: &Path, report: &Reporter) -> Result<Ima
         root_fs_label: ext4::LABEL.into(),
         root_fs_uuid: fs_uuid,
         root_partition_guid: guids.root,
+        tools: input.tools.clone(),
         volume_size_gib: layout.disk_size.div_ceil(GIB),
     };
     for (tmp, name) in [(tar, ROOTFS_TAR), (raw, DISK_RAW), (vhd, DISK_VHD)] {

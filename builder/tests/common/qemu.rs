@@ -68,6 +68,7 @@ pub fn probe_disk(
         root_size: None,
         name: "lpbake-test-disk".into(),
         base: rootfs.display().to_string(),
+        tools: &lpbake::disk::Tools::detect().unwrap(),
     };
     std::fs::create_dir_all(out).unwrap();
     let quiet = lpbake::report::Reporter::new(lpbake::report::Mode::Quiet);
