@@ -52,9 +52,9 @@ secrets: ## create the testnet's secret files in testnet/secrets/ (random orch-s
 		chmod 0444 testnet/secrets/.orch-secret.tmp && mv testnet/secrets/.orch-secret.tmp testnet/secrets/orch-secret && \
 		echo "secrets: wrote testnet/secrets/orch-secret"; fi
 
-up: secrets ## build and load the images, start the local testnet (docker compose up -d --wait) and print where to look
+up: secrets ## build and load the images, check the open-file limit the Docker engine grants (scripts/nofile.sh), start the local testnet (docker compose up -d --wait) and print where to look
 	$(ENV) cargo run --release --locked --quiet -p lpbake -- build $(UP_BUILD_ARGS) --target oci --load
-	docker compose up -d --wait --wait-timeout 300
+	nofile=$$(bash scripts/nofile.sh) && LPBAKE_NOFILE=$$nofile docker compose up -d --wait --wait-timeout 300
 	@echo "testnet up:"
 	@echo "  orchestrator  https://$(BIND):8935   lpwatch http://$(BIND):7936/healthz  /metrics"
 	@echo "  gateway       rtmp://$(BIND):1935/stream/NAME   http://$(BIND):9935"

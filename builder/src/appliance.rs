@@ -4,8 +4,9 @@
 //! configuration ([`crate::render`]), overlaid in that order; [`crate::disk`] writes it.
 //!
 //! A disk is keyed by its inputs (the base pin, each component's source, the rendered files, the
-//! epoch, the disk format), and every GUID and UUID on it derives from that key: an unchanged disk
-//! is carried over from the previous output, not rebuilt, and a changed one gets new identities.
+//! epoch, the disk format, the versions of the tools that write it), and every GUID and UUID on it
+//! derives from that key: an unchanged disk is carried over from the previous output, not rebuilt,
+//! and a changed one gets new identities.
 
 use crate::digest::Digest;
 use crate::disk::{self, DiskInput, ImageInfo};
@@ -28,7 +29,7 @@ use std::path::Path;
 pub const DIR: &str = "disk";
 
 /// Bumped when the same inputs would give other disk bytes.
-const FORMAT: &str = "lpbake-disk-1";
+const FORMAT: &str = "lpbake-disk-2";
 
 /// The appliance of a spec, rendered, with the components its services run.
 pub struct Plan<'a> {
@@ -37,6 +38,8 @@ pub struct Plan<'a> {
     /// The components whose files go into the root filesystem, in name order.
     pub components: Vec<&'a Component>,
     rendered: Tree,
+    /// The versions of the tools that shape the disk's bytes (part of its key).
+    tools: disk::Tools,
 }
 
 impl<'a> Plan<'a> {
@@ -62,7 +65,7 @@ impl<'a> Plan<'a> {
             .collect();
         components.sort_by(|a, b| a.name.cmp(&b.name));
         components.dedup_by(|a, b| a.name == b.name);
-        Ok(Plan { node, base, components, rendered })
+        Ok(Plan { node, base, components, rendered, tools: disk::Tools::detect()? })
     }
 
     /// The key of the disk's inputs; `source` gives a component's source sha256 (the lock's
@@ -75,6 +78,7 @@ impl<'a> Plan<'a> {
             "components": sources,
             "rendered": Digest::of(&serde_json::to_vec(&self.rendered).expect("a tree serializes")),
             "epoch": epoch,
+            "tools": self.tools,
         });
         Digest::of(inputs.to_string().as_bytes())
     }
@@ -112,7 +116,7 @@ impl<'a> Plan<'a> {
             root_size: None,
             name: format!("lpbake-livepeer-{version}-{}", &key.hex()[..12]),
             base: format!("{} ({})", self.base.file.display(), self.base.source.origin()),
-            tools: &disk::Tools::detect()?,
+            tools: &self.tools,
         };
         disk::write(&input, dir, report)
     }

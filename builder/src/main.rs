@@ -4,7 +4,6 @@
 use clap::{Args, Parser, Subcommand};
 use lpbake::build::{self, Options};
 use lpbake::layer::Compression;
-use lpbake::oci::summary;
 use lpbake::publish::layout::Layout;
 use lpbake::publish::{daemon, registry};
 use lpbake::report::{Mode, Reporter};
@@ -309,13 +308,15 @@ fn main() -> ExitCode {
                         let how = if o.unchanged.contains(name) { "(unchanged)" } else { "(built)" };
                         report.step(format!("{name}: {} {how}", s.manifest));
                     }
-                    report.step(format!("wrote {}", out.join(summary::FILE).display()));
+                    if o.written {
+                        report.step(format!("wrote {}", out.display()));
+                    }
                     if let Some(info) = &o.disk {
                         report.step(format!("disk: {} ({})", out.join(lpbake::appliance::DIR).display(), info.summary()));
                         report.step(format!("make an AMI of it: lpbake ami-commands {}", out.display()));
                     }
                 }
-                Ok(serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged, "disk": o.disk, "loaded": loaded }))
+                Ok(serde_json::json!({ "out": out, "images": o.images, "rebuilt": o.rebuilt, "unchanged": o.unchanged, "disk": o.disk, "written": o.written, "loaded": loaded }))
             })
         }
         Command::Load(a) => {

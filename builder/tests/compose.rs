@@ -92,6 +92,31 @@ fn a_sharing_orchestrator_shares_in_the_arbitrum_profile_with_its_state_on_the_w
     assert!(watch.contains("source: orchestrator-watch-data") && watch.contains("target: /var/lib/lpwatch"), "{watch}");
 }
 
+/// The open-file limit `make up` passes to compose (scripts/nofile.sh against the real engine),
+/// with its refusals checked.
+fn make_up_nofile() -> u64 {
+    let script = |value: Option<String>| {
+        let mut c = Command::new("bash");
+        c.arg(common::repo().join("scripts/nofile.sh")).env_remove("LPBAKE_NOFILE").env_remove("IMAGE");
+        if let Some(v) = value {
+            c.env("LPBAKE_NOFILE", v);
+        }
+        c.output().unwrap()
+    };
+    let o = script(None);
+    let text = common::ok(&o);
+    let nofile: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or_else(|_| panic!("{text}"));
+    assert!(nofile <= 65536 && nofile >= 1024, "{text}");
+    if nofile < 65536 {
+        assert!(text.contains("warning:") && text.contains("LimitNOFILE="), "no warning for {nofile}: {text}");
+        let refused = common::failed(&script(Some((nofile + 1).to_string())));
+        assert!(refused.contains(&format!("at most {nofile}")) && refused.contains("fix:"), "{refused}");
+    }
+    assert!(common::failed(&script(Some("lots".into()))).contains("not a number"));
+    assert_eq!(String::from_utf8_lossy(&script(Some("1024".into())).stdout).trim(), "1024");
+    nofile
+}
+
 struct Project {
     dir: tempfile::TempDir,
     name: String,
@@ -249,10 +274,10 @@ fn testnet_comes_up_watched_alerts_and_goes_away() {
     std::fs::write(secrets.join("orch-secret"), &secret).unwrap();
     std::fs::set_permissions(secrets.join("orch-secret"), std::os::unix::fs::PermissionsExt::from_mode(0o444)).unwrap();
 
-    // The open-file limit the engine can grant (this machine's hard limit may be below 65536).
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    let nofile = lim.rlim_max.min(65536);
+    // The open-file limit, as `make up` finds it: what the engine grants (this machine's engine
+    // may grant less than 65536: then a warning says so and how to raise it, and asking for more
+    // than it grants stops with that fix).
+    let nofile = make_up_nofile();
     let project = Project { dir, name: format!("lpbake-test-{}", std::process::id()), nofile };
 
     // The files are valid as they are, with the test's override, and with the arbitrum profile.

@@ -9,6 +9,7 @@
 mod common;
 use common::*;
 use lpbake::oci::summary::{ImageSummary, Summary};
+use lpbake::output::{Contents, FileRecord};
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
@@ -240,20 +241,29 @@ fn an_out_dir_lpbake_did_not_write_is_refused_and_kept() {
     assert!(text.contains("mine") && text.contains("did not write") && text.contains("fix:"), "{text}");
     assert_eq!(listing(&mine), ["notes.txt", "photos"]);
 
-    // lpbake's output with one foreign file inside: refused, naming that file.
+    // lpbake's output with one foreign file deep inside: refused, naming that file.
     let out = root.join("out");
-    std::fs::create_dir_all(out.join("oci/geth")).unwrap();
-    std::fs::create_dir_all(out.join("oci/thesis")).unwrap();
     let digest = lpbake::digest::Digest::of(b"geth");
     let geth = ImageSummary { manifest: digest, config: digest, layers: vec![], sbom: digest, tags: vec![] };
-    Summary { images: [("geth".to_string(), geth)].into() }.write(&out).unwrap();
+    let summary = Summary { images: [("geth".to_string(), geth.clone())].into() };
+    summary.write(&out).unwrap();
+    let mut contents = Contents::default();
+    contents.add("images.json", FileRecord::of(&summary.to_bytes()));
+    for f in lpbake::output::image::files("geth", &geth) {
+        std::fs::create_dir_all(out.join(&f).parent().unwrap()).unwrap();
+        std::fs::write(out.join(&f), "x").unwrap();
+        contents.add(f, FileRecord::of(b"x"));
+    }
+    contents.write(&out, "contents.json").unwrap();
+    std::fs::write(out.join("oci/geth/blobs/sha256/thesis.tex"), "mine").unwrap();
     let text = build_into(root, "out");
-    assert!(text.contains("oci/thesis") && text.contains("did not write"), "{text}");
-    assert!(out.join("oci/thesis").is_dir());
-    // An images.json that is not lpbake's summary does not make a directory lpbake's.
+    assert!(text.contains("oci/geth/blobs/sha256/thesis.tex") && text.contains("did not write"), "{text}");
+    assert!(out.join("oci/geth/blobs/sha256/thesis.tex").is_file());
+    // An images.json without lpbake's contents list does not make a directory lpbake's.
     std::fs::write(mine.join("images.json"), r#"{"x":{"manifest":"not a digest"}}"#).unwrap();
     let text = build_into(root, "mine");
-    assert!(text.contains("did not write"), "{text}");
+    assert!(text.contains("did not write") && text.contains("contents.json"), "{text}");
+    assert_eq!(listing(&mine), ["images.json", "notes.txt", "photos"]);
 
     // The current directory, or one that holds it: refused before a temp dir is made in it.
     let work = root.join("work/sub");

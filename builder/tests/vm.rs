@@ -1,7 +1,8 @@
 //! `make vm-test`: the appliance disk boots under qemu (TCG, OVMF, root on NVMe) and is checked
 //! from inside and outside. The product disk is built offline from the fixtures twice, in
-//! different working dirs, time zones, umasks and caches: the two must be the same bytes. The
-//! booted disk is the test's node (the product spec with tests/vm/appliance.toml, fit for a
+//! different working dirs, time zones, umasks and caches, the second under a default ACL: the two
+//! must be the same bytes. The first output then takes a second build of every target (nothing
+//! written), damage (rebuilt) and a foreign file (refused). The booted disk is the test's node (the product spec with tests/vm/appliance.toml, fit for a
 //! network that reaches no chain) plus a probe (tests/vm/report.sh and its unit), written by the
 //! same disk writer; a product disk never holds a probe. The probe reports on the second serial
 //! port; the test checks ports through qemu's port forwards to host loopback (the guest network
@@ -13,8 +14,10 @@ mod common;
 use common::qemu::{boot, copy_disk, data_volume, probe_disk, volume};
 use common::*;
 use lpbake::digest::Digest;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 const PASSWORD: &str = "vm-test-pw-7d1f0c2b9e";
 
@@ -87,8 +90,13 @@ fn occurrences(path: &Path, needle: &[u8]) -> usize {
 fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches(work: &Path) {
     let a = work.join("A");
     ok(&build_offline_with(&work.join("cache-a"), &a, &["--target", "disk"]));
-    let b = work.join("B");
-    ok(&build_offline_elsewhere(&work.join("cache-b"), &b, &work.join("elsewhere"), "disk"));
+    // B elsewhere, and under a default ACL that every file and directory made there inherits
+    // (its output, its cache, the tree it materializes): none of it may reach the disk.
+    let acl = work.join("acl");
+    std::fs::create_dir(&acl).unwrap();
+    ok(&Command::new(tool("setfacl")).args(["-d", "-m", "u:1234:rwx"]).arg(&acl).output().unwrap());
+    let b = acl.join("B");
+    ok(&build_offline_elsewhere(&acl.join("cache-b"), &b, &work.join("elsewhere"), "disk"));
     for f in ["disk.raw", "disk.vhd", "rootfs.tar", "image-info.json"] {
         let (da, db) =
             (Digest::of_file(&a.join("disk").join(f)).unwrap(), Digest::of_file(&b.join("disk").join(f)).unwrap());
@@ -97,6 +105,106 @@ fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches(work: &Pat
     let info = std::fs::read_to_string(a.join("disk/image-info.json")).unwrap();
     let sha = Digest::of_file(&a.join("disk/disk.raw")).unwrap().to_string();
     assert!(info.contains(sha.trim_start_matches("sha256:")), "image-info.json lacks disk.raw's sha256 {sha}:\n{info}");
+    second_builds_write_nothing_and_what_is_damaged_is_rebuilt(&work.join("cache-a"), &a);
+}
+
+/// `lpbake build ARGS` from the fixtures into `out` (no target added: ARGS say it, or none does).
+fn build(cache: &Path, out: &Path, args: &[&str]) -> String {
+    let f = fixtures();
+    let o = lpbake(cache)
+        .current_dir(repo())
+        .args(["build", "--offline", "--mirror"])
+        .arg(f.join("mirror"))
+        .arg("--lock")
+        .arg(f.join("lpbake.lock"))
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    ok(&o)
+}
+
+/// Every file under `dir` with its inode and modification time: what a build that writes
+/// nothing leaves as it was.
+fn stamps(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::metadata(&p).unwrap();
+            (p, (m.ino(), m.modified().unwrap()))
+        })
+        .collect()
+}
+
+/// Into an output lpbake wrote (the disk only, then the images beside it), a build of any
+/// target and any `--image` with nothing changed writes nothing and says so; an image whose
+/// files were damaged is written again, the rest carried over; a foreign file is refused, kept.
+fn second_builds_write_nothing_and_what_is_damaged_is_rebuilt(cache: &Path, out: &Path) {
+    let nothing = |args: &[&str]| {
+        let before = stamps(out);
+        let text = build(cache, out, args);
+        assert!(text.contains("up to date, nothing written"), "{args:?}:\n{text}");
+        assert_eq!(stamps(out), before, "{args:?} changed the output");
+    };
+    // The disk only.
+    for args in [&["--target", "disk"][..], &["--target", "disk", "--image", "livepeer"]] {
+        nothing(args);
+    }
+    // The images beside it: the disk is carried over as it was.
+    let disk: Vec<_> = stamps(out).into_iter().filter(|(p, _)| p.starts_with(out.join("disk"))).collect();
+    let text = build(cache, out, &["--target", "oci"]);
+    assert!(text.contains("livepeer: sha256:") && text.contains("(built)"), "{text}");
+    assert!(disk.iter().all(|(p, s)| stamps(out).get(p) == Some(s)), "the disk was rewritten by --target oci");
+    for args in [
+        &["--target", "oci"][..],
+        &[],
+        &["--target", "oci,disk"],
+        &["--target", "disk"],
+        &["--image", "livepeer"],
+        &["--image", "geth", "--target", "oci,disk"],
+    ] {
+        nothing(args);
+    }
+
+    // Damage: a layout without its index.json, a blob edited in place (same size).
+    std::fs::remove_file(out.join("oci/geth/index.json")).unwrap();
+    let summary = lpbake::oci::summary::Summary::read(out).unwrap().unwrap();
+    let blob = out.join("oci/livepeer/blobs/sha256").join(summary.images["livepeer"].layers.last().unwrap().hex());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let before = stamps(out);
+    let text = build(cache, out, &[]);
+    for (image, how) in [("geth", "(built)"), ("livepeer", "(built)"), ("ffmpeg", "(unchanged)")] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("{image}: ")) && l.ends_with(how)), "{image} {how}:\n{text}");
+    }
+    assert!(out.join("oci/geth/index.json").is_file());
+    let after = stamps(out);
+    for p in [out.join("disk/disk.raw"), out.join("ffmpeg.docker.tar")] {
+        assert_eq!(after[&p], before[&p], "{} was rewritten", p.display());
+    }
+    nothing(&[]);
+
+    // A foreign file anywhere inside: refused before any work, and kept.
+    let notes = out.join("disk/notes.txt");
+    std::fs::write(&notes, "mine").unwrap();
+    let f = fixtures();
+    let o = lpbake(cache)
+        .current_dir(repo())
+        .args(["build", "--offline", "--mirror"])
+        .arg(f.join("mirror"))
+        .arg("--lock")
+        .arg(f.join("lpbake.lock"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let text = failed(&o);
+    assert!(text.contains("disk/notes.txt") && text.contains("did not write") && text.contains("fix:"), "{text}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+    std::fs::remove_file(&notes).unwrap();
 }
 
 fn with_its_data_volume_the_node_is_healthy_locked_down_and_keeps_its_identity(t: &Path) {

@@ -61,6 +61,8 @@ pub struct Outcome {
     pub unchanged: Vec<String>,
     /// The disk's image-info, when the disk was built or found up to date.
     pub disk: Option<crate::disk::ImageInfo>,
+    /// False when the output was up to date and nothing was written.
+    pub written: bool,
 }
 
 /// Reads the spec and the lock, pinning what is missing unless `--locked`.
@@ -180,6 +182,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
             Disk::Carry(info) => Some((**info).clone()),
             _ => None,
         },
+        written: true,
     };
 
     // The records of everything carried over; when that is all the new output holds and the
@@ -195,6 +198,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     if changed.is_empty() && !matches!(disk, Disk::Write(..)) && contents == previous.contents {
         stamps.save()?;
         report.step(format!("{}: up to date, nothing written", out.display()));
+        outcome.written = false;
         return Ok(outcome);
     }
 

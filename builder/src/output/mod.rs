@@ -69,8 +69,16 @@ impl Previous {
         let Some(contents) = Contents::read(out, contents::FILE)? else {
             if top.iter().any(|n| n == summary::FILE) {
                 return refuse(
-                    format!("was written by an lpbake older than its contents list ({})", contents::FILE),
-                    &format!("remove it (`rm -r {}`) and build again", out.display()),
+                    format!(
+                        "holds {} but no {}: it is no output of this lpbake, which did not write it (an lpbake before \
+                         0.2 wrote no contents list)",
+                        summary::FILE,
+                        contents::FILE
+                    ),
+                    &format!(
+                        "if it is an old lpbake output, remove it (`rm -r {}`) and build again; otherwise pass an empty or new directory as --out",
+                        out.display()
+                    ),
                 );
             }
             let shown = top.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
