@@ -72,7 +72,9 @@ const PASTED: &str = "acts when pasted into a terminal, before the shell reads i
 /// POSIX shell: `s` as one word of a command that a person pastes into a terminal or runs with
 /// `sh`. As is when it is not empty and only `A-Za-z0-9_./:,+@%-`; else in single quotes, each
 /// `'` written `'\''` (sh and bash alike expand nothing between single quotes). Refused: control
-/// characters (see [`PASTED`]). A word therefore never ends a `#` comment it is printed in.
+/// characters, which act when pasted into a terminal before the shell reads them (^C drops the
+/// line, tab completes, CR and LF end it), and NUL, which no argument can hold. A word therefore
+/// never ends a `#` comment it is printed in.
 pub fn shell_word(s: &str) -> Quoted {
     no_control(SHELL, s, PASTED)?;
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./:,+@%-".contains(c)) {

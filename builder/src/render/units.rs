@@ -6,6 +6,7 @@
 use super::{Node, RenderedTree, Unit};
 use crate::error::Result;
 use crate::quote;
+use std::collections::BTreeMap;
 
 const DIR: &str = "/etc/systemd/system";
 const FIX: &str = "the value comes from images/appliance.toml or an image's [image] table: change it there";
@@ -42,7 +43,7 @@ impl UnitFile {
     }
 
     /// Every value of every key, one line each.
-    fn values(&mut self, map: &std::collections::BTreeMap<String, Vec<String>>) -> Result<()> {
+    fn values(&mut self, map: &BTreeMap<String, Vec<String>>) -> Result<()> {
         for (k, vs) in map {
             for v in vs {
                 self.value(k, v)?;
