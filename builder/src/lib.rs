@@ -4,6 +4,8 @@
 //! [`stage`] -> [`layer`] -> [`oci`] (on a [`base`]) -> [`output`], orchestrated by [`build`];
 //! the appliance: [`render`] -> [`disk`] (a whole root filesystem tree to bootable disk images),
 //! orchestrated by [`appliance`]; then [`publish`]: load into a Docker engine, push to a registry.
+//! Whatever is written for a shell, systemd, nftables, chrony or another line-oriented config is
+//! quoted by [`quote`], one function per language.
 
 pub mod appliance;
 pub mod base;
@@ -19,6 +21,7 @@ pub mod lock;
 pub mod oci;
 pub mod output;
 pub mod publish;
+pub mod quote;
 pub mod render;
 pub mod report;
 pub mod resolve;

@@ -106,7 +106,7 @@ fn make_up_nofile() -> u64 {
     let o = script(None);
     let text = common::ok(&o);
     let nofile: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or_else(|_| panic!("{text}"));
-    assert!(nofile <= 65536 && nofile >= 1024, "{text}");
+    assert!((1024..=65536).contains(&nofile), "{text}");
     if nofile < 65536 {
         assert!(text.contains("warning:") && text.contains("LimitNOFILE="), "no warning for {nofile}: {text}");
         let refused = common::failed(&script(Some((nofile + 1).to_string())));

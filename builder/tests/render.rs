@@ -403,9 +403,16 @@ fn render_dir_replaces_only_its_own_output() {
     };
     assert_eq!(mode("etc/systemd/system/livepeer.service"), 0o644);
     assert_eq!(mode("etc/systemd/system"), 0o755);
-    std::fs::write(out.join("stray"), "x").unwrap();
     common::ok(&run(&out));
-    assert!(!out.join("stray").exists(), "a previous render is replaced whole");
+    // A file lpbake did not write, anywhere inside a previous render: refused, and kept.
+    for stray in ["stray", "etc/systemd/system/multi-user.target.wants/mine.service"] {
+        std::fs::write(out.join(stray), "x").unwrap();
+        let text = common::failed(&run(&out));
+        assert!(text.contains(stray) && text.contains("did not write") && text.contains("fix:"), "{text}");
+        assert_eq!(std::fs::read_to_string(out.join(stray)).unwrap(), "x");
+        std::fs::remove_file(out.join(stray)).unwrap();
+    }
+    common::ok(&run(&out));
     let foreign = dir.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("keep"), "x").unwrap();

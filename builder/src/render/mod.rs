@@ -9,7 +9,9 @@
 //! - [`files`] renders the node into a [`RenderedTree`] (absolute path -> file, symlink or
 //!   directory): units and their enablement links (`units.rs`), nftables (`firewall.rs`),
 //!   limits/sysctl/journald/chrony/fstab/sysusers (`system.rs`), lpwatch's config (`lpwatch.rs`),
-//!   and the alert rules. `tree.rs` writes a tree to a directory or stages it for the disk.
+//!   and the alert rules; every line of unit, nftables, chrony and system file is quoted by
+//!   [`crate::quote`], which refuses a value its language cannot hold. `tree.rs` writes a tree
+//!   to a directory or stages it for the disk.
 //! - [`compose`] renders the local testnet's nodes, derived from the same appliance, into a
 //!   docker compose project (`lpbake render --compose DIR`).
 //!
@@ -106,7 +108,9 @@ pub struct Unit {
     pub hardening: BTreeMap<String, Vec<String>>,
     /// The rest of the [Unit] section (ordering, mounts, assertions).
     pub unit: BTreeMap<String, Vec<String>>,
-    /// The rest of the [Service] section (type, restart, state directory...).
+    /// The rest of the [Service] section (type, restart, state directory...). Values are as they
+    /// are, except those of command-line directives (`ExecStartPre`...), which are command lines
+    /// in systemd's syntax, made by [`crate::quote::systemd_command`].
     pub settings: BTreeMap<String, Vec<String>>,
     /// Addresses it listens on that only this machine reaches.
     pub listen: BTreeSet<String>,
@@ -168,9 +172,9 @@ pub struct Chrony {
 /// The configuration tree of `node`.
 pub fn files(node: &Node) -> crate::Result<RenderedTree> {
     let mut t = RenderedTree::default();
-    units::add(&mut t, node);
-    firewall::add(&mut t, node);
-    system::add(&mut t, node);
+    units::add(&mut t, node)?;
+    firewall::add(&mut t, node)?;
+    system::add(&mut t, node)?;
     lpwatch::add(&mut t, node)?;
     t.file("/usr/share/lpwatch/lpwatch.rules.yml", 0o644, ALERT_RULES.as_bytes().to_vec());
     for mount in node.volumes.keys() {

@@ -8,6 +8,7 @@ use super::{
     DATA_MOUNT, GETH_MOUNT, LIVEPEER_DATA, LPWATCH_CONFIG, LPWATCH_STATE,
 };
 use crate::error::{Error, Result};
+use crate::quote;
 use crate::spec::appliance::UpstreamSource;
 use crate::spec::{Appliance, Credential, Port, Protocol, Role, Service, Spec, User};
 use std::collections::{BTreeMap, BTreeSet};
@@ -293,14 +294,15 @@ fn livepeer(spec: &Spec, a: &Appliance, offchain: bool) -> Result<Unit> {
         // livepeer v0.9.1 encrypts a key it creates with the -ethPassword *path* when that names
         // a file (and then cannot unlock it): the node's account is made before its first start,
         // with the file's contents, by lpwatch. A keystore with an account is left alone.
-        let mut init = format!(
-            "{} keystore-init --keystore {LIVEPEER_DATA}/keystore --password-file {}",
-            program(spec, a, "lpwatch")?,
-            credential_path(UNIT, "eth-password")
-        );
+        let keystore = format!("{LIVEPEER_DATA}/keystore");
+        let mut init = vec![program(spec, a, "lpwatch")?, "keystore-init".into(), "--keystore".into(), keystore];
+        init.extend(["--password-file".into(), credential_path(UNIT, "eth-password")]);
         if l.light_kdf {
-            init.push_str(" --light-kdf");
+            init.push("--light-kdf".into());
         }
+        let init = quote::systemd_command(&init).map_err(|e| {
+            e.at(spec.dir.join("lpwatch.toml"), "image.entrypoint", "make the entrypoint the absolute path of lpwatch")
+        })?;
         settings.insert("ExecStartPre".to_string(), vec![init]);
     }
     unit(

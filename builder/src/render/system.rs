@@ -1,10 +1,12 @@
 //! The system files around the services: `limits.d` (open files for the livepeer user),
 //! `sysctl.d` (socket buffers for video), journald size caps, chrony (servers, makestep,
-//! rtcsync; enabled by a link), the network (DHCP by systemd-networkd), `/etc/fstab` (the root and the volumes by label, `nofail`) and
-//! `sysusers.d` (the service users with fixed ids).
+//! rtcsync; enabled by a link), the network (DHCP by systemd-networkd), `/etc/fstab` (the root
+//! and the volumes by label, `nofail`) and `sysusers.d` (the service users with fixed ids).
+//! Every line with a value of the node in it is made by [`quote`] for its file's language.
 
 use super::{Node, RenderedTree};
-use std::fmt::Write;
+use crate::error::Result;
+use crate::quote::{self, Quoted};
 
 const HEADER: &str = "# Rendered by lpbake from images/appliance.toml.\n";
 /// The chrony service of the base (Debian and Ubuntu name it chrony.service).
@@ -14,34 +16,48 @@ use crate::disk::ext4::LABEL as ROOT_LABEL;
 /// systemd-networkd, which brings up the instance's network (DHCP on every ethernet interface).
 const NETWORKD: &str = "/usr/lib/systemd/system/systemd-networkd";
 
-pub fn add(t: &mut RenderedTree, node: &Node) {
+const LIMITS: &str = "/etc/security/limits.d/lpbake.conf";
+const SYSCTL: &str = "/etc/sysctl.d/60-lpbake.conf";
+const JOURNALD: &str = "/etc/systemd/journald.conf.d/60-lpbake.conf";
+const CHRONY: &str = "/etc/chrony/chrony.conf";
+const FSTAB: &str = "/etc/fstab";
+const SYSUSERS: &str = "/usr/lib/sysusers.d/lpbake.conf";
+
+/// `line` for `file`, or the error naming the file, the key and where the value comes from.
+fn at(file: &str, key: &str, line: Quoted) -> Result<String> {
+    line.map_err(|e| e.at(file, key, &format!("the value of {key} comes from images/appliance.toml: change it there")))
+}
+
+pub fn add(t: &mut RenderedTree, node: &Node) -> Result<()> {
     let mut limits = String::from(HEADER);
     limits.push_str(
         "# The units set LimitNOFILE= themselves; this covers login sessions of the user (e.g. livepeer_cli).\n",
     );
     for l in &node.login_limits {
-        let _ = writeln!(limits, "{} {} {} {}", l.domain, l.kind, l.item, l.value);
+        limits.push_str(&at(LIMITS, "login_limits", quote::limits_line([&l.domain, &l.kind, &l.item, &l.value]))?);
     }
-    t.file("/etc/security/limits.d/lpbake.conf", 0o644, limits.into_bytes());
+    t.file(LIMITS, 0o644, limits.into_bytes());
 
     let mut sysctl = String::from(HEADER);
     for (k, v) in &node.sysctl {
-        let _ = writeln!(sysctl, "{k} = {v}");
+        sysctl.push_str(&at(SYSCTL, &format!("sysctl {k:?}"), quote::sysctl_line(k, v))?);
     }
-    t.file("/etc/sysctl.d/60-lpbake.conf", 0o644, sysctl.into_bytes());
+    t.file(SYSCTL, 0o644, sysctl.into_bytes());
 
     let mut journald = format!("{HEADER}[Journal]\n");
     for (k, v) in &node.journald {
-        let _ = writeln!(journald, "{k}={v}");
+        let line = quote::systemd_conf_value(v).and_then(|v| quote::systemd_line(k, &v));
+        journald.push_str(&at(JOURNALD, &format!("journald {k:?}"), line)?);
     }
-    t.file("/etc/systemd/journald.conf.d/60-lpbake.conf", 0o644, journald.into_bytes());
+    t.file(JOURNALD, 0o644, journald.into_bytes());
 
     let mut chrony = String::from(HEADER);
     for s in &node.chrony.servers {
-        let _ = writeln!(chrony, "server {s} iburst");
+        let name = at(CHRONY, "[chrony] servers", quote::chrony_word(s).map(str::to_string))?;
+        chrony.push_str(&format!("server {name} iburst\n"));
     }
     chrony.push_str("driftfile /var/lib/chrony/chrony.drift\n# Step the clock at boot when it is more than 1 s off (first 3 updates), then slew.\nmakestep 1 3\nrtcsync\nlogdir /var/log/chrony\n");
-    t.file("/etc/chrony/chrony.conf", 0o644, chrony.into_bytes());
+    t.file(CHRONY, 0o644, chrony.into_bytes());
     t.symlink("/etc/systemd/system/multi-user.target.wants/chrony.service", CHRONY_UNIT);
 
     // Network: DHCP (IPv4 and IPv6) on every ethernet interface, by systemd-networkd, which a
@@ -57,14 +73,21 @@ pub fn add(t: &mut RenderedTree, node: &Node) {
 
     let mut fstab = format!("{HEADER}# Volumes are mounted by label with nofail: a missing one does not stop the boot, and the\n# services that need it do not start (their status says why).\nLABEL={ROOT_LABEL} / ext4 defaults 0 1\n");
     for (mount, v) in &node.volumes {
-        let _ = writeln!(fstab, "LABEL={} {mount} ext4 {} 0 2", v.label, v.options.join(","));
+        let label = at(FSTAB, "[volumes]", quote::fstab_field(&format!("LABEL={}", v.label)))?;
+        let mount = at(FSTAB, "a volume's mount point", quote::fstab_field(mount))?;
+        let options = at(FSTAB, "a volume's mount options", quote::fstab_options(&v.options))?;
+        fstab.push_str(&format!("{label} {mount} ext4 {options} 0 2\n"));
     }
-    t.file("/etc/fstab", 0o644, fstab.into_bytes());
+    t.file(FSTAB, 0o644, fstab.into_bytes());
 
     let mut sysusers = String::from(HEADER);
     for (name, u) in &node.users {
-        let _ = writeln!(sysusers, "g {name} {}", u.gid);
-        let _ = writeln!(sysusers, "u {name} {}:{} \"{}\" {} /usr/sbin/nologin", u.uid, u.gid, u.description, u.home);
+        let field = |key: &str, v: &str| at(SYSUSERS, &format!("user {key}"), quote::sysusers_field(v));
+        let (name, description, home) =
+            (field("name", name)?, field("description", &u.description)?, field("home", &u.home)?);
+        sysusers.push_str(&format!("g {name} {}\n", u.gid));
+        sysusers.push_str(&format!("u {name} {}:{} {description} {home} /usr/sbin/nologin\n", u.uid, u.gid));
     }
-    t.file("/usr/lib/sysusers.d/lpbake.conf", 0o644, sysusers.into_bytes());
+    t.file(SYSUSERS, 0o644, sysusers.into_bytes());
+    Ok(())
 }

@@ -1,100 +1,96 @@
 //! The systemd unit files of the node's services, and the links that enable them
-//! (`multi-user.target.wants/`). Directives come from the [`Unit`] in one fixed order;
-//! command-line words are quoted and escaped for systemd (`%` and `$` are literal).
+//! (`multi-user.target.wants/`). Directives come from the [`Unit`] in one fixed order; every
+//! line is made by [`quote`]: command lines and `Environment=` as quoted words, every other
+//! value as it is with `%` escaped, and a value that would end or continue its line refused.
 
 use super::{Node, RenderedTree, Unit};
-use std::fmt::Write;
+use crate::error::Result;
+use crate::quote;
+use std::collections::BTreeMap;
 
 const DIR: &str = "/etc/systemd/system";
+const FIX: &str = "the value comes from images/appliance.toml or an image's [image] table: change it there";
+/// Directives whose value is a command line, already in systemd's syntax (see [`Unit::settings`]).
+const COMMAND_LINES: &[&str] =
+    &["ExecCondition", "ExecReload", "ExecStart", "ExecStartPost", "ExecStartPre", "ExecStop", "ExecStopPost"];
 
-pub fn add(t: &mut RenderedTree, node: &Node) {
+pub fn add(t: &mut RenderedTree, node: &Node) -> Result<()> {
     for (name, u) in &node.services {
-        t.file(&format!("{DIR}/{name}"), 0o644, text(name, u).into_bytes());
+        let name = quote::systemd_unit_name(name).map_err(|e| e.at(DIR, "a unit name", FIX))?;
+        t.file(&format!("{DIR}/{name}"), 0o644, text(name, u)?.into_bytes());
         t.symlink(&format!("{DIR}/multi-user.target.wants/{name}"), &format!("{DIR}/{name}"));
     }
+    Ok(())
 }
 
-/// One word of `ExecStart=`: as is when plain, else double-quoted with C escapes; `%` and `$`
-/// doubled so systemd takes them literally.
-pub fn quote(word: &str) -> String {
-    let escaped = word.replace('%', "%%").replace('$', "$$");
-    let plain =
-        !escaped.is_empty() && !escaped.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';'));
-    if plain {
-        return escaped;
+/// A unit file being written: its path (named in refusals) and its text.
+struct UnitFile {
+    path: String,
+    s: String,
+}
+
+impl UnitFile {
+    /// `key=text`, `text` already quoted for systemd.
+    fn quoted(&mut self, key: &str, text: quote::Quoted) -> Result<()> {
+        let line = text.and_then(|t| quote::systemd_line(key, &t)).map_err(|e| e.at(&self.path, key, FIX))?;
+        self.s.push_str(&line);
+        Ok(())
     }
-    let mut s = String::from("\"");
-    for c in escaped.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\t' => s.push_str("\\t"),
-            c => s.push(c),
+
+    /// `key=value`, `value` as it is.
+    fn value(&mut self, key: &str, value: &str) -> Result<()> {
+        self.quoted(key, quote::systemd_value(value))
+    }
+
+    /// Every value of every key, one line each.
+    fn values(&mut self, map: &BTreeMap<String, Vec<String>>) -> Result<()> {
+        for (k, vs) in map {
+            for v in vs {
+                self.value(k, v)?;
+            }
         }
+        Ok(())
     }
-    s.push('"');
-    s
-}
-
-fn line(s: &mut String, k: &str, v: &str) {
-    let _ = writeln!(s, "{k}={v}");
 }
 
 /// The unit file of service `name`.
-pub fn text(name: &str, u: &Unit) -> String {
-    let mut s = format!("# {name}: rendered by lpbake from images/appliance.toml.\n[Unit]\n");
-    line(&mut s, "Description", &u.description);
+pub fn text(name: &str, u: &Unit) -> Result<String> {
+    let mut f = UnitFile {
+        path: format!("{DIR}/{name}"),
+        s: format!("# {name}: rendered by lpbake from images/appliance.toml.\n[Unit]\n"),
+    };
+    f.value("Description", &u.description)?;
     for m in &u.requires_mounts {
-        line(&mut s, "RequiresMountsFor", m);
+        f.value("RequiresMountsFor", m)?;
     }
-    for (k, vs) in &u.unit {
-        for v in vs {
-            line(&mut s, k, v);
-        }
-    }
-    s.push_str("\n[Service]\n");
-    line(&mut s, "User", &u.user);
-    line(&mut s, "Group", &u.group);
-    let argv: Vec<String> = u.argv.iter().map(|w| quote(w)).collect();
-    line(&mut s, "ExecStart", &argv.join(" "));
+    f.values(&u.unit)?;
+    f.s.push_str("\n[Service]\n");
+    f.value("User", &u.user)?;
+    f.value("Group", &u.group)?;
+    f.quoted("ExecStart", quote::systemd_command(&u.argv))?;
     if let Some(w) = &u.service.workdir {
-        line(&mut s, "WorkingDirectory", w);
+        f.value("WorkingDirectory", w)?;
     }
     for (k, v) in &u.service.env {
-        line(&mut s, "Environment", &quote(&format!("{k}={v}")));
+        f.quoted("Environment", quote::systemd_environment(k, v))?;
     }
     for (cname, c) in &u.credentials {
-        line(&mut s, "LoadCredential", &format!("{cname}:{}", c.source));
+        f.quoted("LoadCredential", quote::systemd_credential(cname, &c.source))?;
     }
     for (k, vs) in &u.settings {
         for v in vs {
-            line(&mut s, k, v);
+            if COMMAND_LINES.contains(&k.as_str()) {
+                f.quoted(k, Ok(v.clone()))?;
+            } else {
+                f.value(k, v)?;
+            }
         }
     }
     for (k, v) in &u.limits {
-        line(&mut s, k, v);
+        f.value(k, v)?;
     }
-    s.push_str("\n# Sandbox (systemd-analyze security: exposure at most 2.0).\n");
-    for (k, vs) in &u.hardening {
-        for v in vs {
-            line(&mut s, k, v);
-        }
-    }
-    s.push_str("\n[Install]\nWantedBy=multi-user.target\n");
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quote;
-
-    #[test]
-    fn words_are_quoted_for_systemd() {
-        assert_eq!(quote("-network"), "-network");
-        assert_eq!(quote("a b"), "\"a b\"");
-        assert_eq!(quote("100%"), "100%%");
-        assert_eq!(quote("$HOME"), "$$HOME");
-        assert_eq!(quote("say \"hi\""), "\"say \\\"hi\\\"\"");
-    }
+    f.s.push_str("\n# Sandbox (systemd-analyze security: exposure at most 2.0).\n");
+    f.values(&u.hardening)?;
+    f.s.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+    Ok(f.s)
 }
