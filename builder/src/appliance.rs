@@ -179,12 +179,15 @@ fn base_tree(base: &Component, fetcher: &Fetcher, lock: &Lock, cache: &Path, rep
 /// fixed ids the node was rendered with (a moved data volume keeps its owners). At build time,
 /// not at boot: a first boot must not depend on whether the base runs systemd-sysusers.
 fn add_users(tree: &mut Tree, users: &BTreeMap<String, SysUser>, store: &BlobStore, base: &Component) -> Result<()> {
-    type Line = fn(&str, &SysUser) -> String;
+    use crate::quote::passwd_field as f;
+    type Line = fn(&str, &SysUser) -> crate::quote::Quoted;
     let lines: [(&str, Line); 4] = [
-        ("etc/passwd", |n, u| format!("{n}:x:{}:{}:{}:{}:/usr/sbin/nologin", u.uid, u.gid, u.description, u.home)),
-        ("etc/group", |n, u| format!("{n}:x:{}:", u.gid)),
-        ("etc/shadow", |n, _| format!("{n}:!*:::::::")),
-        ("etc/gshadow", |n, _| format!("{n}:!*::")),
+        ("etc/passwd", |n, u| {
+            Ok(format!("{}:x:{}:{}:{}:{}:/usr/sbin/nologin", f(n)?, u.uid, u.gid, f(&u.description)?, f(&u.home)?))
+        }),
+        ("etc/group", |n, u| Ok(format!("{}:x:{}:", f(n)?, u.gid))),
+        ("etc/shadow", |n, _| Ok(format!("{}:!*:::::::", f(n)?))),
+        ("etc/gshadow", |n, _| Ok(format!("{}:!*::", f(n)?))),
     ];
     for (path, line) in lines {
         let entry = tree.entries.get(path).cloned();
@@ -212,7 +215,8 @@ fn add_users(tree: &mut Tree, users: &BTreeMap<String, SysUser>, store: &BlobSto
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
-            text.push_str(&line(name, user));
+            let fix = "name users and homes without `:` or control characters";
+            text.push_str(&line(name, user).map_err(|e| e.at(&base.file, &format!("/{path}"), fix))?);
             text.push('\n');
         }
         let e = Entry::generated(store, text.as_bytes(), mode, uid, gid).at(store.root())?;

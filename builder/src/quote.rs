@@ -1,6 +1,7 @@
 //! Quoting for every line-oriented language lpbake writes, one function per language, each the
 //! one home of its rule: POSIX shell (`lpbake ami-commands`), systemd unit files and systemd's
-//! own config files, nftables, chrony, fstab, passwd and sysusers.d, limits.d and sysctl.d. Every
+//! own config files, nftables, chrony, fstab, passwd and sysusers.d, limits.d and sysctl.d, and
+//! package URLs (purl, in the SBOM). Every
 //! place that writes one of these languages builds its values (or whole lines) through here. A
 //! value a language cannot hold is refused with [`Refused`], which names the rule and the
 //! position, never the value, rather than written. Values reaching the renderer were validated
@@ -386,6 +387,22 @@ pub fn sysctl_line(key: &str, value: &str) -> Quoted {
     Ok(format!("{key} = {value}\n"))
 }
 
+// --- package URLs (purl) ------------------------------------------------------------------------
+
+/// Bytes a purl part keeps as they are: RFC 3986's unreserved characters.
+const PURL: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// `pkg:generic/NAME@VERSION?download_url=URL` (the purl specification): name and version
+/// percent-encoded but for RFC 3986's unreserved characters; the URL's value also keeps `:` and
+/// `/`, as the specification's own examples write it. Nothing can end a part or add a qualifier.
+pub fn purl_generic(name: &str, version: &str, download_url: &str) -> String {
+    const URL: &percent_encoding::AsciiSet = &PURL.remove(b':').remove(b'/');
+    let enc = |s: &str, set: &'static percent_encoding::AsciiSet| percent_encoding::utf8_percent_encode(s, set).to_string();
+    let url = enc(download_url, URL);
+    format!("pkg:generic/{}@{}?download_url={url}", enc(name, PURL), enc(version, PURL))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,5 +491,15 @@ mod tests {
         for (k, v) in [("-a", "1"), ("a=b", "1"), ("a", " 1"), ("a", ""), ("a", "1\nkernel.x = 1"), ("#a", "1")] {
             assert!(sysctl_line(k, v).is_err(), "{k:?} {v:?}");
         }
+    }
+
+    #[test]
+    fn purl_parts_cannot_end_early_or_add_qualifiers() {
+        assert_eq!(
+            purl_generic("livepeer", "0.9.1", "https://example.org/v0.9.1/livepeer-linux-amd64.tar.gz"),
+            "pkg:generic/livepeer@0.9.1?download_url=https://example.org/v0.9.1/livepeer-linux-amd64.tar.gz"
+        );
+        let p = purl_generic("a", "1 #&?x=@/", "https://h/a&checksum=sha256:00#x");
+        assert_eq!(p, "pkg:generic/a@1%20%23%26%3Fx%3D%40%2F?download_url=https://h/a%26checksum%3Dsha256:00%23x");
     }
 }

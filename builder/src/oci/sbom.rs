@@ -64,7 +64,7 @@ pub fn document(
                 p["externalRefs"] = json!([{
                     "referenceCategory": "PACKAGE-MANAGER",
                     "referenceType": "purl",
-                    "referenceLocator": format!("pkg:generic/{}@{}?download_url={}", c.name, c.version, d.url),
+                    "referenceLocator": crate::quote::purl_generic(&c.name, &c.version, &d.url),
                 }]);
                 lock.files.get(&d.url).map(|pin| pin.sha256)
             }
