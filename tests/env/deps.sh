@@ -24,7 +24,7 @@ APT_PACKAGES=(
     jq xz-utils zstd e2fsprogs time curl ca-certificates git
     python3 python3-pip build-essential
     qemu-system-x86 qemu-utils ovmf mtools dosfstools nftables fdisk gdisk
-    prometheus-alertmanager nix-bin strace chromium fonts-dejavu-core
+    prometheus-alertmanager nix-bin strace chromium fonts-dejavu-core util-linux coreutils
 )
 
 say() { printf 'deps: %s\n' "$*" >&2; }
