@@ -47,13 +47,14 @@ impl ReadError {
         matches!(self, ReadError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
 
-    /// The error as an `io::Error` of the matching kind (for callers that speak io). A refusal
-    /// stays inside it whole: `io::Error::downcast::<ReadError>` gives it back.
+    /// The error as an `io::Error` of the matching kind, for callers that speak io; it still
+    /// names the file and the fix, and `io::Error::downcast::<ReadError>` gives it back whole.
     pub fn into_io(self) -> io::Error {
-        match self {
-            ReadError::Io { source, .. } => source,
-            other => io::Error::new(io::ErrorKind::InvalidData, other),
-        }
+        let kind = match &self {
+            ReadError::Io { source, .. } => source.kind(),
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, self)
     }
 }
 
@@ -207,6 +208,17 @@ mod tests {
         assert!(e.is_not_found() && e.path() == missing, "{e}");
         let msg = e.to_string();
         assert!(msg.contains(&missing.display().to_string()) && msg.contains("fix: check the path"), "{msg}");
+    }
+
+    #[test]
+    fn as_io_an_error_keeps_its_kind_its_file_and_its_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let e = bytes(&missing, 10).unwrap_err().into_io();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains(&missing.display().to_string()) && msg.contains("fix:"), "{msg}");
+        assert!(e.downcast::<ReadError>().is_ok_and(|e| e.is_not_found()));
     }
 
     #[test]
