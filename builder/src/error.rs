@@ -3,6 +3,7 @@
 
 use crate::digest::HashMismatch;
 use crate::unpack::UnpackError;
+use lpbake_rules::read::ReadError;
 use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -43,6 +44,12 @@ pub enum Error {
     #[error("{}: {source}{}", path.display(), io_fix(path, source))]
     Io { path: PathBuf, source: std::io::Error },
 
+    /// A file a user named (or one in a directory lpbake does not own) was refused by the one
+    /// bounded reader: not a regular file, larger than its bound, not UTF-8. Never an io error
+    /// (those are [`Error::Io`], with its fixes). The message names the file and the fix.
+    #[error(transparent)]
+    Read(ReadError),
+
     /// A build output is missing something asked for, or does not match what the spec and lock
     /// produce (`lpbake verify`). The message carries its own fix.
     #[error("{0}")]
@@ -55,11 +62,25 @@ impl Error {
         if let Some(m) = source.get_ref().and_then(|e| e.downcast_ref::<HashMismatch>()) {
             return Error::Mismatch(m.clone());
         }
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+        // So is a bounded reader's refusal (a file that grew past its bound while read).
+        match source.downcast::<ReadError>() {
+            Ok(refused) => Error::from(refused),
+            Err(source) => Error::Io { path: path.as_ref().to_path_buf(), source },
+        }
     }
 
     pub fn config(file: impl AsRef<Path>, line: Option<usize>, msg: impl Into<String>, fix: impl Into<String>) -> Self {
         Error::Config { file: file.as_ref().to_path_buf(), line, msg: msg.into(), fix: fix.into() }
+    }
+}
+
+impl From<ReadError> for Error {
+    /// An io error keeps the fixes of [`Error::Io`]; a refusal carries its own.
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io { path, source } => Error::io(path, source),
+            refused => Error::Read(refused),
+        }
     }
 }
 
@@ -85,5 +106,25 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_errors_keep_their_fixes_and_name_the_file_once() {
+        // An io error is Error::Io, with its fixes.
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = Error::from(ReadError::Io { path: "/x/lpbake.lock".into(), source: denied });
+        assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("fix: make /x/lpbake.lock writable"), "{e}");
+        // A refusal is itself, also when it reached the caller as an io error (a file that grew
+        // past its bound while read).
+        let grew = ReadError::TooLarge { path: "/x/blob".into(), size: 5, max: 4 };
+        let e = Error::io("/x/blob", grew.into_io());
+        assert!(matches!(e, Error::Read(ReadError::TooLarge { .. })), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.matches("/x/blob").count() == 1 && msg.contains("fix:"), "{msg}");
     }
 }

@@ -3,7 +3,7 @@
 //! tag -> digest answer. Pins nothing references any more are dropped.
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::fetch::{Fetcher, ImageRef};
 use crate::lock::{FilePin, Lock};
 use crate::report::Reporter;
@@ -85,6 +85,9 @@ fn bases(spec: &Spec) -> BTreeSet<String> {
     spec.images.values().map(|i| i.base.clone()).filter(|b| b != "scratch").collect()
 }
 
+/// Largest checksums file read: a release's lists a few hundred files at most.
+const MAX_CHECKSUMS_BYTES: u64 = 4 << 20;
+
 /// Reads `src`'s sha256 from the checksums file (itself pinned in the lock on first read).
 fn from_checksums(
     src: &Download,
@@ -104,7 +107,11 @@ fn from_checksums(
         }
     };
     let path = fetcher.pinned(sums_url, sums_pin)?;
-    let bytes = fetcher.cache().read_small(&sums_pin.sha256).or_else(|_| std::fs::read(&path)).at(&path)?;
+    // In the cache, or else in the mirror: a file lpbake does not own, read bounded.
+    let bytes = match fetcher.cache().read_small(&sums_pin.sha256) {
+        Ok(bytes) => bytes,
+        Err(_) => lpbake_rules::read::bytes(&path, MAX_CHECKSUMS_BYTES)?,
+    };
     let text = String::from_utf8_lossy(&bytes);
     let name = src.file_name();
     find_sum(&text, name).map(|sha256| FilePin { sha256, size: None }).ok_or_else(|| {

@@ -14,6 +14,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::report::Reporter;
 use crate::spec::{Source, Spec, WorkspaceBinary};
 use crate::store::BlobStore;
+use lpbake_rules::read;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +37,12 @@ pub struct Workspace {
     offline: bool,
     epoch: u64,
 }
+
+/// Largest binary taken from the workspace's build (through the bounded reader, as every file
+/// of a directory lpbake does not own): release binaries are tens of MiB.
+const MAX_BINARY_BYTES: u64 = 1 << 30;
+/// Largest Cargo.lock hashed: large workspaces' are a few hundred KiB.
+const MAX_CARGO_LOCK_BYTES: u64 = 16 << 20;
 
 /// Prefixes the workspace root and `$CARGO_HOME` are remapped to in the binary.
 const ROOT_PREFIX: &str = "/lpbake";
@@ -96,10 +103,10 @@ impl Workspace {
         }
         let path = self.target_dir().join("release").join(&bin.binary);
         let mut w = store.writer().at(store.root())?;
-        std::io::copy(&mut std::fs::File::open(&path).at(&path)?, &mut w).at(&path)?;
+        std::io::copy(&mut read::open(&path, MAX_BINARY_BYTES)?, &mut w).at(&path)?;
         let (sha256, size) = w.commit(None).map_err(|e| Error::io(&path, e.into()))?;
         let lock_file = self.root.join("Cargo.lock");
-        let cargo_lock = Digest::of(&std::fs::read(&lock_file).at(&lock_file)?);
+        let cargo_lock = Digest::of(&read::bytes(&lock_file, MAX_CARGO_LOCK_BYTES)?);
         let out =
             Command::new("rustc").arg("--version").current_dir(&self.root).env_remove("RUSTUP_TOOLCHAIN").output();
         let rustc = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).at("rustc")?;

@@ -60,34 +60,6 @@ fn tampered_mirror_blob_fails_naming_both_hashes_and_leaves_output_untouched() {
     assert!(leftovers.is_empty(), "temp output left behind");
 }
 
-/// A one-component spec over a local tarball, for tests of input handling.
-fn local_spec(dir: &Path, tarball: &Path, checksums: Option<&Path>) {
-    let sums = checksums.map(|c| format!("checksums = \"file://{}\"\n", c.display())).unwrap_or_default();
-    let text = format!(
-        "[component]\nversion = \"1.0\"\nlicense = \"MIT\"\n[component.source]\nurl = \"file://{}\"\n{sums}[[component.install]]\nfrom = \"tool/bin/tool\"\nto = \"/usr/local/bin/tool\"\nmode = 0o755\n[image]\nbase = \"scratch\"\ncomponents = [\"tool\"]\nuser = \"65532:65532\"\nentrypoint = [\"/usr/local/bin/tool\"]\n",
-        tarball.display()
-    );
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("tool.toml"), text).unwrap();
-}
-
-/// A .tar.gz with the given (path, content) regular files, written with raw headers so that
-/// hostile paths are possible.
-fn tarball(path: &Path, files: &[(&str, &[u8])]) {
-    let gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
-    let mut b = tar::Builder::new(gz);
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
-        h.set_size(data.len() as u64);
-        h.set_mode(0o755);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
-    }
-    b.into_inner().unwrap().finish().unwrap();
-}
-
 #[test]
 fn lock_pins_from_checksums_and_locked_refuses_missing_pins() {
     let tmp = tempfile::tempdir().unwrap();
@@ -368,15 +340,6 @@ fn damaged_cached_base_image_blob_is_dropped_and_fetched_again() {
     let text = ok(&build_offline(&cache, &tmp.path().join("B")));
     assert!(text.contains(&victim.display().to_string()) && text.contains("damaged"), "{text}");
     assert_eq!(before, tree_digests(&tmp.path().join("B")));
-}
-
-/// A lock pinning `url` to `sha` and `size`.
-fn sized_lock(path: &Path, url: &str, sha: &Digest, size: u64) {
-    std::fs::write(
-        path,
-        format!("version = 1\nepoch = 0\n[[file]]\nurl = \"{url}\"\nsha256 = \"{}\"\nsize = {size}\n", sha.hex()),
-    )
-    .unwrap();
 }
 
 #[test]

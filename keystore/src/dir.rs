@@ -1,5 +1,6 @@
-//! A go-ethereum keystore directory: the accounts geth lists in it, geth's key file names, and writing a
-//! new key file as geth does (a hidden temporary file, 0600, renamed into place, in a directory made 0700).
+//! A go-ethereum keystore directory: the accounts geth lists in it (key files read through the bounded
+//! reader), geth's key file names, and writing a new key file as geth does (a hidden temporary file,
+//! 0600, renamed into place, in a directory made 0700).
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -29,9 +30,14 @@ pub enum StoreError {
     Encrypt(#[from] KeyError),
 }
 
+/// Largest key file read: a v3 key file is about 500 bytes.
+const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
+
 /// The accounts of a keystore directory in geth's order (by file path), skipping what geth's account cache
-/// skips: hidden files, editor backups (`~`), directories, and files without a readable non-zero address.
-/// A missing directory holds no accounts; one that cannot be read is an error (geth logs it and sees none).
+/// skips: hidden files, editor backups (`~`), anything but regular files (directories, symlinks, FIFOs,
+/// devices: geth's `nonKeyFile`), and files without a readable non-zero address (read bounded, so no entry
+/// can make the listing wait or fill memory). A missing directory holds no accounts; one that cannot be
+/// read is an error (geth logs it and sees none).
 pub fn accounts(dir: &Path) -> Result<Vec<Account>, StoreError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -42,10 +48,10 @@ pub fn accounts(dir: &Path) -> Result<Vec<Account>, StoreError> {
         .filter_map(Result::ok)
         .filter(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            !name.starts_with('.') && !name.ends_with('~') && e.file_type().is_ok_and(|t| !t.is_dir())
+            !name.starts_with('.') && !name.ends_with('~') && e.file_type().is_ok_and(|t| t.is_file())
         })
         .filter_map(|e| {
-            let text = std::fs::read_to_string(e.path()).ok()?;
+            let text = lpbake_rules::read::text(&e.path(), MAX_KEY_FILE_BYTES).ok()?;
             let value: serde_json::Value = serde_json::from_str(&text).ok()?;
             let address = hex_to_address(value.get("address")?.as_str()?);
             (address != [0; 20]).then(|| Account { path: e.path(), address })
@@ -125,6 +131,23 @@ mod tests {
         let found: Vec<u8> = accounts(dir.path()).unwrap().iter().map(|a| a.address[19]).collect();
         assert_eq!(found, vec![3, 2]);
         assert_eq!(accounts(&dir.path().join("missing")).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn accounts_skip_special_files_and_links_without_reading_them() {
+        // geth's nonKeyFile skips anything but regular files; a FIFO would make a read wait forever.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "{\"address\":\"03\"}").unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo (coreutils) failed: run `make deps`");
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("b")).unwrap();
+        let path = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(accounts(&path).map(|a| a.iter().map(|a| a.address[19]).collect())));
+        let found: Vec<u8> = rx.recv_timeout(Duration::from_secs(10)).expect("listing waited").unwrap();
+        assert_eq!(found, vec![3]);
     }
 
     #[test]

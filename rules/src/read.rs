@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// Why a file was not read. Each message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}\n  fix: {}", path.display(), io_fix(source))]
     Io { path: PathBuf, source: io::Error },
     #[error(
         "{}: is {kind}, not a regular file; refused without reading it\n  fix: point at the file itself (a FIFO, device, socket or directory is never read)",
@@ -23,7 +23,7 @@ pub enum ReadError {
     )]
     NotRegular { path: PathBuf, kind: &'static str },
     #[error(
-        "{}: holds more than {max} bytes (at least {size}), far more than such a file ever needs; refused without reading it\n  fix: check that this is the intended file",
+        "{}: is larger than {max} bytes (it holds at least {size}), far more than such a file ever needs; refused without reading it\n  fix: check that this is the intended file",
         path.display()
     )]
     TooLarge { path: PathBuf, size: u64, max: u64 },
@@ -47,12 +47,23 @@ impl ReadError {
         matches!(self, ReadError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
 
-    /// The error as an `io::Error` of the matching kind (for callers that speak io).
+    /// The error as an `io::Error` of the matching kind, for callers that speak io; it still
+    /// names the file and the fix, and `io::Error::downcast::<ReadError>` gives it back whole.
     pub fn into_io(self) -> io::Error {
-        match self {
-            ReadError::Io { source, .. } => source,
-            other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
-        }
+        let kind = match &self {
+            ReadError::Io { source, .. } => source.kind(),
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, self)
+    }
+}
+
+/// What to do about an io error while opening or reading a file.
+fn io_fix(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::NotFound => "check the path: no file is there",
+        io::ErrorKind::PermissionDenied => "make the file readable by the user this runs as",
+        _ => "check the file and the filesystem holding it",
     }
 }
 
@@ -187,6 +198,81 @@ mod tests {
             }
         }
         assert!(started.elapsed() < Duration::from_secs(5), "a refusal waited");
+    }
+
+    #[test]
+    fn io_errors_name_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let e = bytes(&missing, 10).unwrap_err();
+        assert!(e.is_not_found() && e.path() == missing, "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains(&missing.display().to_string()) && msg.contains("fix: check the path"), "{msg}");
+    }
+
+    #[test]
+    fn as_io_an_error_keeps_its_kind_its_file_and_its_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let e = bytes(&missing, 10).unwrap_err().into_io();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains(&missing.display().to_string()) && msg.contains("fix:"), "{msg}");
+        assert!(e.downcast::<ReadError>().is_ok_and(|e| e.is_not_found()));
+    }
+
+    #[test]
+    fn a_refusal_read_as_io_comes_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let mut f = open(&p, 100).unwrap();
+        f.max = 4;
+        let e = f.read_to_end(&mut Vec::new()).unwrap_err();
+        match e.downcast::<ReadError>() {
+            Ok(ReadError::TooLarge { size: 5, max: 4, path }) => assert_eq!(path, p),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// A regular file is read whole when it fits the bound, and refused, unread, when not
+        /// (bounds around the file's size: where an off-by-one would show).
+        #[test]
+        fn a_file_is_read_exactly_when_it_fits(content in proptest::collection::vec(0u8.., 0..2048), delta in -2i64..=2) {
+            let max = (content.len() as i64 + delta).max(0) as u64;
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("f");
+            std::fs::write(&p, &content).unwrap();
+            match bytes(&p, max) {
+                Ok(read) => proptest::prop_assert!(content.len() as u64 <= max && read == content),
+                Err(ReadError::TooLarge { size, max: m, .. }) => {
+                    proptest::prop_assert!(size == content.len() as u64 && m == max && size > max)
+                }
+                Err(e) => proptest::prop_assert!(false, "{e}"),
+            }
+        }
+
+        /// A file that grows after it was opened (and judged) is read no further than the bound.
+        #[test]
+        fn a_growing_file_is_read_no_further_than_the_bound(
+            first in 0usize..1024, more in 1usize..65536, room in 0u64..2048
+        ) {
+            use std::io::Write;
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("f");
+            std::fs::write(&p, vec![b'a'; first]).unwrap();
+            let max = first as u64 + room;
+            let mut f = open(&p, max).unwrap();
+            std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(&vec![b'b'; more]).unwrap();
+            let mut got = Vec::new();
+            let read = f.read_to_end(&mut got);
+            proptest::prop_assert!(f.read <= max + 1, "read {} bytes from the file, past a bound of {max}", f.read);
+            proptest::prop_assert!(got.len() as u64 <= max, "handed on {} bytes past a bound of {max}", got.len());
+            proptest::prop_assert_eq!(read.is_ok(), (first + more) as u64 <= max);
+        }
     }
 
     #[test]

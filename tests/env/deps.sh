@@ -26,7 +26,7 @@ APT_PACKAGES=(
     python3 python3-pip build-essential
     qemu-system-x86 qemu-utils ovmf mtools dosfstools nftables fdisk gdisk acl
     prometheus-alertmanager nix-bin strace chromium fonts-dejavu-core
-    systemd chrony util-linux
+    systemd chrony util-linux coreutils
 )
 
 say() { printf 'deps: %s\n' "$*" >&2; }

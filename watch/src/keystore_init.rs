@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use lpbake_keystore::{self as keystore, Account, StoreError};
+use lpbake_rules::read::ReadError;
 
 use crate::cli::KeystoreInitArgs;
 
@@ -16,10 +17,10 @@ use crate::cli::KeystoreInitArgs;
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error(
-        "cannot read the password file {path}: {source}; it must hold the node's Ethereum account password \
-         (the appliance loads it from /var/lib/livepeer/credentials/eth-password)"
+        "the password file {0}\n  it must hold the node's Ethereum account password (the appliance loads it \
+         from /var/lib/livepeer/credentials/eth-password)"
     )]
-    PasswordFile { path: PathBuf, source: std::io::Error },
+    PasswordFile(ReadError),
     #[error(
         "the password file {path} is empty or only whitespace: refusing to encrypt the node's account with \
          an empty password; write the account password into it (the appliance loads it from \
@@ -63,10 +64,14 @@ pub fn run(args: &KeystoreInitArgs) -> Result<Outcome, InitError> {
     Ok(Outcome::Created(keystore::create_account(&args.keystore, &password, n, p)?))
 }
 
+/// Largest password file read (through the bounded reader: a regular file, never a FIFO or
+/// device): a password is at most a few hundred bytes.
+const MAX_PASSWORD_FILE_BYTES: u64 = 64 << 10;
+
 /// The password in `path` as go-livepeer's `common.ReadFromFile` yields it: the bytes with surrounding
 /// white space trimmed; an empty result is refused.
 pub fn read_password(path: &Path) -> Result<Vec<u8>, InitError> {
-    let bytes = std::fs::read(path).map_err(|source| InitError::PasswordFile { path: path.to_path_buf(), source })?;
+    let bytes = lpbake_rules::read::bytes(path, MAX_PASSWORD_FILE_BYTES).map_err(InitError::PasswordFile)?;
     let password = trim_space(&bytes);
     if password.is_empty() {
         return Err(InitError::EmptyPassword { path: path.to_path_buf() });

@@ -1,9 +1,12 @@
 //! Getting pinned inputs: from the cache, an offline mirror, `file://`, https (plain http only
-//! to loopback: [`crate::urls`] decides), or an OCI registry. A pinned size is checked before a
-//! byte more is read (metadata, Content-Length, descriptor size, a running count), every byte is
-//! checked against its pin while it is written, and a cache blob is checked whole before it is
-//! used: a damaged one is dropped, with a warning naming it, and fetched again. Nothing
-//! unverified enters the cache.
+//! to loopback: [`crate::urls`] decides), or an OCI registry. A mirror blob and a `file://`
+//! source are opened through the one bounded reader ([`lpbake_rules::read`]: a regular file,
+//! judged on the opened descriptor, read no further than its pinned size, else than
+//! `MAX_INPUT_BYTES` or [`MAX_MANIFEST_BYTES`]). A pinned size is checked before a byte more is
+//! read (metadata, Content-Length, descriptor size, a running count), every byte is checked
+//! against its pin while it is written, and a cache blob is checked whole before it is used: a
+//! damaged one is dropped, with a warning naming it, and fetched again. Nothing unverified
+//! enters the cache.
 
 mod http;
 mod registry;
@@ -16,8 +19,15 @@ use crate::lock::FilePin;
 use crate::report::Reporter;
 use crate::store::{BlobStore, BlobWriter, CommitError};
 use crate::urls::{self, Transport};
-use std::io::Read;
+use lpbake_rules::read::{self, Bounded, ReadError};
 use std::path::{Path, PathBuf};
+
+/// Largest input read whose pin gives no size (a `file://` source being pinned, or a mirror blob
+/// pinned by its sha256 alone): room for a root filesystem tarball, the largest input there is.
+const MAX_INPUT_BYTES: u64 = 16 << 30;
+/// Largest image manifest or index read from a mirror or a build output (the OCI distribution
+/// spec lets registries refuse manifests over 4 MiB).
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 
 /// Where blobs come from, in order: cache, mirror, network (unless offline).
 pub struct Fetcher {
@@ -48,13 +58,14 @@ impl Fetcher {
     }
 
     /// A local path holding the bytes pinned by `pin` for `url`. The path may be in the mirror
-    /// (its size checked, its content verified by whoever reads it, see [`BlobStore::open`]).
+    /// (judged by the bounded reader: a regular file of the pinned size; its content verified by
+    /// whoever reads it, see [`BlobStore::open`]).
     pub fn pinned(&self, url: &str, pin: FilePin) -> Result<PathBuf> {
         if let Some(p) = self.cached(&pin.sha256, pin.size) {
             return Ok(p);
         }
-        if let Some((_, p)) = self.in_mirror(&pin.sha256, pin.size)? {
-            return Ok(p);
+        if let Some(blob) = self.in_mirror(&pin.sha256, pin.size, MAX_INPUT_BYTES)? {
+            return Ok(blob.path().to_path_buf());
         }
         self.need_network(url)?;
         self.report.step(format!("fetching {url}"));
@@ -85,9 +96,11 @@ impl Fetcher {
         if let Some(p) = self.cached(&d, size) {
             return Ok(p);
         }
-        if let Some((m, src)) = self.in_mirror(&d, size)? {
+        if let Some(mut blob) = self.in_mirror(&d, size, MAX_MANIFEST_BYTES)? {
+            let src = blob.path().to_path_buf();
             let mut w = self.cache.writer().at(self.cache.root())?;
-            std::io::copy(&mut m.open(&d).at(&src)?, &mut w).at(&src)?;
+            std::io::copy(&mut blob, &mut w).at(&src)?;
+            // Committed only if it is `d`: a mismatch names the mirror file.
             self.commit(w, Some(d), size, &src.display().to_string())?;
             return Ok(self.cache.path(&d));
         }
@@ -121,16 +134,21 @@ impl Fetcher {
         None
     }
 
-    /// Blob `d` of the mirror, if there. The mirror is not lpbake's to repair: a size other than
-    /// the pin's is an error, found from its metadata without reading it.
-    fn in_mirror(&self, d: &Digest, size: Option<u64>) -> Result<Option<(&BlobStore, PathBuf)>> {
-        let Some((mirror, path)) = self.mirror.as_ref().map(|m| (m, m.path(d))).filter(|(_, p)| p.is_file()) else {
-            return Ok(None);
-        };
-        let actual = std::fs::metadata(&path).at(&path)?.len();
-        match size {
-            Some(expected) if expected != actual => Err(wrong_size(&path.display().to_string(), expected, actual)),
-            _ => Ok(Some((mirror, path))),
+    /// Blob `d` of the mirror, if there, opened through the bounded reader (at most its pinned
+    /// `size`, else `unsized_max`). The mirror is not lpbake's to repair: anything but a regular
+    /// file of the pinned size is an error, found on the opened file without reading it.
+    fn in_mirror(&self, d: &Digest, size: Option<u64>, unsized_max: u64) -> Result<Option<Bounded>> {
+        let Some(mirror) = &self.mirror else { return Ok(None) };
+        let path = mirror.path(d);
+        match read::open(&path, size.unwrap_or(unsized_max)) {
+            Ok(blob) => match size {
+                Some(expected) if expected != blob.size() => {
+                    Err(wrong_size(&path.display().to_string(), expected, blob.size()))
+                }
+                _ => Ok(Some(blob)),
+            },
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(refused(e, &path.display().to_string(), size)),
         }
     }
 
@@ -161,14 +179,15 @@ impl Fetcher {
                     msg: "not a local absolute path".into(),
                     fix: "write file:///absolute/path".into(),
                 })?;
-                let f = std::fs::File::open(&path).map_err(|e| Error::Fetch {
-                    what: url.into(),
-                    msg: e.to_string(),
-                    fix: "check the path of the file:// URL".into(),
+                let mut f = read::open(&path, limit.unwrap_or(MAX_INPUT_BYTES)).map_err(|e| match e {
+                    ReadError::Io { source, .. } => Error::Fetch {
+                        what: url.into(),
+                        msg: source.to_string(),
+                        fix: "check the path of the file:// URL".into(),
+                    },
+                    e => refused(e, url, limit),
                 })?;
-                // One byte past the pin is enough to know the file is not the pinned one.
-                let mut bounded = f.take(limit.map_or(u64::MAX, |l| l + 1));
-                std::io::copy(&mut bounded, &mut w).at(&path)?;
+                std::io::copy(&mut f, &mut w).at(&path)?;
             }
             Transport::Https | Transport::LoopbackHttp => {
                 w = crate::runtime::block_on(http::download(&self.http, &parsed, w, limit, &self.report))??;
@@ -189,6 +208,15 @@ impl Fetcher {
                 Error::Mismatch(m)
             }
         })
+    }
+}
+
+/// The bounded reader's refusal of `what` (a URL or file): larger than its `pin`ned size is the
+/// pin's [`wrong_size`] (with the re-pin fix), anything else the reader's own error.
+fn refused(e: ReadError, what: &str, pin: Option<u64>) -> Error {
+    match (e, pin) {
+        (ReadError::TooLarge { size, .. }, Some(expected)) => wrong_size(what, expected, size),
+        (e, _) => e.into(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Registry credentials from the user's Docker client config (`$DOCKER_CONFIG/config.json` or
-//! `~/.docker/config.json`): a credential helper (`credHelpers`, else `credsStore`), else the
-//! `auths` entry, else anonymous. Errors name the file and never the secret.
+//! `~/.docker/config.json`, read through the one bounded reader): a credential helper
+//! (`credHelpers`, else `credsStore`), else the `auths` entry, else anonymous. Errors name the
+//! file and never the secret.
 
 use crate::error::{Error, Result};
 use base64::Engine as _;
@@ -10,6 +11,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+/// Largest Docker config read: a few KiB even with dozens of registries and their tokens.
+const MAX_DOCKER_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Credentials for one registry and where they came from (named in errors; the secret never is).
 pub struct Credentials {
@@ -69,13 +73,20 @@ fn names_registry(key: &str, registry: &str) -> bool {
 pub fn credentials(file: &Path, registry: &str) -> Result<Credentials> {
     let anonymous =
         |why: String| Ok(Credentials { auth: RegistryAuth::Anonymous, source: format!("anonymous ({why})") });
-    let bytes = match std::fs::read(file) {
+    let bytes = match lpbake_rules::read::bytes(file, MAX_DOCKER_CONFIG_BYTES) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return anonymous(format!("no {}", file.display())),
-        Err(e) => return Err(Error::io(file, e)),
+        Err(e) if e.is_not_found() => return anonymous(format!("no {}", file.display())),
+        Err(e) => return Err(e.into()),
     };
     let config: DockerConfig = serde_json::from_slice(&bytes).map_err(|e| {
-        let msg = format!("not a Docker config: {e}");
+        // Only what and where: serde's message quotes a value of the wrong type, which may be a
+        // credential.
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "a value of the wrong type",
+            serde_json::error::Category::Eof => "the JSON ends early",
+            serde_json::error::Category::Syntax | serde_json::error::Category::Io => "a JSON syntax error",
+        };
+        let msg = format!("not a Docker config: {what} at line {}, column {}", e.line(), e.column());
         Error::config(
             file,
             Some(e.line()),
@@ -190,6 +201,11 @@ mod tests {
         let msg = credentials(&file, "reg.example").err().unwrap().to_string();
         assert!(msg.contains(&file.display().to_string()) && msg.contains("user:password"), "{msg}");
         assert!(!msg.contains("secret") && !msg.contains("c2VjcmV0"), "{msg}");
+        // An entry of the wrong type: serde would quote it.
+        std::fs::write(&file, r#"{"auths":{"reg.example":"dTpzM2NyZXQ="}}"#).unwrap();
+        let msg = credentials(&file, "reg.example").err().unwrap().to_string();
+        assert!(msg.contains(&file.display().to_string()) && msg.contains("wrong type"), "{msg}");
+        assert!(!msg.contains("dTpzM2NyZXQ="), "{msg}");
     }
 
     #[test]

@@ -1,16 +1,25 @@
 //! Reading a build output as the sinks need it: its summary (`images.json`), each image's
 //! docker-archive, its SBOM (checked against the digest in `images.json`) and its OCI layout
-//! (index, manifest and blob files, checked against `images.json` too).
+//! (index, manifest and blob files, checked against `images.json` too). The files opened here
+//! go through the one bounded reader ([`lpbake_rules::read`]): regular files only, each within
+//! its bound.
 
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::{Error, IoContext, Result};
-use crate::fetch::MANIFEST_TYPES;
+use crate::fetch::{MANIFEST_TYPES, MAX_MANIFEST_BYTES};
 use crate::oci::media::{self, sha256_of};
 use crate::oci::summary::{self, ImageSummary, Summary};
 use crate::oci::{index, manifest};
+use lpbake_rules::read::{self, Bounded};
 use oci_spec::image::Descriptor;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Largest SBOM read: one package per pinned input, a few KiB each.
+const MAX_SBOM_BYTES: u64 = 16 << 20;
+/// Largest docker-archive loaded: an image's layers, each from inputs of at most
+/// `fetch::MAX_INPUT_BYTES`.
+const MAX_ARCHIVE_BYTES: u64 = 64 << 30;
 
 /// A build output directory and its summary.
 pub struct Layout {
@@ -51,23 +60,23 @@ impl Layout {
         self.summary.select(&self.dir, wanted)
     }
 
-    /// The docker-archive of image `name`.
-    pub fn docker_archive(&self, name: &str) -> Result<PathBuf> {
+    /// The docker-archive of image `name`, opened (read it to its [`Bounded::size`]).
+    pub fn docker_archive(&self, name: &str) -> Result<Bounded> {
         let path = self.dir.join(format!("{name}.docker.tar"));
-        if !path.is_file() {
-            return Err(Error::Output(format!(
+        match read::open(&path, MAX_ARCHIVE_BYTES) {
+            Err(e) if e.is_not_found() => Err(Error::Output(format!(
                 "{}: missing, though {} lists `{name}`\n  fix: rebuild it (`lpbake build --out {}`)",
                 path.display(),
                 summary::FILE,
                 self.dir.display()
-            )));
+            ))),
+            opened => opened.map_err(Error::from),
         }
-        Ok(path)
     }
 
     fn sbom_file(&self, name: &str, s: &ImageSummary) -> Result<BlobFile> {
         let path = self.dir.join(format!("{name}.spdx.json"));
-        let size = std::fs::metadata(&path).at(&path)?.len();
+        let size = read::open(&path, MAX_SBOM_BYTES)?.size();
         Ok(BlobFile { digest: s.sbom, size, path })
     }
 
@@ -86,7 +95,7 @@ impl Layout {
 
         let layout = self.dir.join("oci").join(name);
         let index_path = layout.join("index.json");
-        let index = index::parse(&std::fs::read(&index_path).at(&index_path)?)
+        let index = index::parse(&read::bytes(&index_path, MAX_MANIFEST_BYTES)?)
             .map_err(|e| bad(&index_path, format!("not an OCI index: {e}")))?;
         let [listed] = <[Descriptor; 1]>::try_from(index.manifests().clone())
             .map_err(|m| bad(&index_path, format!("lists {} manifests, expected exactly one", m.len())))?;
@@ -101,7 +110,7 @@ impl Layout {
             return Err(bad(&index_path, msg));
         }
         let blob = |d: Digest, size: u64| BlobFile { digest: d, size, path: layout.join("blobs/sha256").join(d.hex()) };
-        let manifest = read_verified(&blob(digest, listed.size()))?;
+        let manifest = read_verified(&blob(digest, listed.size().min(MAX_MANIFEST_BYTES)))?;
         let manifest_path = blob(digest, 0).path;
         let parsed =
             manifest::parse(&manifest).map_err(|e| bad(&manifest_path, format!("not an image manifest: {e}")))?;
@@ -124,11 +133,10 @@ impl Layout {
     }
 }
 
-/// The whole file, verified against its digest.
+/// The whole file, at most its size, verified against its digest.
 fn read_verified(f: &BlobFile) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    std::fs::File::open(&f.path)
-        .and_then(|r| VerifyingReader::new(r, f.digest, f.path.display().to_string()).read_to_end(&mut bytes))
-        .at(&f.path)?;
+    let file = read::open(&f.path, f.size)?;
+    VerifyingReader::new(file, f.digest, f.path.display().to_string()).read_to_end(&mut bytes).at(&f.path)?;
     Ok(bytes)
 }

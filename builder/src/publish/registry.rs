@@ -17,13 +17,13 @@ use crate::urls;
 use bytes::Bytes;
 use futures_util::Stream;
 use indicatif::ProgressBar;
+use lpbake_rules::read::{self, ReadError};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::{Client, Reference, RegistryOperation};
 use oci_spec::image::{Descriptor, MediaType};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -123,7 +123,10 @@ impl Blob {
 
     fn reader(&self) -> io::Result<Box<dyn Read + Send>> {
         let inner: Box<dyn Read + Send> = match &self.path {
-            Some(p) => Box::new(BufReader::with_capacity(1 << 16, File::open(p)?)),
+            // A file of the build output: a regular file, read no further than its size.
+            Some(p) => {
+                Box::new(BufReader::with_capacity(1 << 16, read::open(p, self.size).map_err(ReadError::into_io)?))
+            }
             None => Box::new(media::EMPTY_BLOB),
         };
         Ok(Box::new(VerifyingReader::new(inner, self.digest, self.what())))

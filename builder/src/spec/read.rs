@@ -1,11 +1,10 @@
-//! Reading spec files safely: only regular files, checked on the opened file (a FIFO or a link
-//! to a device named `*.toml` is refused, not read), at most [`MAX_SPEC_BYTES`]; and the names
-//! taken from the spec that become paths (image and component names from file stems,
-//! credential names) are checked before anything is written under them.
+//! Reading spec files through the one bounded reader ([`lpbake_rules::read`]): only regular
+//! files, judged on the opened file (a FIFO or a link to a device named `*.toml` is refused, not
+//! read), at most [`MAX_SPEC_BYTES`]; and the names taken from the spec that become paths (image
+//! and component names from file stems, credential names) are checked before anything is
+//! written under them.
 
-use crate::error::{Error, IoContext, Result};
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
+use crate::error::{Error, Result};
 use std::path::Path;
 
 /// Largest spec file read; real ones are a few KiB.
@@ -13,29 +12,7 @@ pub const MAX_SPEC_BYTES: u64 = 1 << 20;
 
 /// The text of the spec file `path`, if it is a regular UTF-8 file of at most [`MAX_SPEC_BYTES`].
 pub fn bounded_text(path: &Path) -> Result<String> {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore the flag.
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).at(path)?;
-    let meta = file.metadata().at(path)?;
-    if !meta.is_file() {
-        return Err(Error::config(
-            path,
-            None,
-            "is not a regular file (a FIFO, a device, or a link to one)",
-            "spec files must be regular files: replace it with the .toml file itself, or move it out of the spec directory",
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes).at(path)?;
-    if bytes.len() as u64 > MAX_SPEC_BYTES {
-        return Err(Error::config(
-            path,
-            None,
-            format!("is larger than {MAX_SPEC_BYTES} bytes, far more than any spec"),
-            "check that this is the intended spec file; split it or move it out of the spec directory",
-        ));
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| Error::config(path, None, "is not UTF-8 text", "save the spec file as UTF-8 TOML"))
+    Ok(lpbake_rules::read::text(path, MAX_SPEC_BYTES)?)
 }
 
 /// Whether `name` may become a path component: `^[a-z0-9][a-z0-9_.-]*$`, at most 64 bytes,

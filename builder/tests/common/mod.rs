@@ -29,7 +29,12 @@ pub fn fixtures() -> PathBuf {
 
 /// `lpbake` with a private cache dir and no inherited cache settings.
 pub fn lpbake(cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lpbake"));
+    isolated(Command::new(env!("CARGO_BIN_EXE_lpbake")), cache)
+}
+
+/// `c`, a command that runs lpbake, with the private cache dir `cache` and no inherited cache
+/// settings.
+pub fn isolated(mut c: Command, cache: &Path) -> Command {
     c.env("LPBAKE_CACHE_DIR", cache).env_remove("SOURCE_DATE_EPOCH").env_remove("XDG_CACHE_HOME");
     c
 }
@@ -126,4 +131,41 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
 pub fn tree_digests(root: &Path) -> Vec<(String, String)> {
     let digest = |p: &PathBuf| lpbake::digest::Digest::of(&std::fs::read(p).unwrap()).to_string();
     files_under(root).iter().map(|p| (p.strip_prefix(root).unwrap().display().to_string(), digest(p))).collect()
+}
+
+/// A one-component spec over a local tarball, for tests of input handling.
+pub fn local_spec(dir: &Path, tarball: &Path, checksums: Option<&Path>) {
+    let sums = checksums.map(|c| format!("checksums = \"file://{}\"\n", c.display())).unwrap_or_default();
+    let text = format!(
+        "[component]\nversion = \"1.0\"\nlicense = \"MIT\"\n[component.source]\nurl = \"file://{}\"\n{sums}[[component.install]]\nfrom = \"tool/bin/tool\"\nto = \"/usr/local/bin/tool\"\nmode = 0o755\n[image]\nbase = \"scratch\"\ncomponents = [\"tool\"]\nuser = \"65532:65532\"\nentrypoint = [\"/usr/local/bin/tool\"]\n",
+        tarball.display()
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("tool.toml"), text).unwrap();
+}
+
+/// A .tar.gz with the given (path, content) regular files, written with raw headers so that
+/// hostile paths are possible.
+pub fn tarball(path: &Path, files: &[(&str, &[u8])]) {
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+}
+
+/// A lock pinning `url` to `sha` and `size`.
+pub fn sized_lock(path: &Path, url: &str, sha: &lpbake::digest::Digest, size: u64) {
+    std::fs::write(
+        path,
+        format!("version = 1\nepoch = 0\n[[file]]\nurl = \"{url}\"\nsha256 = \"{}\"\nsize = {size}\n", sha.hex()),
+    )
+    .unwrap();
 }

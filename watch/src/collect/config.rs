@@ -1,8 +1,9 @@
 //! The collector's configuration: one TOML file, strict like lpwatch's own, with the RPC URL
-//! kept out of it when it holds an API key (`rpc_url_file`). Every error names the key.
+//! kept out of it when it holds an API key (`rpc_url_file`); both read, as lpwatch's, through the
+//! bounded reader. Every error names the key.
 
 use crate::abi::Address;
-use crate::config::{Contracts, SecretUrl};
+use crate::config::{self, Contracts, SecretUrl};
 use crate::network;
 use crate::units::Dur;
 use serde::Deserialize;
@@ -47,7 +48,7 @@ pub struct CollectCfg {
 
 /// Reads and checks the config file at `path`.
 pub fn load(path: &Path) -> Result<CollectCfg, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = lpbake_rules::read::text(path, config::MAX_CONFIG_BYTES).map_err(|e| e.to_string())?;
     let f: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let bad = |key: &str, why: String| format!("{}: {key}: {why}", path.display());
     let listen = f.listen.as_deref().unwrap_or("127.0.0.1:9201");
@@ -73,10 +74,7 @@ pub fn load(path: &Path) -> Result<CollectCfg, String> {
     };
     let rpc_text = match (f.rpc_url, &f.rpc_url_file) {
         (Some(url), None) => url,
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .map_err(|e| bad("rpc_url_file", format!("cannot read {}: {e}", file.display())))?
-            .trim()
-            .to_string(),
+        (None, Some(file)) => config::url_file(file).map_err(|e| bad("rpc_url_file", e.to_string()))?,
         _ => return Err(bad("rpc_url", "set exactly one of rpc_url and rpc_url_file".into())),
     };
     // The URL is never quoted back: it may hold an API key.

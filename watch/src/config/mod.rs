@@ -1,11 +1,14 @@
 //! The configuration lpwatch runs with: the validated [`Config`] every other module reads, and
 //! the ways to get one. The job is split by stage: `file` reads the TOML file as written
-//! (strict), `resolve` applies flags and environment, fills defaults and validates, `describe`
-//! prints the effective configuration for `--check-config`.
+//! (strict; it, and each file it names, through the bounded reader), `resolve` applies flags
+//! and environment, fills defaults and validates, `describe` prints the effective configuration
+//! for `--check-config`.
 
 mod describe;
 mod file;
 mod resolve;
+
+pub use file::{url_file, MAX_CONFIG_BYTES};
 
 use crate::abi::Address;
 use crate::checks::CheckName;
@@ -21,8 +24,9 @@ use std::time::Duration;
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    /// The file names itself and the fix.
+    #[error("config file {0}")]
+    Read(#[from] lpbake_rules::read::ReadError),
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]

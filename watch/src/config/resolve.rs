@@ -263,10 +263,9 @@ fn resolve_upstreams(file: Vec<UpstreamFile>, env: Option<&str>) -> Result<Vec<U
                 let what = format!("rpc.upstream #{}", i + 1);
                 let text = match (u.url, u.url_file) {
                     (Some(url), None) => url,
-                    (None, Some(path)) => std::fs::read_to_string(&path)
-                        .map_err(|e| invalid(format!("{what}: cannot read url_file {}: {e}", path.display())))?
-                        .trim()
-                        .to_string(),
+                    (None, Some(path)) => {
+                        super::url_file(&path).map_err(|e| invalid(format!("{what}: url_file {e}")))?
+                    }
                     _ => return Err(invalid(format!("{what}: set exactly one of url, url_file"))),
                 };
                 raw.push((u.name, parse_url(&what, &text)?));

@@ -4,12 +4,16 @@
 //! continent, then into "other". Each cell also names its region (its continent, or "other").
 //! What leaves this module is counts per cell, never an address.
 
+use lpbake_rules::read::ReadError;
 use maxminddb::geoip2;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+/// Largest geo database read: GeoLite2-City and DB-IP City Lite are about 60 and 130 MiB.
+const MAX_MMDB_BYTES: u64 = 512 << 20;
 
 /// The bucket of gateways whose place is unknown, or too thinly populated to name.
 pub const OTHER: &str = "other";
@@ -57,6 +61,8 @@ impl fmt::Display for CellSize {
 /// Why the geo database cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
+    #[error("the geo database {0}; share.mmdb must name a GeoLite2 or DB-IP lite .mmdb file")]
+    Read(#[from] ReadError),
     #[error(
         "cannot open the geo database {path}: {message}; share.mmdb must name a GeoLite2 or DB-IP lite .mmdb file"
     )]
@@ -92,9 +98,11 @@ pub struct Geo {
 }
 
 impl Geo {
-    /// Opens `path`; a grid needs a database with coordinates (a City database).
+    /// Opens `path` (read whole through the bounded reader); a grid needs a database with
+    /// coordinates (a City database).
     pub fn open(path: &Path, size: CellSize) -> Result<Geo, GeoError> {
-        let reader = maxminddb::Reader::open_readfile(path)
+        let bytes = lpbake_rules::read::bytes(path, MAX_MMDB_BYTES)?;
+        let reader = maxminddb::Reader::from_source(bytes)
             .map_err(|e| GeoError::Open { path: path.to_path_buf(), message: e.to_string() })?;
         let kind = reader.metadata().database_type.clone();
         if matches!(size, CellSize::Degrees(_)) && !kind.to_ascii_lowercase().contains("city") {

@@ -17,6 +17,9 @@ pub const DELEGATION_SIGNATURE: &str = "lpshare-delegation-signature";
 pub const TIMESTAMP: &str = "lpshare-timestamp";
 pub const SIGNATURE: &str = "lpshare-signature";
 
+/// Largest reporting key file read: 64 hex digits and a newline.
+const MAX_KEY_FILE_BYTES: u64 = 4 << 10;
+
 /// The text an orchestrator's account signs to let `reporter` share for it on `chain_id`.
 pub fn delegation_text(orchestrator: &Address, reporter: &Address, chain_id: u64) -> String {
     format!("lpshare delegation v1 orchestrator={orchestrator} reporter={reporter} chain={chain_id}")
@@ -49,21 +52,23 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// The key in `path` (64 hex digits), created there (0600, written whole) if missing.
+    /// The key in `path` (64 hex digits, read through the bounded reader), created there (0600,
+    /// written whole) if missing.
     pub fn load_or_create(path: &Path) -> std::io::Result<Reporter> {
         let named = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-        let key = match std::fs::read_to_string(path) {
+        let key = match lpbake_rules::read::text(path, MAX_KEY_FILE_BYTES) {
             Ok(text) => {
                 hex::decode(text.trim()).ok().and_then(|b| SecretKey::from_slice(&b).ok()).ok_or_else(|| {
                     named(std::io::Error::other("not a reporting key (64 hex digits); delete it to make a new one"))
                 })?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 let key = lpbake_keystore::random_key();
                 write_private(path, hex::encode(key.to_bytes()).as_bytes()).map_err(named)?;
                 key
             }
-            Err(e) => return Err(named(e)),
+            // Names the file and the fix; never the content.
+            Err(e) => return Err(e.into_io()),
         };
         Ok(Reporter { address: Address(lpbake_keystore::address(&key)), key })
     }

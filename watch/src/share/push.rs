@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 const ATTEMPTS: u32 = 3;
 /// The longest one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest kept delegation read (its text and the signature's hex: a few hundred bytes).
+const MAX_DELEGATION_BYTES: u64 = 4 << 10;
 
 /// How a round of sending ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -168,9 +170,17 @@ impl Sharer {
     }
 
     /// The kept delegation if its text is `text` (text on the first line, the signature's hex
-    /// on the second).
+    /// on the second). One that cannot be read (also one that is no regular file, or too large
+    /// to be one) is asked for again.
     fn kept_delegation(&self, text: &str) -> Option<Delegation> {
-        let kept = std::fs::read_to_string(self.delegation_path()).ok()?;
+        let kept = match lpbake_rules::read::text(&self.delegation_path(), MAX_DELEGATION_BYTES) {
+            Ok(kept) => kept,
+            Err(e) if e.is_not_found() => return None,
+            Err(e) => {
+                tracing::warn!("share: the kept delegation is not used: {e}");
+                return None;
+            }
+        };
         let (kept_text, signature) = kept.trim().split_once('\n')?;
         if kept_text != text {
             return None;
@@ -233,9 +243,9 @@ impl Pusher {
     }
 
     async fn send_file(&self, path: &Path, delegation: &Delegation) -> Sent {
-        let body = match std::fs::read(path) {
+        let body = match self.queue.read(path) {
             Ok(b) => b,
-            Err(e) => return Sent::Refused(0, format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Sent::Refused(0, e.to_string()),
         };
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {

@@ -1,6 +1,7 @@
 //! The shares that could not be sent yet, on disk and bounded: one file per request body, named
-//! so that they sort oldest first, written whole (temporary file, then rename), and the oldest
-//! dropped when the queue holds more than its byte limit.
+//! so that they sort oldest first, written whole (temporary file, then rename), read back through
+//! the bounded reader (a regular file within the byte limit), and the oldest dropped when the
+//! queue holds more than its byte limit.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,12 @@ impl Queue {
             .collect();
         out.sort();
         Ok(out)
+    }
+
+    /// The body queued in `entry` (one of [`Queue::entries`]): a regular file of at most the
+    /// queue's byte limit, which no body it keeps exceeds.
+    pub fn read(&self, entry: &Path) -> Result<Vec<u8>, lpbake_rules::read::ReadError> {
+        lpbake_rules::read::bytes(entry, self.max_bytes)
     }
 
     /// Queues `body`, sampled at `timestamp_ms`, then drops the oldest until the queue fits its limit.
@@ -87,7 +94,7 @@ mod tests {
             q.push(t, &[t as u8; 100]).unwrap();
         }
         // 300 bytes over a 250-byte limit: the oldest (10) went.
-        let left: Vec<Vec<u8>> = q.entries().unwrap().iter().map(|p| std::fs::read(p).unwrap()).collect();
+        let left: Vec<Vec<u8>> = q.entries().unwrap().iter().map(|p| q.read(p).unwrap()).collect();
         assert_eq!(left, [vec![20u8; 100], vec![30u8; 100]]);
     }
 }
