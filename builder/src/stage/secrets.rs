@@ -1,16 +1,25 @@
 //! The build-time guard against key material in an image: a staged path that looks like a
-//! keystore, a private key or a password file, or a staged file whose content is one (an
-//! Ethereum keystore, a PEM or OpenSSH private key, whatever its name), stops the build.
+//! keystore, a private key or a password file, or a staged file whose content is one, whatever
+//! its name: an Ethereum keystore as geth and livepeer read it ([`keyjson`]), or a PEM, OpenSSH
+//! or PGP private key anywhere in the file. Each file is read once, in pieces, to its end.
+
+mod keyjson;
 
 use super::{Content, Tree};
 use crate::store::BlobStore;
+use keyjson::KeyJson;
 use std::io::{self, Read};
 
-/// Bytes read from the start of every file: PEM and OpenSSH keys begin with their armour line.
-const PREFIX: u64 = 64 << 10;
-/// Files up to this size that start with `{` are parsed as JSON for the keystore shape (a
-/// keystore is about 500 bytes).
-const JSON_MAX: u64 = 1 << 20;
+/// Bytes read at a time.
+const CHUNK: usize = 64 << 10;
+/// The armour line's start, and the end of its label.
+const BEGIN: &[u8] = b"-----BEGIN ";
+const DASHES: &[u8] = b"-----";
+/// The longest armour label looked at (RFC 7468 labels are short: `ENCRYPTED PRIVATE KEY`).
+const LABEL_MAX: usize = 64;
+/// The bytes an armour line is judged by, from its `-----BEGIN `: what a read must keep of the
+/// previous one, less one byte, so a line split across reads is seen whole.
+const ARMOUR: usize = BEGIN.len() + LABEL_MAX + DASHES.len();
 
 /// Why `path` (absolute, in the image) looks like key material, or None.
 pub fn looks_secret(path: &str) -> Option<&'static str> {
@@ -35,8 +44,8 @@ pub fn looks_secret(path: &str) -> Option<&'static str> {
 /// The first file of `tree` whose content is key material: its path in the tree and why.
 pub fn key_material_in(tree: &Tree, store: &BlobStore) -> io::Result<Option<(String, &'static str)>> {
     for (path, e) in &tree.entries {
-        if let Content::File { blob, size } = &e.content {
-            if let Some(why) = content_looks_secret(store.open(blob)?, *size)? {
+        if let Content::File { blob, .. } = &e.content {
+            if let Some(why) = content_looks_secret(store.open(blob)?)? {
                 return Ok(Some((path.clone(), why)));
             }
         }
@@ -44,45 +53,71 @@ pub fn key_material_in(tree: &Tree, store: &BlobStore) -> io::Result<Option<(Str
     Ok(None)
 }
 
-/// Why the file read by `r` (of `size` bytes) is key material, or None. Reads at most its first
-/// 64 KiB, or all of it when it is a small JSON object.
-pub fn content_looks_secret(r: impl Read, size: u64) -> io::Result<Option<&'static str>> {
-    let mut r = r.take(PREFIX.max(if size <= JSON_MAX { size } else { 0 }));
-    let mut head = Vec::new();
-    (&mut r).take(PREFIX).read_to_end(&mut head)?;
-    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
-    if has(b"-----BEGIN OPENSSH PRIVATE KEY-----") {
-        return Ok(Some("an OpenSSH private key"));
-    }
-    if head.windows(11).enumerate().any(|(at, w)| {
-        w == b"-----BEGIN " && head[at..].split(|b| *b == b'\n').next().is_some_and(is_private_key_armour)
-    }) {
-        return Ok(Some("a PEM private key"));
-    }
-    if size <= JSON_MAX && head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-        r.read_to_end(&mut head)?;
-        if serde_json::from_slice::<serde_json::Value>(&head).is_ok_and(|v| is_keystore(&v)) {
-            return Ok(Some("an Ethereum keystore"));
+/// Why the file read by `r` is key material, or None. Reads it once, to its end (or to the
+/// private key found), through one buffer of a fixed size: memory stays flat whatever its size.
+pub fn content_looks_secret(mut r: impl Read) -> io::Result<Option<&'static str>> {
+    let mut buf = vec![0; ARMOUR - 1 + CHUNK];
+    let mut json = KeyJson::default();
+    // The last bytes of the previous read, kept for the armour lines that start in them.
+    let mut kept = 0;
+    loop {
+        let n = match r.read(&mut buf[kept..]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            n => n?,
+        };
+        let end = kept + n;
+        json.feed(&buf[kept..end]);
+        // Judge every armour line starting here that is whole in `buf` (all of them at the end).
+        let judged = if n == 0 { end } else { end.saturating_sub(ARMOUR - 1) };
+        if let Some(why) = armour_in(&buf[..end], judged) {
+            return Ok(Some(why));
         }
+        if n == 0 {
+            return Ok(json.is_keystore().then_some("an Ethereum keystore"));
+        }
+        buf.copy_within(judged..end, 0);
+        kept = end - judged;
     }
-    Ok(None)
 }
 
-/// `-----BEGIN [...] PRIVATE KEY-----` (RSA, EC, ENCRYPTED, plain PKCS#8, ...).
-fn is_private_key_armour(line: &[u8]) -> bool {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    line.ends_with(b"PRIVATE KEY-----")
+/// Why an armour line starting in `bytes[..starts]` begins a private key, or None.
+fn armour_in(bytes: &[u8], starts: usize) -> Option<&'static str> {
+    let mut from = 0;
+    while let Some(dash) = bytes[from..starts].iter().position(|&b| b == b'-') {
+        let at = from + dash;
+        if let Some(label) = bytes[at..].strip_prefix(BEGIN) {
+            if let Some(why) = private_key_armour(label) {
+                return Some(why);
+            }
+        }
+        from = at + 1;
+    }
+    None
 }
 
-/// The Web3 Secret Storage shape: `crypto` (or `Crypto`) holding `ciphertext`, and `version`.
-fn is_keystore(v: &serde_json::Value) -> bool {
-    let crypto = v.get("crypto").or_else(|| v.get("Crypto"));
-    crypto.is_some_and(|c| c.get("ciphertext").is_some()) && v.get("version").is_some()
+/// `LABEL-----` after `-----BEGIN ` names a private key: `[...] PRIVATE KEY` (RSA, EC,
+/// ENCRYPTED, plain PKCS#8, OpenSSH, ...) or a PGP private key block. The label is one line of
+/// printable ASCII, as RFC 7468 has it.
+fn private_key_armour(after: &[u8]) -> Option<&'static str> {
+    let after = &after[..after.len().min(LABEL_MAX + DASHES.len())];
+    let label = &after[..after.windows(DASHES.len()).position(|w| w == DASHES)?];
+    if !label.iter().all(|b| (b' '..=b'~').contains(b)) {
+        return None;
+    }
+    match label {
+        b"OPENSSH PRIVATE KEY" => Some("an OpenSSH private key"),
+        b"PGP PRIVATE KEY BLOCK" => Some("a PGP private key"),
+        l if l.ends_with(b"PRIVATE KEY") => Some("a PEM private key"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{content_looks_secret, looks_secret};
+    use proptest::prelude::*;
+    use std::fmt::Write as _;
+    use std::io::{self, Read};
 
     #[test]
     fn key_material_is_recognised_and_binaries_are_not() {
@@ -108,23 +143,173 @@ mod tests {
         }
     }
 
-    /// A keystore as geth writes it (the values shortened).
-    const KEYSTORE: &str = r#"{"address":"c0ffee","crypto":{"cipher":"aes-128-ctr","ciphertext":"5f1e","cipherparams":{"iv":"00"},"kdf":"scrypt","kdfparams":{"n":262144},"mac":"ab"},"id":"1","version":3}"#;
-
-    fn scan(bytes: &[u8]) -> Option<&'static str> {
-        content_looks_secret(bytes, bytes.len() as u64).unwrap()
+    /// A JSON document: a literal value, or an object's fields in order.
+    enum J {
+        Leaf(&'static str),
+        Obj(Vec<(&'static str, J)>),
     }
+
+    /// The scrypt test vector of the Web3 Secret Storage definition, with the address geth adds.
+    fn v3() -> J {
+        use J::{Leaf, Obj};
+        Obj(vec![
+            ("address", Leaf(r#""008aeeda4d805471df9b2a5b0f38a0c3bcba786b""#)),
+            (
+                "crypto",
+                Obj(vec![
+                    ("cipher", Leaf(r#""aes-128-ctr""#)),
+                    ("ciphertext", Leaf(r#""d172bf743a674da9cdad04534d56926ef8358534d458fffccd4e6ad2fbde479c""#)),
+                    ("cipherparams", Obj(vec![("iv", Leaf(r#""83dbcc02d8ccb40e466191a123791e0e""#))])),
+                    ("kdf", Leaf(r#""scrypt""#)),
+                    (
+                        "kdfparams",
+                        Obj(vec![
+                            ("dklen", Leaf("32")),
+                            ("n", Leaf("262144")),
+                            ("p", Leaf("8")),
+                            ("r", Leaf("1")),
+                            ("salt", Leaf(r#""ab0c7876052600dd703518d6fc3fe8984592145b591fc8fb5c6d43190334ba19""#)),
+                        ]),
+                    ),
+                    ("mac", Leaf(r#""2103ac29920d71da29f15d75b4a16dbe95cfd7ff8faea1056c33131d846e3097""#)),
+                ]),
+            ),
+            ("id", Leaf(r#""3198bc9c-6672-5ab3-d995-4942343ae5b6""#)),
+            ("version", Leaf("3")),
+        ])
+    }
+
+    /// Choices drawn from generated bytes (all zero: no change), so proptest shrinks a failing
+    /// spelling towards the plain keystore.
+    struct Draws<'a> {
+        bytes: &'a [u8],
+        at: usize,
+    }
+
+    impl Draws<'_> {
+        fn pick(&mut self, n: usize) -> usize {
+            let b = if self.bytes.is_empty() { 0 } else { self.bytes[self.at % self.bytes.len()] };
+            self.at += 1;
+            usize::from(b) % n
+        }
+
+        /// JSON whitespace: `n` of its four bytes, in an order drawn.
+        fn space(&mut self, n: usize, out: &mut String) {
+            let from = self.pick(4);
+            (from..from + n).for_each(|i| out.push([' ', '\n', '\t', '\r'][i % 4]));
+        }
+
+        /// A few bytes of whitespace, or none.
+        fn gap(&mut self, out: &mut String) {
+            let n = self.pick(4);
+            self.space(n, out);
+        }
+
+        /// Whitespace around a document: none, a little, or more than 64 KiB.
+        fn padding(&mut self, out: &mut String) {
+            let n = [0, 1, 5, 70_000][self.pick(4)];
+            self.space(n, out);
+        }
+
+        /// `key` as Go still matches it: each character as is, in upper case or as the
+        /// non-ASCII character that folds to it, written plain or as a `\u` escape.
+        fn key(&mut self, key: &str, out: &mut String) {
+            for c in key.chars() {
+                let c = match (self.pick(3), c) {
+                    (0, c) => c,
+                    (1, 's') => '\u{17f}',
+                    (1, 'k') => '\u{212a}',
+                    (_, c) => c.to_ascii_uppercase(),
+                };
+                match self.pick(4) {
+                    3 => write!(out, "\\u{:04x}", u32::from(c)).unwrap(),
+                    2 if c.is_ascii() => write!(out, "\\u{:04X}", u32::from(c)).unwrap(),
+                    _ => out.push(c),
+                }
+            }
+        }
+
+        /// `j` written with these choices: fields in a rotated order, keys respelled, whitespace
+        /// around every token.
+        fn write(&mut self, j: &J, out: &mut String) {
+            let fields = match j {
+                J::Leaf(v) => return out.push_str(v),
+                J::Obj(fields) => fields,
+            };
+            out.push('{');
+            let turn = self.pick(fields.len());
+            for (i, (k, v)) in fields.iter().cycle().skip(turn).take(fields.len()).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                self.gap(out);
+                out.push('"');
+                self.key(k, out);
+                out.push('"');
+                self.gap(out);
+                out.push(':');
+                self.gap(out);
+                self.write(v, out);
+                self.gap(out);
+            }
+            out.push('}');
+        }
+    }
+
+    /// The keystore written with the choices of `bytes`, with whitespace around it.
+    fn keystore_spelled(bytes: &[u8]) -> String {
+        let mut d = Draws { bytes, at: 0 };
+        let mut out = String::new();
+        d.padding(&mut out);
+        d.write(&v3(), &mut out);
+        d.padding(&mut out);
+        out
+    }
+
+    /// The keystore as geth writes it.
+    fn keystore() -> String {
+        keystore_spelled(&[])
+    }
+
+    /// A reader that hands out `data` at most `step` bytes at a time.
+    struct Pieces<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn scan_in_pieces(data: &[u8], step: usize) -> Option<&'static str> {
+        content_looks_secret(Pieces { data, step }).unwrap()
+    }
+
+    fn scan(bytes: impl AsRef<[u8]>) -> Option<&'static str> {
+        scan_in_pieces(bytes.as_ref(), usize::MAX)
+    }
+
+    const KEYSTORE: Option<&str> = Some("an Ethereum keystore");
 
     #[test]
     fn key_material_is_recognised_by_content() {
-        assert_eq!(scan(KEYSTORE.as_bytes()), Some("an Ethereum keystore"));
-        assert_eq!(scan(KEYSTORE.replace("crypto", "Crypto").as_bytes()), Some("an Ethereum keystore"));
+        assert_eq!(scan(keystore()), KEYSTORE);
+        assert_eq!(scan(keystore().replace("crypto", "Crypto")), KEYSTORE);
+        let nested_first = r#"{"crypto":{"cipherparams":{"iv":"00"},"kdfparams":{"n":2},"ciphertext":"5f1e"}}"#;
+        assert_eq!(scan(nested_first), KEYSTORE, "objects inside crypto before its ciphertext");
         let pem = b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY-----\n";
         assert_eq!(scan(pem), Some("a PEM private key"));
         let pkcs8 = b"subject=CN=x\r\n-----BEGIN ENCRYPTED PRIVATE KEY-----\r\nMIIF\r\n";
         assert_eq!(scan(pkcs8), Some("a PEM private key"));
         let ssh = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n";
         assert_eq!(scan(ssh), Some("an OpenSSH private key"));
+        let pgp = b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQVYBGR\n";
+        assert_eq!(scan(pgp), Some("a PGP private key"));
     }
 
     #[test]
@@ -134,31 +319,238 @@ mod tests {
         assert_eq!(scan(&elf), None);
         assert_eq!(scan(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), None);
         assert_eq!(scan(b"-----BEGIN PUBLIC KEY-----\nMIIB\n"), None);
+        assert_eq!(scan(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF\n"), None);
+        assert_eq!(scan(b"-----BEGIN FOO\nBAR PRIVATE KEY-----\n"), None, "a label is one line");
         assert_eq!(scan(br#"{"version":3,"crypto":{"cipher":"x"}}"#), None, "no ciphertext");
-        assert_eq!(scan(br#"{"crypto":{"ciphertext":"x"}}"#), None, "no version");
+        assert_eq!(scan(br#"{"crypto":"sha256","ciphertext":"00"}"#), None);
+        assert_eq!(scan(br#"{"wallet":{"crypto":{"ciphertext":"00"}}}"#), None, "not at the top");
+        assert_eq!(scan(br#"[{"crypto":{"ciphertext":"00"}}]"#), None, "not an object");
+        assert_eq!(scan(br#"{"crypto":[{"ciphertext":"00"}]}"#), None, "crypto is no object");
         assert_eq!(scan(br#"{"name":"livepeer","version":"0.9.1"}"#), None);
+        let package = indoc::indoc! {r#"
+            {
+              "name": "crypto-browserify",
+              "version": "3.12.0",
+              "dependencies": { "crypto": "^1.0.1", "ciphertext": "2.0.0" },
+              "crypto": { "cipher": "aes-128-ctr" }
+            }
+        "#};
+        assert_eq!(scan(package), None);
+        // What Go's encoding/json refuses is no key file geth reads.
+        assert_eq!(scan(keystore() + "x"), None, "trailing data");
+        assert_eq!(scan(format!("{}\n{}", keystore(), keystore())), None, "two documents");
+        assert_eq!(scan(&keystore()[..keystore().len() - 1]), None, "cut short");
     }
 
     #[test]
-    fn a_key_past_the_scanned_prefix_of_a_big_file_is_not_read() {
-        // The scan is bounded: a huge file is never read whole.
-        let mut big = vec![b'x'; 2 << 20];
-        big.extend_from_slice(b"\n-----BEGIN RSA PRIVATE KEY-----\n");
-        let mut reads = CountingReader { inner: &big[..], read: 0 };
-        assert_eq!(content_looks_secret(&mut reads, big.len() as u64).unwrap(), None);
-        assert!(reads.read <= 64 << 10, "read {} bytes", reads.read);
+    fn upper_case_keys_are_the_fields_go_matches() {
+        let upper = keystore().replace("\"crypto\"", "\"CRYPTO\"").replace("\"ciphertext\"", "\"CIPHERTEXT\"");
+        assert_eq!(scan(upper.replace("\"version\"", "\"VERSION\"")), KEYSTORE);
     }
 
-    struct CountingReader<'a> {
-        inner: &'a [u8],
-        read: usize,
+    #[test]
+    fn mixed_case_keys_are_the_fields_go_matches() {
+        let mixed = keystore().replace("\"crypto\"", "\"CrYpTo\"").replace("\"ciphertext\"", "\"cipherText\"");
+        assert_eq!(scan(mixed.replace("\"version\"", "\"Version\"")), KEYSTORE);
     }
 
-    impl std::io::Read for CountingReader<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.inner.read(buf)?;
-            self.read += n;
+    #[test]
+    fn a_long_s_in_version_is_still_a_keystore() {
+        assert_eq!(scan(keystore().replace("\"version\"", "\"ver\u{17f}ion\"")), KEYSTORE);
+        assert_eq!(scan(keystore().replace("\"version\"", "\"VER\u{17f}ION\"")), KEYSTORE);
+    }
+
+    #[test]
+    fn version_need_not_be_present() {
+        assert_eq!(scan(keystore().replace(",\"version\":3", "")), KEYSTORE);
+        assert_eq!(scan(br#"{"crypto":{"ciphertext":"5f1e"}}"#), KEYSTORE);
+    }
+
+    #[test]
+    fn escaped_keys_are_unescaped_first() {
+        let escaped = keystore()
+            .replace("\"crypto\"", r#""\u0043\u0052\u0059\u0050\u0054\u004f""#)
+            .replace("\"ciphertext\"", r#""\u0063ipher\u0054ext""#)
+            .replace("\"version\"", r#""\u0056ersion""#);
+        assert_eq!(scan(escaped), KEYSTORE);
+        assert_eq!(scan(keystore().replace("\"crypto\"", r#""\u0063rypto""#)), KEYSTORE);
+        assert_eq!(scan(keystore().replace("\"crypto\"", r#""\u0063rypto\n""#)), None, "a different key");
+    }
+
+    #[test]
+    fn padding_past_64_kib_is_still_a_keystore() {
+        let pad = " \n".repeat(40 << 10);
+        assert_eq!(scan(format!("{pad}{}", keystore())), KEYSTORE);
+        let inner = keystore().replacen(":{", &format!(":{pad}{{"), 1);
+        assert_eq!(scan(inner), KEYSTORE);
+    }
+
+    #[test]
+    fn padding_past_1_mib_is_still_a_keystore() {
+        let pad = "\r\n\t ".repeat(300 << 10);
+        assert_eq!(scan(format!("{pad}{}{pad}", keystore())), KEYSTORE);
+        assert_eq!(scan(format!("{}{pad}", keystore())), KEYSTORE);
+    }
+
+    #[test]
+    fn invalid_utf8_in_another_field_is_still_a_keystore() {
+        let mut bytes = keystore().replace("\"3198bc9c", "\"\u{1}3198bc9c").into_bytes();
+        let at = bytes.iter().position(|&b| b == 1).unwrap();
+        bytes[at] = 0xff;
+        assert_eq!(scan(&bytes), KEYSTORE, "an invalid byte");
+        assert_eq!(scan(keystore().replace("\"3198bc9c", r#""\ud800 3198bc9c"#)), KEYSTORE, "a lone surrogate");
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_key_material() {
+        // Go decodes every `crypto` into the same struct: a later one without ciphertext keeps
+        // the earlier one's.
+        let dup = keystore().replacen("{", r#"{"crypto":{"cipher":"aes-128-ctr"},"#, 1);
+        let dup = dup.replacen(",\"id\"", r#","crypto":{"cipher":"aes-128-ctr"},"id""#, 1);
+        assert_eq!(scan(dup), KEYSTORE);
+        assert_eq!(scan(keystore().replace(",\"version\":3", ",\"version\":3,\"version\":\"1\"")), KEYSTORE);
+    }
+
+    #[test]
+    fn nesting_as_deep_as_go_allows_is_still_a_keystore() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(scan(keystore().replacen("{", &format!(r#"{{"deep":{deep},"#), 1)), KEYSTORE);
+    }
+
+    /// 64 KiB of text lines, then `key`.
+    fn after_64_kib(key: &[u8]) -> Vec<u8> {
+        let mut text = b"# a config file\n".repeat(4 << 10);
+        text.extend_from_slice(key);
+        text
+    }
+
+    const RSA: &[u8] = b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n";
+
+    #[test]
+    fn pem_after_64_kib_is_found() {
+        assert_eq!(scan(after_64_kib(RSA)), Some("a PEM private key"));
+        let ssh = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n";
+        assert_eq!(scan(after_64_kib(ssh)), Some("an OpenSSH private key"));
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.extend((0..3_000_000u32).map(|i| (i * 7) as u8));
+        elf.extend_from_slice(RSA);
+        assert_eq!(scan(elf), Some("a PEM private key"));
+    }
+
+    #[test]
+    fn pem_split_across_a_read_boundary_is_found() {
+        // The armour line straddles 64 KiB; the file is read in pieces that end at each byte of
+        // the line, and in pieces too short to hold it.
+        let mut file = after_64_kib(b"");
+        file.truncate(file.len() - 10);
+        file.extend_from_slice(RSA);
+        for split in 1..40 {
+            let reader = Pieces { data: &file, step: (64 << 10) - 10 + split };
+            assert_eq!(content_looks_secret(reader).unwrap(), Some("a PEM private key"), "split at {split}");
+        }
+        for step in [1, 7, 31] {
+            assert_eq!(scan_in_pieces(&file, step), Some("a PEM private key"), "pieces of {step}");
+        }
+    }
+
+    /// 64 MiB of whitespace and then a keystore, made while read, never held whole; and the
+    /// span of memory every read was asked to fill.
+    struct Padded {
+        spaces: usize,
+        tail: Vec<u8>,
+        window: Option<(usize, usize)>,
+    }
+
+    impl Read for Padded {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let (start, end) = (buf.as_ptr() as usize, buf.as_ptr() as usize + buf.len());
+            let (lo, hi) = self.window.unwrap_or((start, end));
+            self.window = Some((lo.min(start), hi.max(end)));
+            let n = buf.len().min(self.spaces);
+            if n > 0 {
+                buf[..n].fill(b' ');
+                self.spaces -= n;
+                return Ok(n);
+            }
+            let n = buf.len().min(self.tail.len());
+            buf[..n].copy_from_slice(&self.tail[..n]);
+            self.tail.drain(..n);
             Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_64_mib_file_is_read_through_one_small_window() {
+        let mut file = Padded { spaces: 64 << 20, tail: keystore().into_bytes(), window: None };
+        assert_eq!(content_looks_secret(&mut file).unwrap(), KEYSTORE);
+        assert_eq!((file.spaces, file.tail.len()), (0, 0), "read to the end");
+        let (lo, hi) = file.window.unwrap();
+        assert!(hi - lo <= 128 << 10, "reads filled {} bytes of memory", hi - lo);
+    }
+
+    /// Object keys: the key file's names in several spellings, and others.
+    fn key() -> impl Strategy<Value = String> + Clone {
+        let names = ["crypto", "Crypto", "CRYPTO", "ciphertext", "CipherText", "version", "cipher", "name", "id"];
+        prop_oneof![prop::sample::select(names.to_vec()).prop_map(String::from), "[a-zA-Z_]{0,10}"]
+    }
+
+    /// Any JSON value, with keys near the key file's names.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e300..1e300f64).prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(key(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The values of the fields of `v` named `name`, in any ASCII case.
+    fn fields<'a>(v: &'a serde_json::Value, name: &'a str) -> impl Iterator<Item = &'a serde_json::Value> {
+        v.as_object().into_iter().flatten().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// The key file's shape, for JSON whose keys are ASCII.
+    fn has_keystore_shape(v: &serde_json::Value) -> bool {
+        fields(v, "crypto").any(|c| fields(c, "ciphertext").next().is_some())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever spelling of its keys Go still matches, whatever whitespace around its
+        /// tokens and however the file is read, a keystore is refused.
+        #[test]
+        fn every_spelling_go_accepts_of_a_keystore_is_refused(
+            choices in prop::collection::vec(any::<u8>(), 0..256),
+            step in prop_oneof![1..64usize, Just(usize::MAX)],
+        ) {
+            let file = keystore_spelled(&choices);
+            prop_assert_eq!(scan_in_pieces(file.as_bytes(), step), KEYSTORE, "{}", file);
+        }
+
+        /// JSON without the key file's shape is no key material, nor are binary-looking bytes.
+        #[test]
+        fn ordinary_json_and_binaries_pass(
+            doc in prop::collection::btree_map(key(), json(), 0..8)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()))
+                .prop_filter("the key file's shape", |v| !has_keystore_shape(v)),
+            pretty in any::<bool>(),
+            prefix in prop::sample::select(
+                vec![&b""[..], b"\x7fELF", b"{", b"\x1f\x8b", b"-----BEGIN CERTIFICATE-----\n"]
+            ),
+            noise in prop::collection::vec(any::<u8>(), 0..4096),
+        ) {
+            let text = if pretty { serde_json::to_string_pretty(&doc) } else { serde_json::to_string(&doc) };
+            prop_assert_eq!(scan(text.unwrap()), None);
+            prop_assert_eq!(scan([prefix, &noise].concat()), None);
         }
     }
 }
