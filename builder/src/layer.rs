@@ -92,7 +92,7 @@ impl Layerer {
     /// of the tree is [`Layerer::verify`]'s job.
     pub fn cached(&self, key: &Digest) -> Option<Layer> {
         let path = self.entry_path(key);
-        let text = std::fs::read(&path).ok()?;
+        let text = lpbake_rules::read::bytes(&path, 1 << 20).ok()?;
         let why = match serde_json::from_slice::<Remembered>(&text) {
             Err(e) => format!("it is not a layer index entry ({e})"),
             Ok(r) if r.key != *key => format!("it was made for another key ({})", r.key),

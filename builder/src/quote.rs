@@ -398,7 +398,8 @@ const PURL: &percent_encoding::AsciiSet =
 /// `/`, as the specification's own examples write it. Nothing can end a part or add a qualifier.
 pub fn purl_generic(name: &str, version: &str, download_url: &str) -> String {
     const URL: &percent_encoding::AsciiSet = &PURL.remove(b':').remove(b'/');
-    let enc = |s: &str, set: &'static percent_encoding::AsciiSet| percent_encoding::utf8_percent_encode(s, set).to_string();
+    let enc =
+        |s: &str, set: &'static percent_encoding::AsciiSet| percent_encoding::utf8_percent_encode(s, set).to_string();
     let url = enc(download_url, URL);
     format!("pkg:generic/{}@{}?download_url={url}", enc(name, PURL), enc(version, PURL))
 }

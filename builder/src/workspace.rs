@@ -123,6 +123,8 @@ pub fn build_all<'a>(
     store: &BlobStore,
     report: &Reporter,
 ) -> Result<BTreeMap<String, Built>> {
+    // Each component once, however many images (and the disk) use it.
+    let names: std::collections::BTreeSet<&String> = names.into_iter().collect();
     let wanted: Vec<(&String, &WorkspaceBinary)> = names
         .into_iter()
         .filter_map(|n| match &spec.components.get(n)?.source {

@@ -4,12 +4,15 @@
 //! in order, maps as BTreeMap).
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const FILE_NAME: &str = "image-info.json";
+
+/// Largest image-info.json read: lpbake writes about 2 KiB.
+const MAX_BYTES: u64 = 1 << 20;
 
 /// One output file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +74,7 @@ impl ImageInfo {
     /// Reads `<dir>/image-info.json`.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(FILE_NAME);
-        let text = std::fs::read(&path).at(&path)?;
+        let text = lpbake_rules::read::bytes(&path, MAX_BYTES)?;
         serde_json::from_slice(&text).map_err(|e| {
             Error::Output(format!(
                 "{}: not an lpbake image-info.json ({e})\n  fix: rebuild the appliance with `lpbake build`",

@@ -13,6 +13,9 @@ use std::path::Path;
 /// The file name of the summary in a build output.
 pub const FILE: &str = "images.json";
 
+/// Largest summary read: a few hundred bytes per image.
+const MAX_BYTES: u64 = 16 << 20;
+
 /// One image of a build output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,10 +53,10 @@ impl Summary {
     /// it cannot be read or is not a summary lpbake wrote.
     pub fn read(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join(FILE);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match lpbake_rules::read::bytes(&path, MAX_BYTES) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             Error::config(

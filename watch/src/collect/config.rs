@@ -49,7 +49,8 @@ pub struct CollectCfg {
 /// Reads and checks the config file at `path`.
 pub fn load(path: &Path) -> Result<CollectCfg, String> {
     let text = lpbake_rules::read::text(path, config::MAX_CONFIG_BYTES).map_err(|e| e.to_string())?;
-    let f: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let f: File =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), config::toml_error(&text, &e)))?;
     let bad = |key: &str, why: String| format!("{}: {key}: {why}", path.display());
     let listen = f.listen.as_deref().unwrap_or("127.0.0.1:9201");
     let listen = listen.parse().map_err(|_| bad("listen", format!("{listen:?} is not IP:port")))?;

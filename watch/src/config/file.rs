@@ -122,7 +122,38 @@ pub fn url_file(path: &Path) -> Result<String, ReadError> {
 
 /// Parses config text; `origin` names it in errors.
 pub(super) fn parse(text: &str, origin: &Path) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_path_buf(), message: e.to_string() })
+    toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_path_buf(), message: toml_error(text, &e) })
+}
+
+/// A TOML error of a config file as lpwatch prints it: the line and the message, never the
+/// line's text, and a quoted part of the message only when it is a short name (a key, a check,
+/// a network): a value may be an RPC URL or a key, so anything else is shown as `…`.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let is_name = |q: &str| {
+        (1..=24).contains(&q.len()) && q.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    let mut message = String::new();
+    let mut rest = e.message().trim();
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = &rest[open..=open];
+        message.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(quote) else {
+            message.push('…');
+            rest = "";
+            break;
+        };
+        let q = &after[..close];
+        message.push_str(if is_name(q) { q } else { "…" });
+        message.push_str(quote);
+        rest = &after[close + 1..];
+    }
+    message.push_str(rest);
+    match line {
+        Some(l) => format!("line {l}: {message}"),
+        None => message,
+    }
 }
 
 #[cfg(test)]
@@ -140,5 +171,13 @@ mod tests {
         let msg = url_file(&path).unwrap_err().to_string();
         assert!(msg.contains("rpc-primary") && msg.contains("larger than") && msg.contains("fix:"), "{msg}");
         assert!(!msg.contains("s3cr3t"), "{msg}");
+    }
+
+    #[test]
+    fn a_toml_error_names_the_line_and_never_quotes_a_value() {
+        let text = "[checks]\ninterval = \"https://rpc.example.org/v2/s3cretKEY\"\n";
+        let e = toml::from_str::<FileConfig>(text).unwrap_err();
+        let m = toml_error(text, &e);
+        assert!(m.starts_with("line 2:") && !m.contains("s3cret"), "{m}");
     }
 }

@@ -8,7 +8,7 @@ mod describe;
 mod file;
 mod resolve;
 
-pub use file::{url_file, MAX_CONFIG_BYTES};
+pub use file::{toml_error, url_file, MAX_CONFIG_BYTES};
 
 use crate::abi::Address;
 use crate::checks::CheckName;

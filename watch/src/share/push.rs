@@ -152,7 +152,7 @@ impl Sharer {
             Ok((d, new)) => {
                 if new {
                     let kept = format!("{}\n{}\n", d.text, hex::encode(&d.signature));
-                    if let Err(e) = std::fs::write(self.delegation_path(), kept) {
+                    if let Err(e) = super::proof::write_private(&self.delegation_path(), kept.as_bytes()) {
                         tracing::warn!(
                             "share: cannot keep the delegation in {}: {e}",
                             self.delegation_path().display()
