@@ -6,6 +6,7 @@
 //! [`quote::shell_word`] (or [`quote::shell_in_double_quotes`] beside a `$VAR`), which refuses
 //! control characters: a pasted or executed script passes each value as one intact argument.
 
+use super::boot::is_kernel_release;
 use super::info::{ImageInfo, FILE_NAME};
 use super::{check_name, DISK_RAW, DISK_VHD};
 use crate::error::{Error, Result};
@@ -42,12 +43,8 @@ fn check(info: &ImageInfo, file: &Path) -> Result<()> {
     if check_name(&info.name).is_err() {
         return refuse("name", &info.name, "an AMI name (3 to 128 letters, digits and ()[] ./-'@_)");
     }
-    let k = &info.kernel_version;
-    let kernel_ok = (1..=128).contains(&k.len())
-        && k.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || "._+~-".contains(c));
-    if !kernel_ok {
-        return refuse("kernel_version", k, "a kernel release (letters, digits and ._+~-)");
+    if !is_kernel_release(&info.kernel_version) {
+        return refuse("kernel_version", &info.kernel_version, "a kernel release (letters, digits and ._+~-)");
     }
     Ok(())
 }

@@ -131,6 +131,14 @@ pub fn find(tree: &Tree, base: &str) -> Result<BootFiles> {
              base with a kernel package installed (linux-image-virtual on Ubuntu, linux-image-cloud-amd64 on Debian)"
         )));
     };
+    if !is_kernel_release(version) {
+        return Err(Error::Output(format!(
+            "the base root filesystem {base} has the kernel /boot/vmlinuz-{}, whose release is not letters, digits \
+             and ._+~- (it is written into grub.cfg and image-info.json)\n  fix: use a base whose kernel package \
+             names its release plainly",
+            version.escape_debug()
+        )));
+    }
     let kernel = resolve_file(tree, &format!("boot/vmlinuz-{version}")).expect("filtered above");
     let initrd = resolve_file(tree, &format!("boot/initrd.img-{version}")).ok_or_else(|| {
         Error::Output(format!(
@@ -165,6 +173,15 @@ pub fn grub_cfg(root_partuuid: &uuid::Uuid) -> String {
          boot\n",
         cmdline(root_partuuid)
     )
+}
+
+/// A kernel release as kernels name themselves (`6.1.0-18-cloud-amd64`): 1 to 128 letters,
+/// digits and `._+~-`, starting with a letter or digit. The one rule for the release the disk
+/// boots and `ami-commands` prints.
+pub fn is_kernel_release(k: &str) -> bool {
+    (1..=128).contains(&k.len())
+        && k.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || "._+~-".contains(c))
 }
 
 #[cfg(test)]
@@ -224,5 +241,17 @@ mod tests {
         t.add("/boot/vmlinuz-6.8.0-31-generic", file(2));
         let e = find(&t, "b").unwrap_err().to_string();
         assert!(e.contains("/boot/initrd.img-6.8.0-31-generic"), "{e}");
+    }
+
+    #[test]
+    fn a_kernel_release_with_other_characters_is_refused() {
+        let mut t = Tree::default();
+        t.add("/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi", file(1));
+        t.add("/boot/vmlinuz-9.9\n$(reboot)", file(2));
+        t.add("/boot/initrd.img-9.9\n$(reboot)", file(3));
+        let e = find(&t, "b").unwrap_err().to_string();
+        // Named escaped: the error itself gains no line from the file name.
+        assert!(e.contains("not letters, digits") && e.contains("9.9\\n$(reboot)") && e.contains("fix:"), "{e}");
+        assert!(is_kernel_release("6.1.0-18-cloud-amd64") && !is_kernel_release("-x") && !is_kernel_release(""));
     }
 }
