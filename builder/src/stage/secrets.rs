@@ -17,9 +17,14 @@ const BEGIN: &[u8] = b"-----BEGIN ";
 const DASHES: &[u8] = b"-----";
 /// The longest armour label looked at (RFC 7468 labels are short: `ENCRYPTED PRIVATE KEY`).
 const LABEL_MAX: usize = 64;
+/// The line breaks (at most two, `\r\n` or `\n`, a PGP block's blank line included) and the
+/// base64 bytes that must follow an armour line for it to begin a key: a binary that parses keys
+/// holds the armour line as a string constant, followed by a NUL, never by a key's body.
+const BREAKS_MAX: usize = 4;
+const BODY_MIN: usize = 4;
 /// The bytes an armour line is judged by, from its `-----BEGIN `: what a read must keep of the
 /// previous one, less one byte, so a line split across reads is seen whole.
-const ARMOUR: usize = BEGIN.len() + LABEL_MAX + DASHES.len();
+const ARMOUR: usize = BEGIN.len() + LABEL_MAX + DASHES.len() + BREAKS_MAX + BODY_MIN;
 
 /// Why `path` (absolute, in the image) looks like key material, or None.
 pub fn looks_secret(path: &str) -> Option<&'static str> {
@@ -96,12 +101,20 @@ fn armour_in(bytes: &[u8], starts: usize) -> Option<&'static str> {
 }
 
 /// `LABEL-----` after `-----BEGIN ` names a private key: `[...] PRIVATE KEY` (RSA, EC,
-/// ENCRYPTED, plain PKCS#8, OpenSSH, ...) or a PGP private key block. The label is one line of
+/// ENCRYPTED, plain PKCS#8, OpenSSH, ...) or a PGP private key block, and a key's body follows
+/// (a line break, then base64 or a header, as every PEM reader needs). The label is one line of
 /// printable ASCII, as RFC 7468 has it.
 fn private_key_armour(after: &[u8]) -> Option<&'static str> {
-    let after = &after[..after.len().min(LABEL_MAX + DASHES.len())];
-    let label = &after[..after.windows(DASHES.len()).position(|w| w == DASHES)?];
+    let head = &after[..after.len().min(LABEL_MAX + DASHES.len())];
+    let label = &head[..head.windows(DASHES.len()).position(|w| w == DASHES)?];
     if !label.iter().all(|b| (b' '..=b'~').contains(b)) {
+        return None;
+    }
+    let rest = &after[label.len() + DASHES.len()..];
+    let breaks = rest.iter().take(BREAKS_MAX).take_while(|b| matches!(b, b'\r' | b'\n')).count();
+    let body = &rest[breaks..];
+    let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    if !rest[..breaks].contains(&b'\n') || body.len() < BODY_MIN || !body[..BODY_MIN].iter().all(base64) {
         return None;
     }
     match label {
@@ -321,6 +334,13 @@ mod tests {
         assert_eq!(scan(b"-----BEGIN PUBLIC KEY-----\nMIIB\n"), None);
         assert_eq!(scan(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF\n"), None);
         assert_eq!(scan(b"-----BEGIN FOO\nBAR PRIVATE KEY-----\n"), None, "a label is one line");
+        // A program that parses keys (ffmpeg with its TLS library, ssh) holds the armour lines as
+        // string constants: no line break and no key body after them.
+        let mut binary = b"\x7fELF\x02\x01".to_vec();
+        binary.extend_from_slice(b"-----BEGIN RSA PRIVATE KEY-----\0-----BEGIN EC PRIVATE KEY-----\0\0rsa-sha2");
+        binary.extend_from_slice(b"-----BEGIN OPENSSH PRIVATE KEY-----\0\0\0\0\0Private key is bigger than 4M.\0");
+        binary.extend_from_slice(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n\0\0Cannot decrypt");
+        assert_eq!(scan(&binary), None);
         assert_eq!(scan(br#"{"version":3,"crypto":{"cipher":"x"}}"#), None, "no ciphertext");
         assert_eq!(scan(br#"{"crypto":"sha256","ciphertext":"00"}"#), None);
         assert_eq!(scan(br#"{"wallet":{"crypto":{"ciphertext":"00"}}}"#), None, "not at the top");
