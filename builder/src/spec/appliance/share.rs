@@ -2,8 +2,7 @@
 //! orchestrator (lpwatch's `[share]`, watch/src/share). Off unless `enable = true`; checked here
 //! once, with the rules lpwatch applies to its own config, so a bad value fails the build and
 //! not the node: the cell size, the extras, the interval and a collector endpoint that may be
-//! baked (https by the parsed URL; no user info, query or fragment: pushes are signed, so no
-//! token is needed).
+//! baked ([`crate::urls::baked`]; pushes are signed, so no token is needed).
 
 use super::Role;
 use crate::error::{Error, Result};
@@ -67,8 +66,8 @@ pub(super) fn parse(d: ShareDef, role: (Role, Range<usize>), offchain: bool, err
     let endpoint = match d.endpoint {
         None => None,
         Some(e) => {
-            let fix = "name the collector's remote-write URL, e.g. \"https://collector.example.org/api/v1/write\"";
-            check_endpoint(e.get_ref()).map_err(|m| err(e.span(), "lpwatch.share.endpoint", m, fix))?;
+            let fix = "name the collector's remote-write URL, e.g. \"https://collector.example.org/api/v1/write\" (pushes are signed: no token is needed)";
+            crate::urls::baked(e.get_ref(), fix).map_err(|r| err(e.span(), "lpwatch.share.endpoint", r.msg, &r.fix))?;
             if offchain {
                 return Err(err(
                     e.span(),
@@ -154,17 +153,4 @@ pub(super) fn parse(d: ShareDef, role: (Role, Range<usize>), offchain: bool, err
 fn is_cell(s: &str) -> bool {
     matches!(s, "country" | "continent")
         || s.strip_suffix("deg").and_then(|n| n.parse::<u8>().ok()).is_some_and(|n| n > 0 && 90 % n == 0)
-}
-
-/// A collector URL that may be baked into the image: https (the node's shares cross the
-/// internet), with nothing secret in it.
-fn check_endpoint(text: &str) -> std::result::Result<(), String> {
-    let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
-    if url.scheme() != "https" || url.host().is_none() {
-        return Err(format!("shares leave the node only over https:// (got {}://)", url.scheme()));
-    }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
-        return Err("the URL has user info, a query or a fragment, which would be baked into the image (pushes are signed: no token is needed)".into());
-    }
-    Ok(())
 }
