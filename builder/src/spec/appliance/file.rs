@@ -84,8 +84,7 @@ pub(super) struct VolumesDef {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct GethDef {
-    #[serde(default)]
-    pub(super) enable: bool,
+    pub(super) enable: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -14,6 +14,7 @@ mod system;
 use crate::error::{Error, Result};
 use file::File;
 use ipnet::IpNet;
+use lpbake_rules::chain;
 use serde::Serialize;
 use share::Share;
 use std::collections::BTreeSet;
@@ -28,6 +29,10 @@ pub const CHECKS: [&str; 6] = ["livepeer", "reward", "eth_balance", "chain_head"
 
 /// The networks the appliance runs: the ones lpwatch knows by name (watch/src/network.rs).
 pub const NETWORKS: [&str; 2] = ["arbitrum-one-mainnet", "offchain"];
+
+/// The chain the appliance's geth joins: `render/` starts it without a network flag, so geth's
+/// default, Ethereum mainnet (L1; with no consensus client beside it, it cannot even follow).
+pub const GETH_CHAIN_ID: u64 = chain::ETHEREUM_MAINNET;
 
 /// The public chrony pools used when `[chrony] servers` is absent.
 pub const DEFAULT_CHRONY_SERVERS: [&str; 4] = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"];
@@ -199,7 +204,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     let offchain = network == "offchain";
 
     let rpc = rpc::parse(f.rpc, &err)?;
-    let geth = f.geth.enable;
+    let geth = f.geth.enable.as_ref().is_some_and(|e| *e.get_ref());
+    if let (Some(enable), Some(chain)) = (f.geth.enable.filter(|e| *e.get_ref()), chain::of_network(&network)) {
+        if chain != GETH_CHAIN_ID {
+            return Err(err(
+                enable.span(),
+                "geth.enable",
+                format!(
+                    "the local geth joins Ethereum mainnet (chain {GETH_CHAIN_ID}), but network `{network}` is chain {chain}: no node of it can use that geth (as lpwatch's upstream it would answer livepeer for the wrong chain)"
+                ),
+                &format!(
+                    "set [geth] enable = false, and add an RPC of {network} as an upstream with its key in a credential file: [[rpc.upstream]] name = \"primary\", credential = \"rpc-primary\" (the URL in /var/lib/livepeer/credentials/rpc-primary)"
+                ),
+            ));
+        }
+    }
     let network_line = line(f.network.span());
     let role_line = line(f.role.span());
     if rpc.is_empty() && !offchain && role.uses_chain() && !geth {
