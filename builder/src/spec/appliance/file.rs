@@ -71,7 +71,7 @@ pub(super) struct SshDef {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ChronyDef {
-    pub(super) servers: Option<Vec<Spanned<String>>>,
+    pub(super) servers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -2,8 +2,9 @@
 //! settings, ssh CIDRs, chrony servers, volume labels, optional geth, lpwatch (with its opt-in
 //! `[lpwatch.share]`) and journald settings). Parsed strictly (`deny_unknown_fields`, `file.rs`);
 //! every error names the file, the line, the key and the fix. The values are checked here once,
-//! a section per file (`rpc.rs`, `livepeer.rs`, `system.rs`, `share.rs`); `render/` turns them
-//! into files.
+//! a section per file (`rpc.rs`, `livepeer.rs`, `system.rs`, `share.rs`), with the rules of the
+//! program that reads each rendered value (lpwatch's from `lpbake_rules`, livepeer's, systemd's),
+//! so a file accepted here runs; `render/` turns them into files.
 
 mod file;
 mod livepeer;
@@ -23,9 +24,6 @@ use std::path::{Path, PathBuf};
 
 /// The file name of the appliance description inside the spec directory.
 pub const FILE: &str = "appliance.toml";
-
-/// The names lpwatch gives its checks (`checks.critical`), as in watch/src/checks/mod.rs.
-pub const CHECKS: [&str; 6] = ["livepeer", "reward", "eth_balance", "chain_head", "chain_id", "rpc"];
 
 /// The networks the appliance runs: the ones lpwatch knows by name (watch/src/network.rs).
 pub const NETWORKS: [&str; 2] = ["arbitrum-one-mainnet", "offchain"];
@@ -168,10 +166,14 @@ pub fn load(path: &Path) -> Result<Appliance> {
 pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     let line = |s: Range<usize>| Some(super::line_of(text, s.start));
     let f: File = toml::from_str(text).map_err(|e| {
+        let msg = e.message().trim();
         Error::config(
             file,
             e.span().map(|s| super::line_of(text, s.start)),
-            e.message().trim().to_string(),
+            match e.span().and_then(|s| key_at(text, s.start)) {
+                Some(key) => format!("{key}: {msg}"),
+                None => msg.to_string(),
+            },
             "compare with the documented keys of images/appliance.toml in the lpbake repository",
         )
     })?;
@@ -233,8 +235,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     let livepeer = livepeer::parse(f.livepeer, role, offchain, (file, role_line), &err)?;
 
     let ssh_allow = system::ssh(f.ssh, &err)?;
-    let chrony_servers = system::chrony(f.chrony, file, &err)?;
-    let volumes = system::volumes(f.volumes, file, &err)?;
+    let chrony_servers = system::chrony(f.chrony, &err)?;
+    let volumes = system::volumes(f.volumes, &err)?;
 
     let lpwatch = system::lpwatch(f.lpwatch, (role, role_span), offchain, &err)?;
     let journald = system::journald(f.journald, &err)?;
@@ -253,6 +255,23 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         lpwatch,
         journald,
         base_line,
+    })
+}
+
+/// The dotted key toml's error at `offset` is about (toml names none): the key of the nearest
+/// `key = ...` line at or above it, under its table, or the table header itself.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let end = text[offset.min(text.len())..].find('\n').map_or(text.len(), |i| offset + i);
+    let mut lines = text[..end].lines().rev().map(str::trim);
+    let header = |l: &str| l.trim_matches(['[', ']']).trim().to_string();
+    let line = lines.find(|l| l.starts_with('[') || (l.contains('=') && !l.starts_with('#')))?;
+    if line.starts_with('[') {
+        return Some(header(line));
+    }
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    Some(match lines.find(|l| l.starts_with('[')) {
+        Some(table) => format!("{}.{key}", header(table)),
+        None => key.to_string(),
     })
 }
 
