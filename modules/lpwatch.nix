@@ -46,8 +46,24 @@ let
       key_file = "${shareState}/share-key";
     };
   };
-  # A URL in the store is world-readable: one with user info or a query (where keys go) is refused.
-  keyLike = url: builtins.match "[a-z]+://[^/]*@.*" url != null || lib.hasInfix "?" url;
+  # A URL in the store is world-readable, so a URL baked there holds nothing secret, by the rule
+  # of lpbake's urls::baked: https, or http to a loopback host; no user info, query or fragment;
+  # no host label or path segment longer than 20 characters (every hosted provider's key is
+  # longer). Any other URL is a file (urlFile).
+  bakedUrl = url:
+    let
+      m = builtins.match "(https?)://([^/?#@]*)(/[^?#]*)?" url;
+      hostPort = builtins.match "(\\[[^]]*]|[^:]*)(:[0-9]+)?" (builtins.elemAt m 1);
+      host = lib.toLower (builtins.head hostPort);
+      path = let p = builtins.elemAt m 2; in if p == null then "" else p;
+      loopback = builtins.match "127\\.[0-9]+\\.[0-9]+\\.[0-9]+|localhost|\\[::1]" host != null;
+      labels = if lib.hasPrefix "[" host then [ ] else lib.splitString "." host;
+      short = part: builtins.stringLength part <= 20;
+    in
+    m != null && hostPort != null && host != ""
+    && (builtins.head m == "https" || loopback)
+    && builtins.all short (labels ++ lib.splitString "/" path);
+  bakedRule = "https, or http to a loopback host; no user info, query or fragment; no host label or path segment over 20 characters";
   loopbackUrl = url: builtins.match "https?://(127\\.[0-9.]+|localhost|\\[::1])(:[0-9]+)?(/.*)?" url != null;
   loopbackOnly = builtins.all (u: u.url != null && loopbackUrl u.url) upstreams;
   checkNames = [ "livepeer" "reward" "eth_balance" "chain_head" "chain_id" "rpc" ];
@@ -56,8 +72,6 @@ let
   # The share's interval in seconds ("90s", "2m"), checked below to be from 1 s to under 5 min.
   seconds = d: let m = builtins.match "([0-9]+)(s|m)" d; in
     lib.toInt (builtins.head m) * (if builtins.elemAt m 1 == "m" then 60 else 1);
-  # Where shares go is baked into the store: https, with no user info, query or fragment.
-  safeEndpoint = url: builtins.match "https://[^/@?#]+(/[^?#]*)?" url != null;
   pushes = share.enable && share.endpoint != null;
 in
 {
@@ -180,8 +194,8 @@ in
       message = "services.lpwatch.upstreams: `${u.name}` needs exactly one of url and urlFile.";
     }) cfg.upstreams
     ++ map (u: {
-      assertion = u.url == null || !keyLike u.url;
-      message = "services.lpwatch.upstreams: `${u.name}`'s url has user info or a query, where API keys go; put it in a file and set urlFile.";
+      assertion = u.url == null || bakedUrl u.url;
+      message = "services.lpwatch.upstreams: `${u.name}`'s url is not one that may be baked into the store (${bakedRule}); put it in a file and set urlFile.";
     }) cfg.upstreams
     ++ [{
       assertion = lib.allUnique (map credentialName keyed);
@@ -193,8 +207,8 @@ in
         message = "services.lpwatch.share: a ${lp.role} has no service port for gateways to connect to; share from the orchestrator.";
       }
       {
-        assertion = share.endpoint == null || safeEndpoint share.endpoint;
-        message = "services.lpwatch.share.endpoint: shares leave the node only over https://, with no user info, query or fragment (pushes are signed: no token is needed).";
+        assertion = share.endpoint == null || bakedUrl share.endpoint;
+        message = "services.lpwatch.share.endpoint: the URL is not one that may be baked into the store (${bakedRule}); pushes are signed: no token is needed.";
       }
       {
         assertion = share.endpoint == null || lp.network != "offchain";

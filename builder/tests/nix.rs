@@ -4,7 +4,8 @@
 //! of `nix/tests/options.nix`, run the same node as `lpbake render --json` in four settings
 //! (orchestrator+transcoder, split orchestrator and transcoder, gateway), and a changed
 //! setting on either side makes the check fail with a readable difference; the modules refuse
-//! unsafe settings; the lock reader gives the pins of the committed and the fixture lock.
+//! unsafe settings, and bake the same URLs as lpbake (`urls::baked`); the lock reader gives the
+//! pins of the committed and the fixture lock.
 
 mod common;
 
@@ -209,7 +210,7 @@ fn the_modules_refuse_unsafe_settings() {
         (r#"{ services.livepeer.extraArgs = [ "-orchSecret=hunter2" ]; }"#, "extraArgs sets -orchSecret=hunter2"),
         (
             r#"{ services.lpwatch.upstreams = [ { name = "keyed"; url = "https://arb.example.org/rpc?key=abc"; } ]; }"#,
-            "`keyed`'s url has user info or a query",
+            "`keyed`'s url is not one that may be baked into the store",
         ),
         (
             r#"({ lib, ... }: { services.livepeer.role = lib.mkForce "orchestrator"; })"#,
@@ -218,13 +219,58 @@ fn the_modules_refuse_unsafe_settings() {
         ("{ services.lpwatch.share.enable = true; }", "a gateway has no service port"),
         (
             r#"({ lib, ... }: { services.livepeer.role = lib.mkForce "orchestrator"; services.livepeer.pricePerUnit = 1; services.lpwatch.share = { enable = true; endpoint = "https://c.example.org/w?token=abc"; }; })"#,
-            "shares leave the node only over https://, with no user info, query or fragment",
+            "share.endpoint: the URL is not one that may be baked into the store",
         ),
     ];
     for (change, expected) in refused {
         let o = eval("gateway", &json, &format!("[ {change} ]"));
         let err = common::failed(&o);
         assert!(err.contains("Failed assertions") && err.contains(expected), "{change}: {err}");
+    }
+}
+
+/// URLs that may be baked (true) or not (false), by lpbake's `urls::baked` and the modules'
+/// assertions alike: real key-less endpoints, and the real shapes of hosted providers' keys.
+const BAKED_URLS: [(&str, bool); 16] = [
+    ("https://arb1.arbitrum.io/rpc", true),
+    ("https://arbitrum-one.publicnode.com", true),
+    ("https://rpc.ankr.com/arbitrum", true),
+    ("https://1rpc.io/arb", true),
+    ("http://127.0.0.1:8545/", true),
+    ("https://collector.example.org/api/v1/write", true),
+    ("https://arb-mainnet.g.alchemy.com/v2/aBcD3fGh1jKlMn0pQrStUvWxYz012345", false),
+    ("https://arbitrum-mainnet.infura.io/v3/0123456789abcdef0123456789abcdef", false),
+    ("https://a-b.arbitrum-mainnet.quiknode.pro/0123456789abcdef0123456789abcdef01234567/", false),
+    ("https://rpc.example.org/123e4567-e89b-12d3-a456-426614174000", false),
+    ("https://rpc.example.org/arb/abcdefghijklmnopqrstuvwx", false),
+    ("https://k3yk3yk3yk3yk3yk3yk3yk.rpc.example.org/", false),
+    ("https://me:s3cret@rpc.example.org/", false),
+    ("https://rpc.example.org/?apikey=s3cret", false),
+    ("https://rpc.example.org/#s3cret", false),
+    ("http://rpc.example.org/", false),
+];
+
+#[test]
+fn lpbake_and_the_modules_bake_the_same_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = render(dir.path(), "nix/tests/nodes/gateway.toml", str::to_string);
+    for (url, baked) in BAKED_URLS {
+        assert_eq!(lpbake::urls::baked(url, "fix").is_ok(), baked, "lpbake: {url}");
+        // The URL as an upstream and as the share's endpoint (of an orchestrator, which may share).
+        let change = format!(
+            r#"({{ lib, ... }}: {{ services.livepeer.role = lib.mkForce "orchestrator"; services.livepeer.pricePerUnit = 1; services.lpwatch.upstreams = [ {{ name = "x"; url = "{url}"; }} ]; services.lpwatch.share = {{ enable = true; endpoint = "{url}"; }}; }})"#
+        );
+        let o = eval("gateway", &json, &format!("[ {change} ]"));
+        if baked {
+            common::ok(&o);
+        } else {
+            let err = common::failed(&o);
+            for expected in
+                ["`x`'s url is not one that may be baked", "share.endpoint: the URL is not one that may be baked"]
+            {
+                assert!(err.contains(expected), "the modules: {url}: {expected} missing from {err}");
+            }
+        }
     }
 }
 

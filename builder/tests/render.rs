@@ -29,6 +29,13 @@ fn with_share(t: &str) -> String {
     t.replace("[journald]", &format!("{share}[journald]"))
 }
 
+/// A local geth beside the node, which only an offchain node accepts: geth joins Ethereum
+/// mainnet, no chain an on-chain node's livepeer can use.
+fn with_geth(t: &str) -> String {
+    t.replace("[geth]\nenable = false", "[geth]\nenable = true")
+        .replace("network = \"arbitrum-one-mainnet\"", "network = \"offchain\"")
+}
+
 fn node_of(spec: &Path) -> Node {
     render::node(&lpbake::spec::load(spec).unwrap()).unwrap()
 }
@@ -167,7 +174,7 @@ fn the_repository_appliance_renders_the_expected_files() {
 #[test]
 fn the_firewall_opens_only_what_the_node_serves() {
     let off = node_of(&common::repo().join("images"));
-    let on = node_of(spec_copy(|t| t.replace("[geth]\nenable = false", "[geth]\nenable = true")).path());
+    let on = node_of(spec_copy(with_geth).path());
     for (node, geth) in [(&off, false), (&on, true)] {
         let tree = render::files(node).unwrap();
         let rules = tree.text("/etc/nftables.conf").unwrap();
@@ -185,13 +192,13 @@ fn the_firewall_opens_only_what_the_node_serves() {
     }
     let tree = render::files(&on).unwrap();
     assert!(tree.text("/etc/fstab").unwrap().contains("LABEL=lp-geth /var/lib/geth ext4 nofail,"));
-    assert!(tree.text("/etc/lpwatch/lpwatch.toml").unwrap().contains("url = \"http://127.0.0.1:8545\""));
+    assert!(!tree.text("/etc/lpwatch/lpwatch.toml").unwrap().contains("8545"), "offchain, geth is no upstream");
 }
 
 #[test]
 fn the_ruleset_loads_in_nft() {
     let nft = common::tool("nft");
-    let geth = spec_copy(|t| t.replace("enable = false", "enable = true"));
+    let geth = spec_copy(with_geth);
     for spec in [common::repo().join("images"), geth.path().to_path_buf()] {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("nftables.conf");
@@ -206,7 +213,7 @@ fn every_unit_verifies_and_scores_at_most_2() {
     type Edit = Box<dyn Fn(&str) -> String>;
     let variants: [(&str, Edit); 6] = [
         ("offchain", Box::new(|t: &str| t.replace("network = \"arbitrum-one-mainnet\"", "network = \"offchain\""))),
-        ("orchestrator-transcoder + geth", Box::new(|t: &str| t.replace("enable = false", "enable = true"))),
+        ("orchestrator-transcoder + geth", Box::new(with_geth)),
         ("orchestrator-transcoder + share", Box::new(with_share)),
         (
             "orchestrator",
@@ -264,21 +271,18 @@ fn an_offchain_node_has_no_chain_and_no_secret() {
 
 #[test]
 fn lpwatch_parses_its_rendered_config() {
-    let geth = spec_copy(|t| t.replace("enable = false", "enable = true"));
-    for spec in [common::repo().join("images"), geth.path().to_path_buf()] {
-        let tree = render::files(&node_of(&spec)).unwrap();
-        let text = tree.text("/etc/lpwatch/lpwatch.toml").unwrap();
-        // The credential files systemd would provide: a stand-in with a URL in it.
-        let creds = tempfile::tempdir().unwrap();
-        std::fs::write(creds.path().join("rpc-primary"), "https://rpc.example.org/v2/KEY\n").unwrap();
-        let text = text.replace("/run/credentials/lpwatch.service", creds.path().to_str().unwrap());
-        let cfg = lpwatch::config::Config::from_toml(&text, &Default::default()).unwrap();
-        assert_eq!(cfg.network, "arbitrum-one-mainnet");
-        assert_eq!(cfg.checks.interval, std::time::Duration::from_secs(5));
-        assert_eq!(cfg.http_listen.to_string(), "127.0.0.1:7936");
-        assert_eq!(cfg.rpc_listen.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:7937"));
-        assert!(cfg.rpc.upstreams.len() >= 2);
-    }
+    let tree = render::files(&node_of(&common::repo().join("images"))).unwrap();
+    let text = tree.text("/etc/lpwatch/lpwatch.toml").unwrap();
+    // The credential files systemd would provide: a stand-in with a URL in it.
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("rpc-primary"), "https://rpc.example.org/v2/KEY\n").unwrap();
+    let text = text.replace("/run/credentials/lpwatch.service", creds.path().to_str().unwrap());
+    let cfg = lpwatch::config::Config::from_toml(&text, &Default::default()).unwrap();
+    assert_eq!(cfg.network, "arbitrum-one-mainnet");
+    assert_eq!(cfg.checks.interval, std::time::Duration::from_secs(5));
+    assert_eq!(cfg.http_listen.to_string(), "127.0.0.1:7936");
+    assert_eq!(cfg.rpc_listen.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:7937"));
+    assert!(cfg.rpc.upstreams.len() >= 2);
 }
 
 #[test]

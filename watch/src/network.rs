@@ -1,5 +1,6 @@
-//! Networks lpwatch knows by name (as livepeer's `-network` flag spells them): chain id and the
-//! Livepeer protocol contract addresses, so an operator of a public network configures neither.
+//! Networks lpwatch knows by name (as livepeer's `-network` flag spells them): chain id (named in
+//! `lpbake_rules::chain`) and the Livepeer protocol contract addresses, so an operator of a
+//! public network configures neither.
 
 /// What a named network implies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,10 +15,10 @@ pub const OFFCHAIN: &str = "offchain";
 
 /// Looks up a network by name; `None` for `offchain` and custom names.
 pub fn known(name: &str) -> Option<Known> {
-    match name {
+    match lpbake_rules::chain::of_network(name)? {
         // Livepeer on Arbitrum One (proxy addresses, as published by the protocol).
-        "arbitrum-one-mainnet" => Some(Known {
-            chain_id: 42161,
+        lpbake_rules::chain::ARBITRUM_ONE => Some(Known {
+            chain_id: lpbake_rules::chain::ARBITRUM_ONE,
             rounds_manager: "0xdd6f56DcC28D3F5f27084381fE8Df634985cc39f",
             bonding_manager: "0x35Bcf3c30594191d53231E4FF333E8A770453e40",
         }),

@@ -1,4 +1,5 @@
-//! The checks, one module each, and their typed names. Every check turns what it reads into a
+//! The checks, one module each, and their typed names (from `lpbake_rules::checks`, the rules
+//! lpbake reads the appliance's `critical` with). Every check turns what it reads into a
 //! state (ok / degraded / failing) with a reason a person can act on, plus the numbers exported
 //! as metrics.
 
@@ -11,39 +12,9 @@ pub mod rpc;
 use crate::config::Config;
 use crate::livepeer::LivepeerCli;
 use crate::pool::Pool;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// The name of a check: the key of its result in every snapshot, and its spelling in
-/// `/healthz`, metric labels and `checks.critical` (serde writes and reads it, snake_case).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckName {
-    Livepeer,
-    Reward,
-    EthBalance,
-    ChainHead,
-    ChainId,
-    Rpc,
-}
-
-impl CheckName {
-    /// Critical by default: all but `rpc` (one upstream down while another carries the load is
-    /// worth a metric, not pulling the node out of a load balancer).
-    pub const DEFAULT_CRITICAL: [CheckName; 5] =
-        [CheckName::Livepeer, CheckName::Reward, CheckName::EthBalance, CheckName::ChainHead, CheckName::ChainId];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckName::Livepeer => "livepeer",
-            CheckName::Reward => "reward",
-            CheckName::EthBalance => "eth_balance",
-            CheckName::ChainHead => "chain_head",
-            CheckName::ChainId => "chain_id",
-            CheckName::Rpc => "rpc",
-        }
-    }
-}
+pub use lpbake_rules::checks::CheckName;
 
 /// What every check may read from.
 #[derive(Clone, Debug)]

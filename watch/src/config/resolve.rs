@@ -146,8 +146,8 @@ pub(super) fn resolve(f: FileConfig, ov: &Overrides) -> Result<Config, ConfigErr
 }
 
 fn validate(c: &Config) -> Result<(), ConfigError> {
+    lpbake_rules::checks::interval(c.checks.interval).map_err(invalid)?;
     let nonzero = [
-        ("checks.interval", c.checks.interval),
         ("checks.timeout", c.checks.timeout),
         ("checks.max_head_age", c.checks.max_head_age),
         ("rpc.probe_interval", c.rpc.probe_interval),
@@ -218,11 +218,8 @@ fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
         .as_deref()
         .map(|e| endpoint_url(e).map(SecretUrl).map_err(|e| invalid(format!("share.endpoint: {e}"))))
         .transpose()?;
-    // Below Prometheus's 5-minute lookback, so that a cell's series do not drop out between shares.
     let interval = f.interval.map_or(Duration::from_secs(120), |d| d.0);
-    if interval < Duration::from_secs(1) {
-        return Err(invalid("share.interval must be at least 1s (2m is the default)"));
-    }
+    lpbake_rules::share::interval(interval).map_err(invalid)?;
     Ok(ShareCfg {
         mmdb,
         cell,
@@ -375,6 +372,24 @@ mod tests {
         assert!(bad.unwrap_err().to_string().contains("ETH amount"));
         let ok = Config::from_toml(&format!("{MIN}[checks]\nmin_eth_balance = 0.5\n"), &Overrides::default()).unwrap();
         assert_eq!(ok.checks.min_eth_balance, 500_000_000_000_000_000);
+    }
+
+    #[test]
+    fn intervals_follow_the_rules_lpbake_checks_the_appliance_with() {
+        let checks =
+            |i: &str| Config::from_toml(&format!("{MIN}[checks]\ninterval = \"{i}\"\n"), &Overrides::default());
+        assert_eq!(checks("1h").unwrap().checks.interval, Duration::from_secs(3600));
+        for bad in ["0s", "1h 1s", "100y"] {
+            let err = checks(bad).unwrap_err().to_string();
+            assert!(err.contains("checks.interval") && err.contains("1h"), "{bad}: {err}");
+        }
+        let share = |i: &str| {
+            Config::from_toml(&format!("{MIN}[share]\nmmdb = \"/g\"\ninterval = \"{i}\"\n"), &Overrides::default())
+        };
+        assert!(share("4m 59s").is_ok());
+        for bad in ["999ms", "5m"] {
+            assert!(share(bad).unwrap_err().to_string().contains("share.interval"), "{bad}");
+        }
     }
 
     #[test]

@@ -7,10 +7,8 @@
 use lpbake_rules::read::ReadError;
 use maxminddb::geoip2;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// Largest geo database read: GeoLite2-City and DB-IP City Lite are about 60 and 130 MiB.
 const MAX_MMDB_BYTES: u64 = 512 << 20;
@@ -18,45 +16,8 @@ const MAX_MMDB_BYTES: u64 = 512 << 20;
 /// The bucket of gateways whose place is unknown, or too thinly populated to name.
 pub const OTHER: &str = "other";
 
-/// How coarse a cell is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellSize {
-    /// A square of this many degrees of latitude and longitude, named by its south-west corner.
-    Degrees(u8),
-    Country,
-    Continent,
-}
-
-impl FromStr for CellSize {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "{s:?} is not a cell size: use \"Ndeg\" with N dividing 90 (1, 2, 3, 5, 6, 9, 10, 15, 18, 30, 45, 90), \
-                 \"country\" or \"continent\""
-            )
-        };
-        match s {
-            "country" => Ok(CellSize::Country),
-            "continent" => Ok(CellSize::Continent),
-            _ => match s.strip_suffix("deg").and_then(|n| n.parse::<u8>().ok()) {
-                // Squares that tile the globe exactly.
-                Some(n) if n > 0 && 90 % n == 0 => Ok(CellSize::Degrees(n)),
-                _ => Err(bad()),
-            },
-        }
-    }
-}
-
-impl fmt::Display for CellSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CellSize::Degrees(n) => write!(f, "{n}deg"),
-            CellSize::Country => f.write_str("country"),
-            CellSize::Continent => f.write_str("continent"),
-        }
-    }
-}
+/// How coarse a cell is (its spellings: `lpbake_rules::share`, which lpbake checks too).
+pub use lpbake_rules::share::CellSize;
 
 /// Why the geo database cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -208,17 +169,6 @@ fn grid_cell(lat: f64, lon: f64, n: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cell_sizes() {
-        assert_eq!("5deg".parse(), Ok(CellSize::Degrees(5)));
-        assert_eq!("country".parse(), Ok(CellSize::Country));
-        for bad in ["7deg", "0deg", "5", "region", "500deg"] {
-            let err = bad.parse::<CellSize>().unwrap_err();
-            assert!(err.contains(bad) && err.contains("continent"), "{err}");
-        }
-        assert_eq!(CellSize::Degrees(10).to_string(), "10deg");
-    }
 
     #[test]
     fn squares_are_named_by_their_south_west_corner() {

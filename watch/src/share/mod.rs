@@ -28,15 +28,9 @@ use std::time::Duration;
 /// Where shares may go: https, or plain http to a loopback address (judged by the parsed host).
 pub fn endpoint_url(text: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("not a URL ({e})"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
     match url.scheme() {
         "https" if url.host().is_some() => Ok(url),
-        "http" if loopback => Ok(url),
+        "http" if lpbake_rules::host::is_loopback(&url) => Ok(url),
         "http" => Err("shares leave the machine only over https:// (http:// is for a loopback address)".into()),
         other => Err(format!("only https:// URLs (got {other}://)")),
     }

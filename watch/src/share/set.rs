@@ -4,39 +4,21 @@
 //! livepeer's `/metrics`, the cells of the connected gateways and the kernel's count.
 
 use super::geo::{CellCount, Place};
-use serde::Deserialize;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// A series beyond the minimal set, shared only when named in `share.extras`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Extra {
-    /// Transcoders attached, their capacity and their load.
-    Transcoders,
-    /// livepeer's segment success rate.
-    SuccessRate,
-}
+/// A series beyond the minimal set (its names: `lpbake_rules::share`, which lpbake checks too).
+pub use lpbake_rules::share::Extra;
 
-impl Extra {
-    /// Its name in `share.extras`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Extra::Transcoders => "transcoders",
-            Extra::SuccessRate => "success_rate",
-        }
-    }
-
-    /// The shared series this extra adds, each with the livepeer metric it is read from.
-    fn series(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Extra::Transcoders => &[
-                ("lpshare_transcoders", "livepeer_transcoders_number"),
-                ("lpshare_transcoders_capacity", "livepeer_transcoders_capacity"),
-                ("lpshare_transcoders_load", "livepeer_transcoders_load"),
-            ],
-            Extra::SuccessRate => &[("lpshare_success_rate", "livepeer_success_rate")],
-        }
+/// The shared series `extra` adds, each with the livepeer metric it is read from.
+fn extra_series(extra: Extra) -> &'static [(&'static str, &'static str)] {
+    match extra {
+        Extra::Transcoders => &[
+            ("lpshare_transcoders", "livepeer_transcoders_number"),
+            ("lpshare_transcoders_capacity", "livepeer_transcoders_capacity"),
+            ("lpshare_transcoders_load", "livepeer_transcoders_load"),
+        ],
+        Extra::SuccessRate => &[("lpshare_success_rate", "livepeer_success_rate")],
     }
 }
 
@@ -53,7 +35,7 @@ pub struct Series {
 pub fn allowlist() -> Vec<&'static str> {
     let mut names = MINIMAL.to_vec();
     for extra in [Extra::Transcoders, Extra::SuccessRate] {
-        names.extend(extra.series().iter().map(|(name, _)| *name));
+        names.extend(extra_series(extra).iter().map(|(name, _)| *name));
     }
     names
 }
@@ -119,7 +101,7 @@ pub fn series(r: &Readings, extras: &[Extra]) -> Vec<Series> {
         out.push(cell("lpshare_pixels_per_second", (per_second * c.streams as f64 / streams as f64).round()));
     }
     for extra in extras {
-        for (name, source) in extra.series() {
+        for (name, source) in extra_series(*extra) {
             if let Some(value) = metric(after, source) {
                 out.push(node(name, value));
             }

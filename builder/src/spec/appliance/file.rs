@@ -71,7 +71,7 @@ pub(super) struct SshDef {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ChronyDef {
-    pub(super) servers: Option<Vec<Spanned<String>>>,
+    pub(super) servers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -84,8 +84,7 @@ pub(super) struct VolumesDef {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct GethDef {
-    #[serde(default)]
-    pub(super) enable: bool,
+    pub(super) enable: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -1,5 +1,5 @@
 //! `[livepeer]`: each key maps to one livepeer flag; checked against the role, with the value
-//! rules (hosts, prices, addresses) livepeer applies.
+//! rules (hosts, prices, counts, addresses) livepeer v0.9.1 applies when it starts.
 
 use super::file::LivepeerDef;
 use super::share::ErrFn;
@@ -58,26 +58,38 @@ pub(super) fn parse(
         price_per_unit: text(
             l.price_per_unit,
             "livepeer.price_per_unit",
-            is_amount,
+            is_price,
             "write a price in wei per pixels_per_unit, e.g. \"1000\" (or with a currency, e.g. \"0.5USD\")",
         )?,
         pixels_per_unit: text(
             l.pixels_per_unit,
             "livepeer.pixels_per_unit",
-            is_amount,
-            "write a whole number of pixels, e.g. \"1\"",
+            is_count,
+            "write a whole number of pixels above zero, e.g. \"1\"",
         )?,
-        max_sessions: text(
-            l.max_sessions,
-            "livepeer.max_sessions",
-            |s| s == "auto" || s.parse::<u32>().is_ok_and(|n| n > 0),
-            "write a number of sessions, e.g. \"10\", or \"auto\"",
-        )?,
+        max_sessions: match l.max_sessions {
+            // livepeer measures its capacity only as a plain orchestrator (-maxSessions auto with
+            // -transcoder, or without -orchestrator, makes it exit).
+            Some(m) if m.get_ref() == "auto" && role != Role::Orchestrator => {
+                return Err(err(
+                    m.span(),
+                    "livepeer.max_sessions",
+                    format!("\"auto\" is for role orchestrator only; livepeer refuses it as {}", role.as_str()),
+                    "write a number of sessions, e.g. \"10\"",
+                ))
+            }
+            m => text(
+                m,
+                "livepeer.max_sessions",
+                |s| s == "auto" || is_count(s),
+                "write a number of sessions above zero, e.g. \"10\" (or \"auto\" for role orchestrator)",
+            )?,
+        },
         max_price_per_unit: text(
             l.max_price_per_unit,
             "livepeer.max_price_per_unit",
-            is_amount,
-            "write the highest price in wei per pixel unit the gateway pays, e.g. \"1200\"",
+            is_price,
+            "write the highest price in wei per pixel unit the gateway pays, e.g. \"1200\" (or with a currency, e.g. \"0.5USD\")",
         )?,
         transcoding_options: text(
             l.transcoding_options,
@@ -136,9 +148,22 @@ fn is_host_port(s: &str) -> bool {
     is_host(host) && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
-fn is_amount(s: &str) -> bool {
-    let num = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    !num.is_empty() && num.parse::<f64>().is_ok_and(|v| v.is_finite() && v >= 0.0) && s.len() - num.len() <= 4
+/// A price as livepeer reads `-pricePerUnit` and `-maxPricePerUnit`
+/// (`^\d+(\.\d+)?([A-Za-z][A-Za-z0-9]*)?$`): a decimal number, then an optional currency.
+fn is_price(s: &str) -> bool {
+    let (number, currency) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let (int, frac) = match number.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (number, None),
+    };
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && frac.is_none_or(digits) && currency.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A whole number above zero, as livepeer reads `-pixelsPerUnit` and `-maxSessions` (at most 18
+/// digits: `-maxSessions` is a Go int).
+fn is_count(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.bytes().any(|b| b != b'0') && s.len() <= 18
 }
 
 fn is_eth_address(s: &str) -> bool {

@@ -2,8 +2,9 @@
 //! settings, ssh CIDRs, chrony servers, volume labels, optional geth, lpwatch (with its opt-in
 //! `[lpwatch.share]`) and journald settings). Parsed strictly (`deny_unknown_fields`, `file.rs`);
 //! every error names the file, the line, the key and the fix. The values are checked here once,
-//! a section per file (`rpc.rs`, `livepeer.rs`, `system.rs`, `share.rs`); `render/` turns them
-//! into files.
+//! a section per file (`rpc.rs`, `livepeer.rs`, `system.rs`, `share.rs`), with the rules of the
+//! program that reads each rendered value (lpwatch's from `lpbake_rules`, livepeer's, systemd's),
+//! so a file accepted here runs; `render/` turns them into files.
 
 mod file;
 mod livepeer;
@@ -14,6 +15,7 @@ mod system;
 use crate::error::{Error, Result};
 use file::File;
 use ipnet::IpNet;
+use lpbake_rules::chain;
 use serde::Serialize;
 use share::Share;
 use std::collections::BTreeSet;
@@ -23,11 +25,12 @@ use std::path::{Path, PathBuf};
 /// The file name of the appliance description inside the spec directory.
 pub const FILE: &str = "appliance.toml";
 
-/// The names lpwatch gives its checks (`checks.critical`), as in watch/src/checks/mod.rs.
-pub const CHECKS: [&str; 6] = ["livepeer", "reward", "eth_balance", "chain_head", "chain_id", "rpc"];
-
 /// The networks the appliance runs: the ones lpwatch knows by name (watch/src/network.rs).
 pub const NETWORKS: [&str; 2] = ["arbitrum-one-mainnet", "offchain"];
+
+/// The chain the appliance's geth joins: `render/` starts it without a network flag, so geth's
+/// default, Ethereum mainnet (L1; with no consensus client beside it, it cannot even follow).
+pub const GETH_CHAIN_ID: u64 = chain::ETHEREUM_MAINNET;
 
 /// The public chrony pools used when `[chrony] servers` is absent.
 pub const DEFAULT_CHRONY_SERVERS: [&str; 4] = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"];
@@ -163,10 +166,14 @@ pub fn load(path: &Path) -> Result<Appliance> {
 pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     let line = |s: Range<usize>| Some(super::line_of(text, s.start));
     let f: File = toml::from_str(text).map_err(|e| {
+        let msg = e.message().trim();
         Error::config(
             file,
             e.span().map(|s| super::line_of(text, s.start)),
-            e.message().trim().to_string(),
+            match e.span().and_then(|s| key_at(text, s.start)) {
+                Some(key) => format!("{key}: {msg}"),
+                None => msg.to_string(),
+            },
             "compare with the documented keys of images/appliance.toml in the lpbake repository",
         )
     })?;
@@ -199,7 +206,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     let offchain = network == "offchain";
 
     let rpc = rpc::parse(f.rpc, &err)?;
-    let geth = f.geth.enable;
+    let geth = f.geth.enable.as_ref().is_some_and(|e| *e.get_ref());
+    if let (Some(enable), Some(chain)) = (f.geth.enable.filter(|e| *e.get_ref()), chain::of_network(&network)) {
+        if chain != GETH_CHAIN_ID {
+            return Err(err(
+                enable.span(),
+                "geth.enable",
+                format!(
+                    "the local geth joins Ethereum mainnet (chain {GETH_CHAIN_ID}), but network `{network}` is chain {chain}: no node of it can use that geth (as lpwatch's upstream it would answer livepeer for the wrong chain)"
+                ),
+                &format!(
+                    "set [geth] enable = false, and add an RPC of {network} as an upstream with its key in a credential file: [[rpc.upstream]] name = \"primary\", credential = \"rpc-primary\" (the URL in /var/lib/livepeer/credentials/rpc-primary)"
+                ),
+            ));
+        }
+    }
     let network_line = line(f.network.span());
     let role_line = line(f.role.span());
     if rpc.is_empty() && !offchain && role.uses_chain() && !geth {
@@ -214,8 +235,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     let livepeer = livepeer::parse(f.livepeer, role, offchain, (file, role_line), &err)?;
 
     let ssh_allow = system::ssh(f.ssh, &err)?;
-    let chrony_servers = system::chrony(f.chrony, file, &err)?;
-    let volumes = system::volumes(f.volumes, file, &err)?;
+    let chrony_servers = system::chrony(f.chrony, &err)?;
+    let volumes = system::volumes(f.volumes, &err)?;
 
     let lpwatch = system::lpwatch(f.lpwatch, (role, role_span), offchain, &err)?;
     let journald = system::journald(f.journald, &err)?;
@@ -234,6 +255,23 @@ pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
         lpwatch,
         journald,
         base_line,
+    })
+}
+
+/// The dotted key toml's error at `offset` is about (toml names none): the key of the nearest
+/// `key = ...` line at or above it, under its table, or the table header itself.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let end = text[offset.min(text.len())..].find('\n').map_or(text.len(), |i| offset + i);
+    let mut lines = text[..end].lines().rev().map(str::trim);
+    let header = |l: &str| l.trim_matches(['[', ']']).trim().to_string();
+    let line = lines.find(|l| l.starts_with('[') || (l.contains('=') && !l.starts_with('#')))?;
+    if line.starts_with('[') {
+        return Some(header(line));
+    }
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    Some(match lines.find(|l| l.starts_with('[')) {
+        Some(table) => format!("{}.{key}", header(table)),
+        None => key.to_string(),
     })
 }
 
@@ -290,7 +328,7 @@ mod tests {
                     "url = \"https://arb.example.org/v2/abcdef0123456789abcdef0123\"",
                 ),
                 6,
-                "looks like an API key",
+                "the shape of an API key",
             ),
             (GOOD.replace("credential = \"rpc-primary\"", "credential = \"../x\""), 6, "rpc.upstream.credential"),
             (GOOD.replace("[ssh]", "[volumes]\ndata = \"a-label-far-too-long\"\n[ssh]"), 10, "volumes.data"),
@@ -334,9 +372,11 @@ mod tests {
             (on("interval = \"10m\"\n"), "lpwatch.share.interval"),
             (on("mmdb = \"../etc/shadow\"\n"), "lpwatch.share.mmdb"),
             (on("port = 1\n"), "unknown field `port`"),
-            (ep("http://collector.example.org/w"), "only over https://"),
-            (ep("https://collector.example.org/w?token=s3cret"), "user info, a query"),
-            (ep("https://me:s3cret@collector.example.org/w"), "user info, a query"),
+            (ep("http://collector.example.org/w"), "only to a loopback host"),
+            (ep("ftp://collector.example.org/w"), "is not https://"),
+            (ep("https://collector.example.org/w?token=s3cret"), "a query"),
+            (ep("https://me:s3cret@collector.example.org/w"), "user info"),
+            (ep("https://collector.example.org/s3cret0123456789abcdef/w"), "the shape of an API key"),
             (
                 on("endpoint = \"https://c.example.org/w\"\n").replace("arbitrum-one-mainnet", "offchain"),
                 "an offchain node has not",

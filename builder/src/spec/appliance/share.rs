@@ -1,18 +1,17 @@
 //! `[lpwatch.share]` of `images/appliance.toml`: the opt-in shared network metrics of an
 //! orchestrator (lpwatch's `[share]`, watch/src/share). Off unless `enable = true`; checked here
-//! once, with the rules lpwatch applies to its own config, so a bad value fails the build and
-//! not the node: the cell size, the extras, the interval and a collector endpoint that may be
-//! baked (https by the parsed URL; no user info, query or fragment: pushes are signed, so no
-//! token is needed).
+//! once, with the rules lpwatch reads its own config with (`lpbake_rules::share`: the cell
+//! size, the extras, the interval), so a bad value fails the build and not the node; the
+//! collector endpoint is baked, so it follows [`crate::urls::baked`] (pushes are signed: no token
+//! is needed).
 
 use super::Role;
 use crate::error::{Error, Result};
+use lpbake_rules::share::{CellSize, Extra};
+use lpbake_rules::units::parse_duration;
 use serde::Deserialize;
 use std::ops::Range;
 use toml::Spanned;
-
-/// The optional series lpwatch shares when named (watch/src/share/set.rs `Extra`).
-pub const EXTRAS: [&str; 2] = ["success_rate", "transcoders"];
 
 /// The geo database's file name on the data volume's `geo/` directory by default.
 pub const DEFAULT_MMDB: &str = "GeoLite2-City.mmdb";
@@ -67,8 +66,8 @@ pub(super) fn parse(d: ShareDef, role: (Role, Range<usize>), offchain: bool, err
     let endpoint = match d.endpoint {
         None => None,
         Some(e) => {
-            let fix = "name the collector's remote-write URL, e.g. \"https://collector.example.org/api/v1/write\"";
-            check_endpoint(e.get_ref()).map_err(|m| err(e.span(), "lpwatch.share.endpoint", m, fix))?;
+            let fix = "name the collector's remote-write URL, e.g. \"https://collector.example.org/api/v1/write\" (pushes are signed: no token is needed)";
+            crate::urls::baked(e.get_ref(), fix).map_err(|r| err(e.span(), "lpwatch.share.endpoint", r.msg, &r.fix))?;
             if offchain {
                 return Err(err(
                     e.span(),
@@ -83,7 +82,7 @@ pub(super) fn parse(d: ShareDef, role: (Role, Range<usize>), offchain: bool, err
     };
     let cell = match d.cell {
         None => "5deg".to_string(),
-        Some(c) if is_cell(c.get_ref()) => c.into_inner(),
+        Some(c) if c.get_ref().parse::<CellSize>().is_ok() => c.into_inner(),
         Some(c) => return Err(err(
             c.span(),
             "lpwatch.share.cell",
@@ -100,12 +99,12 @@ pub(super) fn parse(d: ShareDef, role: (Role, Range<usize>), offchain: bool, err
     };
     let mut extras = Vec::new();
     for e in d.extras.unwrap_or_default() {
-        if !EXTRAS.contains(&e.get_ref().as_str()) {
+        if e.get_ref().parse::<Extra>().is_err() {
             return Err(err(
                 e.span(),
                 "lpwatch.share.extras",
                 format!("`{}` is not a shared extra", e.get_ref()),
-                &format!("use some of {}", EXTRAS.join(", ")),
+                &format!("use some of {}", Extra::ALL.map(Extra::as_str).join(", ")),
             ));
         }
         extras.push(e.into_inner());
@@ -115,8 +114,7 @@ pub(super) fn parse(d: ShareDef, role: (Role, Range<usize>), offchain: bool, err
     let interval = match d.interval {
         None => "2m".to_string(),
         Some(i) => {
-            // At least a second, and below Prometheus's 5-minute lookback so that cells stay visible.
-            let ok = humantime::parse_duration(i.get_ref()).is_ok_and(|d| d.as_secs() >= 1 && d.as_secs() < 300);
+            let ok = parse_duration(i.get_ref()).is_ok_and(|d| lpbake_rules::share::interval(d).is_ok());
             if !ok {
                 return Err(err(
                     i.span(),
@@ -148,23 +146,4 @@ pub(super) fn parse(d: ShareDef, role: (Role, Range<usize>), offchain: bool, err
         }
     };
     Ok(Some(Share { endpoint, cell, min_gateways, extras, interval, mmdb }))
-}
-
-/// A cell size lpwatch reads (watch/src/share/geo.rs): squares that tile the globe, or a region.
-fn is_cell(s: &str) -> bool {
-    matches!(s, "country" | "continent")
-        || s.strip_suffix("deg").and_then(|n| n.parse::<u8>().ok()).is_some_and(|n| n > 0 && 90 % n == 0)
-}
-
-/// A collector URL that may be baked into the image: https (the node's shares cross the
-/// internet), with nothing secret in it.
-fn check_endpoint(text: &str) -> std::result::Result<(), String> {
-    let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
-    if url.scheme() != "https" || url.host().is_none() {
-        return Err(format!("shares leave the node only over https:// (got {}://)", url.scheme()));
-    }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
-        return Err("the URL has user info, a query or a fragment, which would be baked into the image (pushes are signed: no token is needed)".into());
-    }
-    Ok(())
 }
