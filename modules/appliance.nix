@@ -80,8 +80,9 @@ in
     };
 
     geth.enable = mkEnableOption ''
-      a local geth (nixpkgs' services.geth, instance `lpbake`) on its own volume, added as
-      lpwatch's last upstream, with 30303 tcp+udp open
+      a local geth (nixpkgs' services.geth, instance `lpbake`) on its own volume, with 30303
+      tcp+udp open. It runs Ethereum mainnet (chain 1), so it is never an upstream of lpwatch, and
+      a node on an on-chain network (Arbitrum One, chain 42161) may not enable it
     '';
   };
 
@@ -154,7 +155,10 @@ in
       systemd.services.geth-lpbake.unitConfig = onVolume gethMount;
       networking.firewall.allowedTCPPorts = [ 30303 ];
       networking.firewall.allowedUDPPorts = [ 30303 ];
-      services.lpwatch.upstreams = lib.mkAfter [{ name = "geth"; url = "http://127.0.0.1:8545"; }];
+      assertions = [{
+        assertion = !config.services.livepeer.enable || config.services.livepeer.network == "offchain";
+        message = "lpbake.appliance.geth runs Ethereum mainnet (chain 1), which cannot serve livepeer on ${config.services.livepeer.network}: set geth.enable = false and give lpwatch an RPC upstream of that network (a urlFile)";
+      }];
     })
   ]);
 }

@@ -133,6 +133,21 @@ fn nothing_but_a_path(url: &Url, fix: &str) -> Result<(), Refusal> {
     Err(Refusal::new(format!("the URL has {part}, where credentials go"), fix))
 }
 
+/// How an error names a URL that may carry a credential: scheme, host, port and path, never its
+/// user info, query or fragment (nor a URL that does not parse).
+pub fn shown(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "(a URL that does not parse)".into(),
+    }
+}
+
 /// Whether a registry authority (`host[:port]`, as in an image reference) is this machine.
 /// Anything that is not a plain authority (user info, a path) is not loopback.
 pub fn is_loopback_registry(registry: &str) -> bool {
@@ -370,5 +385,11 @@ mod tests {
             assert!(!is_loopback_registry(remote), "{remote}");
             assert_eq!(registry_scheme(remote), "https");
         }
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_credentials() {
+        assert_eq!(shown("https://u:s3cret@h.example/a/b.tar?token=s3cret#s3cret"), "https://h.example/a/b.tar");
+        assert!(!shown("ht tp://s3cret").contains("s3cret"));
     }
 }

@@ -169,7 +169,7 @@ impl Fetcher {
 
     fn download(&self, url: &str, pin: Option<FilePin>) -> Result<(Digest, u64)> {
         let (parsed, transport) =
-            urls::source(url).map_err(|r| Error::Fetch { what: url.into(), msg: r.msg, fix: r.fix })?;
+            urls::source(url).map_err(|r| Error::Fetch { what: urls::shown(url), msg: r.msg, fix: r.fix })?;
         let limit = pin.and_then(|p| p.size);
         let mut w = self.cache.writer().at(self.cache.root())?;
         match transport {

@@ -4,7 +4,7 @@
 //! the checks, and the opt-in `[share]` (its database, queue and reporting key on the data
 //! volume). No secret is in it.
 
-use super::node::{CLI_ADDR, GETH_RPC, LPWATCH_HTTP, LPWATCH_RPC, ORCHESTRATOR_PORT};
+use super::node::{CLI_ADDR, LPWATCH_HTTP, LPWATCH_RPC, ORCHESTRATOR_PORT};
 use super::{Node, RenderedTree, GEO_DIR, LPWATCH_CONFIG, LPWATCH_STATE};
 use crate::error::{Error, Result};
 use crate::spec::appliance::UpstreamSource;
@@ -78,6 +78,8 @@ pub struct Share {
 /// `offchain`. A gateway has no reward to call: its default critical checks leave `reward` out.
 pub fn config(a: &Appliance) -> Config {
     let on_chain = a.network != "offchain" && a.role.uses_chain();
+    // A local geth is never an upstream: it runs Ethereum mainnet, which no network the
+    // appliance runs on chain is (spec/appliance refuses it there).
     let mut upstream: Vec<Upstream> = a
         .rpc
         .iter()
@@ -90,9 +92,6 @@ pub fn config(a: &Appliance) -> Config {
             },
         })
         .collect();
-    if a.geth {
-        upstream.push(Upstream { name: "geth".into(), url: Some(format!("http://{GETH_RPC}")), url_file: None });
-    }
     if !on_chain {
         upstream.clear();
     }

@@ -27,7 +27,7 @@ pub const CLI_ADDR: &str = "127.0.0.1:7935";
 pub const LPWATCH_HTTP: &str = "127.0.0.1:7936";
 /// lpwatch's JSON-RPC failover proxy: livepeer's -ethUrl.
 pub const LPWATCH_RPC: &str = "127.0.0.1:7937";
-/// geth's JSON-RPC, an lpwatch upstream when geth is enabled.
+/// geth's JSON-RPC on loopback (geth runs Ethereum mainnet: never an upstream of lpwatch).
 pub const GETH_RPC: &str = "127.0.0.1:8545";
 /// The orchestrator's public port.
 pub const ORCHESTRATOR_PORT: u16 = 8935;
@@ -378,8 +378,7 @@ fn lpwatch_unit(spec: &Spec, a: &Appliance) -> Result<Unit> {
         );
     }
     let listen: &[&str] = if on_chain { &[LPWATCH_HTTP, LPWATCH_RPC] } else { &[LPWATCH_HTTP] };
-    // Off chain, or with the local geth as its only upstream, lpwatch talks to this machine only,
-    // unless it pushes shares to a collector.
+    // Off chain lpwatch talks to this machine only, unless it pushes shares to a collector.
     let pushes = share.is_some_and(|s| s.endpoint.is_some());
     let loopback_only = (!on_chain || a.rpc.is_empty()) && !pushes;
     unit(
@@ -439,10 +438,7 @@ fn geth(spec: &Spec, a: &Appliance) -> Result<Unit> {
         ("TimeoutStopSec".to_string(), strings(&["180"])),
     ]);
     unit(
-        format!(
-            "go-ethereum, a local JSON-RPC upstream of lpwatch (geth volume LABEL={} at {GETH_MOUNT})",
-            a.volumes.geth
-        ),
+        format!("go-ethereum, Ethereum mainnet on this machine (geth volume LABEL={} at {GETH_MOUNT})", a.volumes.geth),
         service,
         "geth",
         BTreeMap::new(),

@@ -45,7 +45,7 @@ pub const SECRETS_DIR: &str = "testnet/secrets";
 /// The testnet's compose network.
 const NETWORK: &str = "testnet";
 /// geth's dev chain.
-pub const DEV_CHAIN_ID: u64 = 1337;
+pub const DEV_CHAIN_ID: u64 = lpbake_rules::chain::GETH_DEV;
 const GETH_HTTP: u16 = 8545;
 const GETH_METRICS: u16 = 6060;
 /// Published on the host for load balancers and people: the orchestrator's /healthz and /metrics.
@@ -110,6 +110,11 @@ pub fn render(spec: &Spec) -> Result<BTreeMap<String, String>> {
         t.lpwatch.share = None;
         t.livepeer.service_addr = m.role.is_orchestrator().then(|| orch.clone());
         t.livepeer.orch_addr = (!m.role.is_orchestrator()).then(|| orch.clone());
+        // livepeer takes `-maxSessions auto` only as a plain orchestrator: the other members keep
+        // their default.
+        if m.role != Role::Orchestrator && t.livepeer.max_sessions.as_deref() == Some("auto") {
+            t.livepeer.max_sessions = None;
+        }
         let mut n = node::node_of(spec, &t)?;
         if m.name == ORCHESTRATOR {
             watch_dev_chain(&mut n);
