@@ -101,9 +101,9 @@ impl<'a> Plan<'a> {
         std::fs::create_dir_all(dir).at(dir)?;
         let mut tree = base_tree(self.base, fetcher, lock, cache, report)?;
         for comp in &self.components {
-            tree.overlay(&component_tree(comp)?, &comp.name)?;
+            tree.overlay(&component_tree(comp)?, crate::stage::Layer::Component(comp))?;
         }
-        tree.overlay(&self.rendered, "the rendered configuration")?;
+        tree.overlay(&self.rendered, crate::stage::Layer::Rendered)?;
         add_users(&mut tree, &self.node.users, store, self.base)?;
         check_enabled_units(&tree, &self.rendered, self.base)?;
         report.step(format!("writing the disk ({} entries in the root filesystem)", tree.entries.len()));

@@ -1,14 +1,18 @@
 //! Base images pulled by digest (ko / rules_oci model): the manifest (picked from an index for
 //! linux/amd64; both read as oci-spec types), the config (kept as JSON, every field of it), and
-//! the layer descriptors, which are reused unchanged.
+//! the layer descriptors, which are reused unchanged; and the paths those layers give, so that
+//! a component replaces a file of its base only where its spec says so.
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::{Fetcher, ImageRef};
 use crate::oci::media::sha256_of;
 use crate::oci::{index, manifest};
+use crate::store::BlobStore;
+use crate::unpack::{self, Format, Limits, Specials};
 use oci_spec::image::{Arch, ImageIndex, Os};
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const PLATFORM_OS: &str = "linux";
 pub const PLATFORM_ARCH: &str = "amd64";
@@ -80,6 +84,33 @@ impl Base {
         }
         Ok(Base { image: Some(image.clone()), digest: Some(digest), config, layers })
     }
+
+    /// Every path the base's file system has (relative to `/`, normalized), read from its
+    /// layers in `store` (each must be there, e.g. fetched by the build) with the unpack rules of
+    /// a whole tree: OCI whiteouts applied, bounded by [`Limits::ROOTFS`]. Empty for scratch.
+    pub fn paths(&self, store: &BlobStore) -> Result<BTreeSet<String>> {
+        let Some(image) = &self.image else { return Ok(BTreeSet::new()) };
+        let everywhere = Specials { under: vec![String::new()] };
+        let mut tree = BTreeMap::new();
+        for l in &self.layers {
+            let name = format!("base image {image} layer {}", l.digest);
+            let format = layer_format(&l.media_type).ok_or_else(|| Error::Fetch {
+                what: name.clone(),
+                msg: format!("layers of media type `{}` cannot be read", l.media_type),
+                fix: "pick a base image whose layers are tar, tar+gzip or tar+zstd".into(),
+            })?;
+            let path = store.path(&l.digest);
+            tree = unpack::unpack_tree(&path, l.digest, &name, format, &Limits::ROOTFS, &everywhere, store, tree)?;
+        }
+        Ok(tree.into_keys().collect())
+    }
+}
+
+/// The archive format of an OCI (or Docker, foreign or non-distributable) layer media type.
+fn layer_format(media_type: &str) -> Option<Format> {
+    const SUFFIXES: [(&str, Format); 4] =
+        [(".tar", Format::Tar), ("tar+gzip", Format::TarGz), ("tar.gzip", Format::TarGz), ("tar+zstd", Format::TarZst)];
+    SUFFIXES.iter().find(|(suffix, _)| media_type.ends_with(suffix)).map(|&(_, f)| f)
 }
 
 /// The bytes of a manifest (`blob_size` None) or of a blob of `blob_size` bytes (its pinned size,
@@ -119,5 +150,94 @@ fn oci_layer_type(t: &str) -> String {
         "application/vnd.docker.image.rootfs.diff.tar.gzip" => "application/vnd.oci.image.layer.v1.tar+gzip".into(),
         "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar".into(),
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer tar of (path as written, type, content): names written raw, as a registry may
+    /// serve them.
+    fn layer(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, ty, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_entry_type(*ty);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A base of `layers` (bytes, media type), put into `store`.
+    fn base_of(store: &BlobStore, layers: &[(Vec<u8>, &str)]) -> Base {
+        let layers = layers
+            .iter()
+            .map(|(bytes, media_type)| BaseLayer {
+                digest: store.put(bytes).unwrap(),
+                size: bytes.len() as u64,
+                media_type: media_type.to_string(),
+            })
+            .collect();
+        Base { image: Some(ImageRef::parse("registry.example/base:1").unwrap()), layers, ..Base::scratch() }
+    }
+
+    #[test]
+    fn paths_are_the_layers_merged_with_whiteouts() {
+        use tar::EntryType::{Directory as D, Regular as F};
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::create(dir.path()).unwrap();
+        let lower = layer(&[
+            ("./", D, b""),
+            ("./etc/", D, b""),
+            ("./etc/passwd", F, b"root:x:0:0::/root:/bin/sh\n"),
+            ("./etc/shadow", F, b"root:*:"),
+            ("./opt/", D, b""),
+            ("./opt/old", F, b"old"),
+            ("./usr/", D, b""),
+            ("./usr/bin/", D, b""),
+            ("./usr/bin/sh", F, b"elf"),
+        ]);
+        let upper = layer(&[
+            ("etc/.wh.shadow", F, b""),
+            ("opt/.wh..wh..opq", F, b""),
+            ("opt/new", F, b"new"),
+            ("usr//bin/./ls", F, b"elf2"),
+        ]);
+        let base = base_of(
+            &store,
+            &[
+                (gzip(&lower), "application/vnd.oci.image.layer.v1.tar+gzip"),
+                (upper, "application/vnd.oci.image.layer.v1.tar"),
+            ],
+        );
+        let paths = base.paths(&store).unwrap();
+        assert_eq!(
+            paths.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["etc", "etc/passwd", "opt", "opt/new", "usr", "usr/bin", "usr/bin/ls", "usr/bin/sh"]
+        );
+        assert!(Base::scratch().paths(&store).unwrap().is_empty());
+    }
+
+    #[test]
+    fn layers_of_an_unknown_media_type_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::create(dir.path()).unwrap();
+        let base = base_of(&store, &[(b"x".to_vec(), "application/vnd.example.layer.v1.squashfs")]);
+        let err = base.paths(&store).unwrap_err().to_string();
+        assert!(err.contains("squashfs") && err.contains("base image registry.example/base:1"), "{err}");
+        assert_eq!(layer_format("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Format::TarGz));
+        assert_eq!(layer_format("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Format::TarZst));
     }
 }

@@ -1,7 +1,7 @@
 //! `[component]`: an upstream source (a pinned download or a package of this workspace) and the
 //! files taken from it, parsed strictly; each error names the file, the line, the key and the fix.
 
-use super::values::{check_abs_path, parse_ids};
+use super::values::{check_abs_path, member_path, parse_ids, Ids};
 use super::{line_of, Component, Download, Install, Source, SourceKind, WorkspaceBinary};
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -36,10 +36,12 @@ struct SourceDef {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstallDef {
-    from: Option<String>,
+    from: Option<Spanned<String>>,
     to: Spanned<String>,
-    mode: Option<u32>,
+    mode: Option<Spanned<u32>>,
     owner: Option<Spanned<String>>,
+    #[serde(default)]
+    replace: bool,
 }
 
 /// One `[component]` of the spec file `file` (whose text is `text`), named `name`;
@@ -62,66 +64,7 @@ pub(super) fn parse(
             "set component.source.format to one of tar, tar.gz, tar.xz, tar.zst, zip, deb, file",
         )
     })?;
-    let mut install = Vec::new();
-    for i in c.install {
-        let line = at(i.to.span());
-        let to = i.to.into_inner();
-        check_abs_path(&to).map_err(|m| {
-            Error::config(
-                file,
-                line,
-                format!("component.install.to: {m}"),
-                "use an absolute, normalized path such as /usr/local/bin/livepeer",
-            )
-        })?;
-        match (kind, &i.from) {
-            (SourceKind::Archive(_), None) => {
-                return Err(Error::config(
-                    file,
-                    line,
-                    "component.install: `from` is missing",
-                    "name the member path inside the archive, e.g. from = \"livepeer-linux-amd64/livepeer\"",
-                ))
-            }
-            (SourceKind::File | SourceKind::Workspace, Some(_)) => {
-                return Err(Error::config(
-                    file,
-                    line,
-                    "component.install: `from` given for a plain-file or workspace source",
-                    "remove `from`: the source file (or the built binary) itself is installed",
-                ))
-            }
-            _ => {}
-        }
-        if let Some(m) = i.mode {
-            if m > 0o7777 {
-                return Err(Error::config(
-                    file,
-                    line,
-                    format!("component.install.mode {m:#o} is not a permission mode"),
-                    "write it in octal, e.g. mode = 0o755",
-                ));
-            }
-        }
-        let (uid, gid) = match i.owner {
-            Some(o) => parse_ids(o.get_ref()).map_err(|m| {
-                Error::config(
-                    file,
-                    at(o.span()),
-                    format!("component.install.owner: {m}"),
-                    "write numeric ids as \"uid:gid\", e.g. \"0:0\"",
-                )
-            })?,
-            None => (0, 0),
-        };
-        install.push(Install {
-            from: i.from.map(|f| f.trim_start_matches("./").to_string()),
-            to,
-            mode: i.mode,
-            uid,
-            gid,
-        });
-    }
+    let install = c.install.into_iter().map(|i| parse_install(i, kind, file, text)).collect::<Result<Vec<_>>>()?;
     if install.is_empty() && whole_tree != Some(name) {
         return Err(Error::config(
             file,
@@ -140,6 +83,68 @@ pub(super) fn parse(
         source,
         install,
     })
+}
+
+/// One `[[component.install]]` of a source of `kind`: `to` absolute and normalized, `from`
+/// (only and always for an archive) a member path by the one rule of member paths, `mode` a
+/// permission mode, `owner` numeric ids in range; each refusal placed at the line of its key.
+fn parse_install(i: InstallDef, kind: SourceKind, file: &Path, text: &str) -> Result<Install> {
+    let at = |s: std::ops::Range<usize>| Some(line_of(text, s.start));
+    let line = line_of(text, i.to.span().start);
+    let to = i.to.into_inner();
+    check_abs_path(&to).map_err(|m| {
+        Error::config(
+            file,
+            Some(line),
+            format!("component.install.to: {m}"),
+            "use an absolute, normalized path such as /usr/local/bin/livepeer",
+        )
+    })?;
+    let from = match (kind, i.from) {
+        (SourceKind::Archive(_), None) => {
+            return Err(Error::config(
+                file,
+                Some(line),
+                "component.install: `from` is missing",
+                "name the member path inside the archive, e.g. from = \"livepeer-linux-amd64/livepeer\"",
+            ))
+        }
+        (SourceKind::File | SourceKind::Workspace, Some(f)) => {
+            return Err(Error::config(
+                file,
+                at(f.span()),
+                "component.install.from: `from` given for a plain-file or workspace source, which has no members",
+                "remove `from`: the source file (or the built binary) itself is installed",
+            ))
+        }
+        (_, None) => None,
+        (SourceKind::Archive(_), Some(f)) => Some(member_path(f.get_ref()).map_err(|m| {
+            Error::config(
+                file,
+                at(f.span()),
+                format!("component.install.from: {m}"),
+                "name the file by its path inside the archive, relative to its root, e.g. from = \"livepeer-linux-amd64/livepeer\" (`tar tf` lists them)",
+            )
+        })?),
+    };
+    let mode = match i.mode {
+        Some(m) if *m.get_ref() > 0o7777 => {
+            return Err(Error::config(
+                file,
+                at(m.span()),
+                format!("component.install.mode: {:#o} is not a permission mode", m.get_ref()),
+                "write it in octal, at most 0o7777, e.g. mode = 0o755",
+            ))
+        }
+        m => m.map(Spanned::into_inner),
+    };
+    let (uid, gid) = match i.owner {
+        Some(o) => parse_ids(o.get_ref(), Ids::Owner).map_err(|m| {
+            Error::config(file, at(o.span()), format!("component.install.owner: {m}"), Ids::Owner.fix())
+        })?,
+        None => (0, 0),
+    };
+    Ok(Install { from, to, mode, uid, gid, replace: i.replace, line })
 }
 
 /// The source of a component: a download whose URLs pass the one URL policy, or a workspace

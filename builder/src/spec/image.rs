@@ -2,7 +2,7 @@
 //! into a [`Service`], which is then checked as a whole.
 
 use super::read;
-use super::values::{check_abs_path, parse_ids};
+use super::values::{check_abs_path, parse_ids, Ids};
 use super::{line_of, Credential, Image, Port, Service, User};
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -43,22 +43,8 @@ struct CredentialDef {
 pub(super) fn parse(name: String, file: &Path, text: &str, i: ImageDef) -> Result<Image> {
     let at = |s: std::ops::Range<usize>| Some(line_of(text, s.start));
     let mut lines = BTreeMap::new();
-    let (uid, gid) = parse_ids(i.user.get_ref()).map_err(|m| {
-        Error::config(
-            file,
-            at(i.user.span()),
-            format!("image.user: {m}"),
-            "write numeric ids as \"uid:gid\", e.g. \"65532:65532\"",
-        )
-    })?;
-    if uid == 0 {
-        return Err(Error::config(
-            file,
-            at(i.user.span()),
-            "image.user is root (uid 0)",
-            "run the image as a non-root numeric user, e.g. \"65532:65532\"",
-        ));
-    }
+    let (uid, gid) = parse_ids(i.user.get_ref(), Ids::User)
+        .map_err(|m| Error::config(file, at(i.user.span()), format!("image.user: {m}"), Ids::User.fix()))?;
     let paths = |v: Vec<Spanned<String>>, key: &str| -> Result<Vec<String>> {
         v.into_iter()
             .map(|p| {

@@ -135,6 +135,10 @@ pub struct Install {
     pub mode: Option<u32>,
     pub uid: u32,
     pub gid: u32,
+    /// Whether `to` may replace a file or directory the base provides (`replace = true`).
+    pub replace: bool,
+    /// The line of `to` in the component's file, for errors found once the base is known.
+    pub line: usize,
 }
 
 /// An OCI image: a base, the components layered on it, and its runtime config.

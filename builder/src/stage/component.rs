@@ -1,15 +1,16 @@
 //! The trees of the spec: a component's installed files (from its source's members) and an
-//! image's own directories; and the guard that refuses key material in them, by name before
-//! anything is fetched and by content once the files are unpacked.
+//! image's own directories; the guard that refuses key material in them, by name before
+//! anything is fetched and by content once the files are unpacked; and the rule that a
+//! component replaces what its base provides only where an install says `replace = true`.
 
-use super::{secrets, Content, Entry, Tree};
+use super::{secrets, Content, Entry, OverlayError, Tree};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::spec::{Component, Image};
 use crate::store::BlobStore;
 use crate::unpack::Member;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const NO_KEYS: &str = "never bake keys or passwords into an image: drop this install and provide the file at run time (a volume, or systemd LoadCredential=)";
 
@@ -42,6 +43,34 @@ pub fn refuse_key_material(comp: &Component, tree: &Tree, store: &BlobStore) -> 
         format!("component `{}` puts /{path} (from {source}) into the image: its content is {why}", comp.name),
         NO_KEYS,
     ))
+}
+
+/// Stops the build if `comp` installs a path the base image provides (`paths`, from
+/// [`crate::base::Base::paths`]) without `replace = true` on that install.
+pub fn refuse_replacing(comp: &Component, paths: &BTreeSet<String>) -> Result<()> {
+    for i in &comp.install {
+        let path = i.to.trim_start_matches('/');
+        if paths.contains(path) {
+            may_replace(comp, path, "in its layers")?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `comp` installing at `path` (relative to `/`) over what the base has there (`below`,
+/// in words), unless that install says `replace = true`.
+pub(super) fn may_replace(comp: &Component, path: &str, below: &str) -> Result<(), OverlayError> {
+    let install = comp.install.iter().find(|i| i.to.trim_start_matches('/') == path);
+    if install.is_some_and(|i| i.replace) {
+        return Ok(());
+    }
+    Err(OverlayError::Replaces {
+        file: comp.file.clone(),
+        line: install.map(|i| i.line),
+        component: comp.name.clone(),
+        path: path.to_string(),
+        below: below.to_string(),
+    })
 }
 
 /// Everything the tree of `comp` depends on, given its pinned source `sha`: the key its layer

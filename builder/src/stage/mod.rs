@@ -4,17 +4,23 @@
 //! earlier path, or a device node / fifo). Parents are added as root-owned 0755 directories, so
 //! every tree is complete and independent of the order things were added.
 //!
+//! [`Tree::overlay`] lays one tree over another (components and the rendered configuration over
+//! the disk's base), replacing what the base provides only where the spec says so.
 //! [`component`] shapes the trees of components and images; [`secrets`] keeps key material out.
 
 pub mod caps;
 pub mod component;
+#[cfg(test)]
+mod replacing;
 pub mod secrets;
 
 use crate::digest::Digest;
+use crate::spec::Component;
 use crate::store::BlobStore;
 use crate::unpack::{Member, MemberKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 pub use caps::Caps;
 
@@ -121,17 +127,22 @@ impl Tree {
         t
     }
 
-    /// Lays `top` over this tree: its entries replace those at the same path, except that a
-    /// directory present in both keeps this tree's entry. Refused (naming `what` and the path):
-    /// an entry of `top` under something of this tree that is not a directory, e.g. a path
-    /// through the symlink `lib -> usr/lib` of a merged-/usr base.
-    pub fn overlay(&mut self, top: &Tree, what: &str) -> Result<(), OverlayError> {
-        for (path, entry) in &top.entries {
+    /// Lays `top` (laid by `by`) over this tree: its entries replace those at the same path,
+    /// except that a directory present in both keeps this tree's entry, and a directory replaced
+    /// by a non-directory takes what was under it along. Checked before anything changes, and
+    /// refused with this tree left as it was:
+    /// - an entry of `top` under something of this tree that is not a directory, e.g. a path
+    ///   through the symlink `lib -> usr/lib` of a merged-/usr base;
+    /// - an entry of `top` replacing a non-directory of this tree, or a directory with a
+    ///   non-directory, unless `by` may replace it (the rendered configuration may; a component
+    ///   only where its install says `replace = true`).
+    pub fn overlay(&mut self, top: &Tree, by: Layer) -> Result<(), OverlayError> {
+        for path in top.entries.keys() {
             let mut parent = path.as_str();
             while let Some((p, _)) = parent.rsplit_once('/') {
                 if let Some(e) = self.entries.get(p).filter(|e| e.content != Content::Dir) {
-                    return Err(OverlayError {
-                        what: what.to_string(),
+                    return Err(OverlayError::Under {
+                        what: by.describe(),
                         path: path.clone(),
                         under: p.to_string(),
                         kind: e.content.kind(),
@@ -139,26 +150,74 @@ impl Tree {
                 }
                 parent = p;
             }
-            let keep_dir =
-                entry.content == Content::Dir && self.entries.get(path).is_some_and(|e| e.content == Content::Dir);
-            if !keep_dir {
-                self.entries.insert(path.clone(), entry.clone());
+        }
+        for (path, entry) in &top.entries {
+            let Some(below) = self.entries.get(path) else { continue };
+            let both_dirs = entry.content == Content::Dir && below.content == Content::Dir;
+            if !both_dirs {
+                by.may_replace(path, &format!("a {}", below.content.kind()))?;
             }
+        }
+        for (path, entry) in &top.entries {
+            let below = self.entries.get(path).map(|e| &e.content);
+            if below == Some(&Content::Dir) {
+                if entry.content == Content::Dir {
+                    continue;
+                }
+                let inside = format!("{path}/");
+                self.entries.retain(|p, _| !p.starts_with(&inside));
+            }
+            self.entries.insert(path.clone(), entry.clone());
         }
         Ok(())
     }
 }
 
-/// Why [`Tree::overlay`] refused a path.
+/// Who lays a tree over another with [`Tree::overlay`]: how refusals name it, and which entries
+/// of the tree below it may replace.
+#[derive(Clone, Copy, Debug)]
+pub enum Layer<'a> {
+    /// lpbake's rendered configuration: its files are lpbake's own and replace the base's
+    /// (e.g. /etc/chrony/chrony.conf), explicitly.
+    Rendered,
+    /// A component: an install replaces what the tree below has at its `to` only with
+    /// `replace = true`.
+    Component(&'a Component),
+}
+
+impl Layer<'_> {
+    /// Refuses the entry at `path` (relative to `/`) replacing the tree below's (`below`, in
+    /// words), unless this layer may replace it.
+    fn may_replace(&self, path: &str, below: &str) -> Result<(), OverlayError> {
+        match self {
+            Layer::Rendered => Ok(()),
+            Layer::Component(comp) => component::may_replace(comp, path, below),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Layer::Rendered => "the rendered configuration".to_string(),
+            Layer::Component(comp) => format!("{}: component `{}`", comp.file.display(), comp.name),
+        }
+    }
+}
+
+/// Why [`Tree::overlay`] (or [`component::refuse_replacing`]) refused a path.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{what}: /{path} would be written under /{under}, which is a {kind} in the tree below; use the path it resolves to"
-)]
-pub struct OverlayError {
-    pub what: String,
-    pub path: String,
-    pub under: String,
-    pub kind: &'static str,
+pub enum OverlayError {
+    #[error(
+        "{what}: /{path} would be written under /{under}, which is a {kind} in the tree below; use the path it resolves to"
+    )]
+    Under { what: String, path: String, under: String, kind: &'static str },
+
+    #[error(
+        "{}{}: component.install.to: component `{component}` installs /{path}, which the base already provides \
+         ({below}), and a component replaces the base's files only where it says so\n  fix: install it at another \
+         path, or add `replace = true` to this [[component.install]] if replacing the base's /{path} is meant",
+        file.display(), line.map(|l| format!(":{l}")).unwrap_or_default()
+    )]
+    Replaces { file: PathBuf, line: Option<usize>, component: String, path: String, below: String },
 }
 
 impl Content {

@@ -1,8 +1,9 @@
 //! The policy every format reader feeds its entries through ([`Collector`]): paths normalized
 //! once ([`super::path`]), `..`, absolute paths, escaping links, specials, duplicates and size
-//! bombs refused, wanted files stored, whole trees merged with OCI whiteouts.
+//! bombs refused, only files taken as members, wanted files stored, whole trees merged with OCI
+//! whiteouts and nothing under a file or a link.
 
-use super::path::{file_name, is_under, normalize, parent};
+use super::path::{file_name, land, normalize, parent, Outside};
 use super::{find_mismatch, DeviceKind, Limits, Member, MemberKind, Specials, Tee, UnpackError, BUF};
 use crate::store::{BlobStore, CommitError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,20 @@ pub(crate) enum Kind {
     Device(DeviceKind, u32, u32),
     /// A socket, an unknown type, or a device whose numbers the format lacks; the string says which.
     Special(String),
+}
+
+impl Kind {
+    /// What the entry is in words, None for a directory.
+    fn non_dir(&self) -> Option<&'static str> {
+        match self {
+            Kind::Dir => None,
+            Kind::File => Some("file"),
+            Kind::Symlink(_) => Some("symlink"),
+            Kind::HardLink(_) => Some("hard link"),
+            Kind::Device(kind, ..) => Some(kind.describe()),
+            Kind::Special(_) => Some("special file"),
+        }
+    }
 }
 
 /// What an entry's header says besides its path and kind.
@@ -65,7 +80,8 @@ pub(crate) struct Collector<'a> {
     lower: BTreeMap<String, Member>,
     /// Paths taken so far: a second entry for one of them is refused.
     seen: BTreeSet<String>,
-    /// Symlinks seen so far: normalized path -> target resolved to a root-relative path.
+    /// Symlinks of this archive seen so far (taken or not): normalized path -> target as
+    /// recorded. Those of `lower` are looked up there.
     symlinks: BTreeMap<String, String>,
     /// For the error about a missing member: the first entries, and entries sharing a wanted
     /// member's file name (both at most 10).
@@ -105,13 +121,6 @@ impl<'a> Collector<'a> {
 
     /// Whole-tree mode: starts from `lower`, whose symlinks later links resolve through.
     pub(super) fn seed(&mut self, lower: BTreeMap<String, Member>) {
-        for m in lower.values() {
-            if let MemberKind::Symlink { target } = &m.kind {
-                if let Some(resolved) = self.resolve(parent(&m.path), target) {
-                    self.symlinks.insert(m.path.clone(), resolved);
-                }
-            }
-        }
         self.lower = lower;
     }
 
@@ -120,13 +129,10 @@ impl<'a> Collector<'a> {
     /// entries are recorded here.
     pub(crate) fn check(&mut self, raw: &str, kind: Kind, h: Meta) -> Result<Option<Pending>, UnpackError> {
         self.count(raw, h.size)?;
-        let path = normalize(raw);
-        if raw.starts_with('/') || path.starts_with('/') {
-            return Err(UnpackError::Absolute { archive: self.name.into(), path: raw.into() });
-        }
-        if path.split('/').any(|c| c == "..") {
-            return Err(UnpackError::ParentDir { archive: self.name.into(), path: raw.into() });
-        }
+        let path = normalize(raw).map_err(|outside| match outside {
+            Outside::Absolute => UnpackError::Absolute { archive: self.name.into(), path: raw.into() },
+            Outside::ParentDir => UnpackError::ParentDir { archive: self.name.into(), path: raw.into() },
+        })?;
         if path.is_empty() {
             // The archive root itself ("./"): nothing to take, but only a directory may be there.
             return match kind {
@@ -147,6 +153,9 @@ impl<'a> Collector<'a> {
         };
         if wanted && !self.seen.insert(path.clone()) {
             return Err(UnpackError::Duplicate { archive: self.name.into(), file: self.file.into(), path });
+        }
+        if tree {
+            self.check_place(&path, kind.non_dir())?;
         }
         let member = match kind {
             Kind::Special(kind) => return Err(UnpackError::Special { archive: self.name.into(), path, kind }),
@@ -176,10 +185,16 @@ impl<'a> Collector<'a> {
                 let Some(resolved) = self.resolve(parent(&path), &target) else {
                     return Err(self.link_escapes(path, "symlink", target));
                 };
-                self.symlinks.insert(path.clone(), resolved);
+                if wanted && !tree {
+                    return Err(UnpackError::SymlinkWanted { archive: self.name.into(), path, target, resolved });
+                }
+                self.symlinks.insert(path.clone(), target.clone());
                 MemberKind::Symlink { target }
             }
             Kind::Dir => {
+                if wanted && !tree {
+                    return Err(UnpackError::DirWanted { archive: self.name.into(), path });
+                }
                 self.symlinks.remove(&path);
                 MemberKind::Dir
             }
@@ -201,7 +216,7 @@ impl<'a> Collector<'a> {
         let dir = parent(path);
         let name = file_name(path);
         if name == OPAQUE {
-            self.lower.retain(|p, _| !is_under(p, dir));
+            remove_under(&mut self.lower, dir);
             return Ok(());
         }
         let hidden = &name[WHITEOUT.len()..];
@@ -209,9 +224,36 @@ impl<'a> Collector<'a> {
             return Err(UnpackError::BadWhiteout { archive: self.name.into(), path: path.into() });
         }
         let gone = if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") };
-        self.lower.retain(|p, _| *p != gone && !is_under(p, &gone));
-        self.symlinks.retain(|p, _| *p != gone && !is_under(p, &gone));
+        self.lower.remove(&gone);
+        remove_under(&mut self.lower, &gone);
         Ok(())
+    }
+
+    /// Whole-tree mode: refuses an entry under something of the tree so far that is not a
+    /// directory (this archive's, else an earlier one's), and an entry that is not a directory
+    /// (`non_dir` says what it is) where this archive already put entries under it: either would
+    /// leave an entry under a file or a link, whose place depends on the order it is written in.
+    fn check_place(&self, path: &str, non_dir: Option<&'static str>) -> Result<(), UnpackError> {
+        let under = |dir: &str, kind: &'static str, path: &str| UnpackError::UnderNonDir {
+            archive: self.name.into(),
+            path: path.into(),
+            under: dir.into(),
+            kind,
+        };
+        let mut dir = path;
+        while let Some((up, _)) = dir.rsplit_once('/') {
+            if let Some(m) = self.found.get(up).or_else(|| self.lower.get(up)) {
+                if !matches!(m.kind, MemberKind::Dir) {
+                    return Err(under(up, m.kind.describe(), path));
+                }
+            }
+            dir = up;
+        }
+        let (Some(kind), inside) = (non_dir, format!("{path}/")) else { return Ok(()) };
+        match self.found.range(inside.clone()..).next() {
+            Some((child, _)) if child.starts_with(&inside) => Err(under(path, kind, child)),
+            _ => Ok(()),
+        }
     }
 
     /// Whether `path` is a regular file of the tree so far (this archive's, else an earlier one's).
@@ -319,15 +361,28 @@ impl<'a> Collector<'a> {
 
     /// Whole-tree mode: the tree of earlier archives (whiteouts applied) with this archive's
     /// entries over it. An entry that is not a directory hides what an earlier archive had under
-    /// it; every hard link must still name a regular file.
+    /// it; every hard link must still name a regular file, and every symlink is resolved once
+    /// more in the merged tree (one read before a later entry made a directory on its way a
+    /// link may leave the root now).
     pub(super) fn merge(self) -> Result<BTreeMap<String, Member>, UnpackError> {
         let mut tree = self.lower;
         for (path, m) in &self.found {
             if !matches!(m.kind, MemberKind::Dir) {
-                tree.retain(|p, _| !is_under(p, path));
+                remove_under(&mut tree, path);
             }
         }
         tree.extend(self.found);
+        let links: BTreeMap<&str, &str> = links_of(&tree).collect();
+        for (&path, &target) in &links {
+            if land(parent(path), target, true, |p| links.get(p).copied()).is_none() {
+                return Err(UnpackError::LinkEscapes {
+                    archive: self.name.into(),
+                    path: path.into(),
+                    link: "symlink",
+                    target: target.into(),
+                });
+            }
+        }
         for m in tree.values() {
             if let MemberKind::Hardlink { target } = &m.kind {
                 if !matches!(tree.get(target), Some(Member { kind: MemberKind::File { .. }, .. })) {
@@ -355,30 +410,18 @@ impl<'a> Collector<'a> {
     }
 
     /// Where `target` lands when read from directory `dir` (root-relative), following the
-    /// symlinks seen so far; None if it leaves the root. Absolute targets leave the root when
-    /// members are picked; in a whole root filesystem they resolve from its root.
+    /// symlinks seen so far ([`land`]); None if it leaves the root. Absolute targets leave the
+    /// root when members are picked; in a whole root filesystem they resolve from its root.
     fn resolve(&self, dir: &str, target: &str) -> Option<String> {
-        let dir = match (target.starts_with('/'), &self.take) {
-            (false, _) => dir,
-            (true, Take::Tree(_)) => "",
-            (true, Take::Members(_)) => return None,
-        };
-        let mut at: Vec<&str> = Vec::new();
-        for component in dir.split('/').chain(target.split('/')) {
-            match component {
-                "" | "." => {}
-                ".." => {
-                    at.pop()?;
-                }
-                c => {
-                    at.push(c);
-                    if let Some(to) = self.symlinks.get(&at.join("/")) {
-                        at = to.split('/').filter(|c| !c.is_empty()).collect();
-                    }
-                }
-            }
-        }
-        Some(at.join("/"))
+        let tree = matches!(self.take, Take::Tree(_));
+        land(dir, target, tree, |p| match self.symlinks.get(p) {
+            Some(target) => Some(target.as_str()),
+            None if self.found.contains_key(p) => None,
+            None => match self.lower.get(p).map(|m| &m.kind) {
+                Some(MemberKind::Symlink { target }) => Some(target.as_str()),
+                _ => None,
+            },
+        })
     }
 
     /// Turns a read error into [`UnpackError::Mismatch`] if a digest check caused it, else
@@ -410,5 +453,27 @@ impl<'a> Collector<'a> {
 
     fn link_escapes(&self, path: String, link: &'static str, target: String) -> UnpackError {
         UnpackError::LinkEscapes { archive: self.name.into(), path, link, target }
+    }
+}
+
+/// The symlinks of a tree: path -> target as recorded.
+fn links_of(tree: &BTreeMap<String, Member>) -> impl Iterator<Item = (&str, &str)> {
+    tree.values().filter_map(|m| match &m.kind {
+        MemberKind::Symlink { target } => Some((m.path.as_str(), target.as_str())),
+        _ => None,
+    })
+}
+
+/// Removes every path strictly inside directory `dir` ("" is the root) from a map keyed by
+/// normalized path, in the time of what is removed.
+fn remove_under<V>(map: &mut BTreeMap<String, V>, dir: &str) {
+    if dir.is_empty() {
+        return map.clear();
+    }
+    let inside = format!("{dir}/");
+    let gone: Vec<String> =
+        map.range(inside.clone()..).map(|(p, _)| p).take_while(|p| p.starts_with(&inside)).cloned().collect();
+    for p in gone {
+        map.remove(&p);
     }
 }

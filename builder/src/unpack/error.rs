@@ -57,6 +57,13 @@ pub enum UnpackError {
     Duplicate { archive: String, file: PathBuf, path: String },
 
     #[error(
+        "{archive}: entry `{path}` lies under `{under}`, which the archive has as a {kind}, not a \
+         directory; refusing the whole archive: check that the pinned URL is the genuine upstream \
+         release (a well-formed tree has only directories above its entries)"
+    )]
+    UnderNonDir { archive: String, path: String, under: String, kind: &'static str },
+
+    #[error(
         "{archive}: whiteout `{path}` does not name an entry; refusing the whole archive: check \
          that the pinned URL is a genuine OCI layer"
     )]
@@ -97,6 +104,18 @@ pub enum UnpackError {
     HardLinkWanted { archive: String, path: String, target: String },
 
     #[error(
+        "{archive}: wanted member `{path}` is a symlink to `{target}`, and a symlink installed alone \
+         would dangle: select `{resolved}` instead"
+    )]
+    SymlinkWanted { archive: String, path: String, target: String, resolved: String },
+
+    #[error(
+        "{archive}: wanted member `{path}` is a directory, and installs take files: install its files \
+         one by one, one [[component.install]] each"
+    )]
+    DirWanted { archive: String, path: String },
+
+    #[error(
         "{archive}: a .deb needs a data.tar, data.tar.gz, data.tar.xz or data.tar.zst member, \
          found only [{}]; check that the file is a Debian package", .found.join(", ")
     )]
@@ -114,9 +133,8 @@ fn missing_hint(candidates: &[String], same_name: bool) -> String {
     match (same_name, candidates.is_empty()) {
         (_, true) => "the archive has no entries: check the URL".to_string(),
         (true, false) => format!("entries with the same file name: {list}; fix the path in the spec"),
-        (false, false) => format!(
-            "its first entries are: {list}; fix the path in the spec (relative to the archive root, \
-             without a leading `./`)"
-        ),
+        (false, false) => {
+            format!("its first entries are: {list}; fix the path in the spec (relative to the archive root)")
+        }
     }
 }

@@ -1,20 +1,22 @@
 //! Unpack: reads a pinned upstream archive (tar, tar.gz, tar.xz, tar.zst, zip, deb), refuses
 //! anything unsafe in any of its entries (`..`, absolute paths, links leaving the root, device
 //! nodes, size bombs, a taken path present twice), and stores regular files in the blob store.
-//! Two modes: [`unpack`] picks the wanted members; [`unpack_tree`] takes a whole root filesystem
+//! Two modes: [`unpack`] picks the wanted files; [`unpack_tree`] takes a whole root filesystem
 //! (hard links, allowed device nodes, owners, OCI whiteouts when layering several archives).
 //!
 //! Every format reader (`tar.rs`, `zip.rs`, `deb.rs`) feeds its entries through one
 //! [`Collector`] (`collector.rs`), which owns the policy; member paths are normalized once
-//! (`path.rs`); each refusal is an [`UnpackError`] (`error.rs`). [`remembered::Remembered`] keeps
-//! what an unpack gave in the cache, for the next build. Archives are streamed: memory stays flat
-//! whatever their size, and the sha256 of the archive is checked in the same pass (zip: in a pass
-//! before, since it needs to seek).
+//! (`path.rs`, also the spec's rule for `install.from`); each refusal is an [`UnpackError`]
+//! (`error.rs`). [`remembered::Remembered`] keeps what an unpack gave in the cache, for the next
+//! build. Archives are streamed: memory stays flat whatever their size, and the sha256 of the
+//! archive is checked in the same pass (zip: in a pass before, since it needs to seek).
 
 mod collector;
 mod deb;
 mod error;
-mod path;
+pub(crate) mod path;
+#[cfg(test)]
+mod props;
 pub mod remembered;
 mod tar;
 #[cfg(test)]
@@ -93,10 +95,17 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// For a whole root filesystem (a base image's layers, the appliance's base): room for a
+    /// full distribution.
+    pub const ROOTFS: Limits = Limits { max_entry_bytes: 2 << 30, max_total_bytes: 16 << 30, max_entries: 500_000 };
+}
+
 /// One member taken out of an archive.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Member {
-    /// Normalized path inside the archive (no leading `./`, no trailing `/`).
+    /// Normalized path inside the archive ([`path::normalize`]: relative, no empty, `.` or `..`
+    /// component).
     pub path: String,
     /// Permission bits (`& 0o7777`) as the archive records them.
     pub mode: u32,
@@ -143,6 +152,19 @@ pub enum DeviceKind {
     Fifo,
 }
 
+impl MemberKind {
+    /// What the member is, in words.
+    fn describe(&self) -> &'static str {
+        match self {
+            MemberKind::File { .. } => "file",
+            MemberKind::Dir => "directory",
+            MemberKind::Symlink { .. } => "symlink",
+            MemberKind::Hardlink { .. } => "hard link",
+            MemberKind::Device { kind, .. } => kind.describe(),
+        }
+    }
+}
+
 impl DeviceKind {
     fn describe(self) -> &'static str {
         match self {
@@ -170,9 +192,11 @@ impl Specials {
 /// name it, e.g. the URL), validates EVERY entry (not only the wanted ones), stores the content of
 /// each wanted regular file into `store`, and returns the wanted members keyed by normalized path.
 ///
-/// `wanted` holds normalized paths ("dir/file", no leading "./"); for a .deb, paths inside its
-/// data.tar. A wanted path present twice is refused ([`UnpackError::Duplicate`]): no copy is
-/// "the" member. Content of wanted files may reach the store (and a tee) before the archive is
+/// `wanted` holds normalized paths ([`path::normalize`]); for a .deb, paths inside its
+/// data.tar. Every entry's path is normalized before it is matched, so a wanted path present
+/// twice, however spelled, is refused ([`UnpackError::Duplicate`]): no copy is "the" member.
+/// Only regular files are taken: a wanted directory, symlink or hard link is refused, naming
+/// what to select instead. Content of wanted files may reach the store (and a tee) before the archive is
 /// refused; it is stored under its own digest, and no member map is returned then.
 pub fn unpack(
     archive: &Path,
@@ -218,7 +242,9 @@ pub fn unpack_tee<'a>(
 /// resolve from the root, relative ones may not climb out of it), hard links (to a regular file
 /// of the tree), owners and modes are kept; device nodes and fifos only where `specials` allows.
 /// OCI whiteouts apply to `lower`: `.wh.NAME` removes NAME, `.wh..wh..opq` empties its
-/// directory. A path present twice in one archive is refused.
+/// directory. A path present twice in one archive is refused, and so is an entry under a file
+/// or a link (of this archive or an earlier one) or a file or link where this archive put
+/// entries under it.
 #[allow(clippy::too_many_arguments)]
 pub fn unpack_tree(
     archive: &Path,

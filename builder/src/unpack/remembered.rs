@@ -11,6 +11,11 @@ use crate::store::BlobStore;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// Bumped when the unpack rules change what an archive gives (2: member paths normalized whole,
+/// wanted symlinks and directories refused), so an unpack remembered under older rules is
+/// unpacked again, and refused if the new rules refuse it.
+const RULES: u32 = 2;
+
 /// Remembered unpacks under `cache`/trees.
 pub struct Remembered {
     dir: PathBuf,
@@ -21,9 +26,10 @@ impl Remembered {
         Remembered { dir: cache.join("trees") }
     }
 
-    /// The key of unpacking `archive`: `wanted` paths of it, or None for its whole tree.
+    /// The key of unpacking `archive`: `wanted` paths of it, or None for its whole tree, under
+    /// the rules of [`RULES`].
     pub fn key(archive: Digest, wanted: Option<&BTreeSet<String>>) -> Digest {
-        let what = serde_json::json!({ "archive": archive, "wanted": wanted });
+        let what = serde_json::json!({ "archive": archive, "wanted": wanted, "rules": RULES });
         Digest::of(what.to_string().as_bytes())
     }
 

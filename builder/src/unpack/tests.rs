@@ -9,12 +9,12 @@ use std::io::Write as _;
 const NAME: &str = "https://example.org/pkg-v1.tar";
 
 /// A temp dir with a blob store in it.
-struct Fixture {
+pub(super) struct Fixture {
     dir: tempfile::TempDir,
     store: BlobStore,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::create(dir.path().join("store")).unwrap();
     Fixture { dir, store }
@@ -22,7 +22,7 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     /// Writes `bytes` to a file and unpacks it, pinned to the digest of `bytes`.
-    fn unpack(
+    pub(super) fn unpack(
         &self,
         bytes: &[u8],
         format: Format,
@@ -48,11 +48,11 @@ impl Fixture {
 }
 
 /// One tar entry, written with raw header bytes so that `..` and absolute paths get through.
-struct Entry {
-    path: &'static str,
+pub(super) struct Entry {
+    path: String,
     ty: EntryType,
     mode: u32,
-    link: &'static str,
+    link: String,
     data: Vec<u8>,
     /// uid, gid
     owner: (u64, u64),
@@ -60,27 +60,27 @@ struct Entry {
     dev: (u32, u32),
 }
 
-fn entry(path: &'static str, ty: EntryType, mode: u32, link: &'static str, data: &[u8]) -> Entry {
-    Entry { path, ty, mode, link, data: data.to_vec(), owner: (0, 0), dev: (0, 0) }
+fn entry(path: &str, ty: EntryType, mode: u32, link: &str, data: &[u8]) -> Entry {
+    Entry { path: path.into(), ty, mode, link: link.into(), data: data.to_vec(), owner: (0, 0), dev: (0, 0) }
 }
 
-fn file(path: &'static str, mode: u32, data: &[u8]) -> Entry {
+pub(super) fn file(path: &str, mode: u32, data: &[u8]) -> Entry {
     entry(path, EntryType::Regular, mode, "", data)
 }
 
-fn dir(path: &'static str) -> Entry {
+pub(super) fn dir(path: &str) -> Entry {
     entry(path, EntryType::Directory, 0o755, "", b"")
 }
 
-fn symlink(path: &'static str, target: &'static str) -> Entry {
+pub(super) fn symlink(path: &str, target: &str) -> Entry {
     entry(path, EntryType::Symlink, 0o777, target, b"")
 }
 
-fn hardlink(path: &'static str, target: &'static str) -> Entry {
+pub(super) fn hardlink(path: &str, target: &str) -> Entry {
     entry(path, EntryType::Link, 0o644, target, b"")
 }
 
-fn tar_of(entries: &[Entry]) -> Vec<u8> {
+pub(super) fn tar_of(entries: &[Entry]) -> Vec<u8> {
     let mut b = ::tar::Builder::new(Vec::new());
     for e in entries {
         let mut h = Header::new_gnu();
@@ -125,7 +125,7 @@ fn big_content() -> Vec<u8> {
 }
 
 /// The tree every happy path carries: a root entry, a directory, an executable, a plain file,
-/// a symlink, and an entry nobody wants.
+/// a symlink, and an entry nobody wants; the two files are taken.
 fn sample_tar() -> Vec<u8> {
     tar_of(&[
         dir("./"),
@@ -137,7 +137,7 @@ fn sample_tar() -> Vec<u8> {
     ])
 }
 
-const SAMPLE_WANTED: [&str; 4] = ["pkg", "pkg/bin", "pkg/README", "pkg/latest"];
+const SAMPLE_WANTED: [&str; 2] = ["pkg/bin", "pkg/README"];
 
 /// Checks what unpacking the sample tree must give, content included.
 fn assert_sample(f: &Fixture, got: &BTreeMap<String, Member>, bin_mode: u32) {
@@ -148,21 +148,11 @@ fn assert_sample(f: &Fixture, got: &BTreeMap<String, Member>, bin_mode: u32) {
         gid: 0,
         kind: MemberKind::File { sha256: Digest::of(content), size: content.len() as u64 },
     };
-    let want: BTreeMap<String, Member> = [
-        Member { path: "pkg".into(), mode: 0o755, uid: 0, gid: 0, kind: MemberKind::Dir },
-        file("pkg/bin", bin_mode, &big_content()),
-        file("pkg/README", 0o644, b"hello\n"),
-        Member {
-            path: "pkg/latest".into(),
-            mode: 0o777,
-            uid: 0,
-            gid: 0,
-            kind: MemberKind::Symlink { target: "bin".into() },
-        },
-    ]
-    .into_iter()
-    .map(|m| (m.path.clone(), m))
-    .collect();
+    let want: BTreeMap<String, Member> =
+        [file("pkg/bin", bin_mode, &big_content()), file("pkg/README", 0o644, b"hello\n")]
+            .into_iter()
+            .map(|m| (m.path.clone(), m))
+            .collect();
     assert_eq!(got, &want);
     assert_eq!(f.store.read_small(&Digest::of(&big_content())).unwrap(), big_content());
     assert_eq!(f.store.read_small(&Digest::of(b"hello\n")).unwrap(), b"hello\n");
@@ -424,6 +414,67 @@ fn wanted_hardlink_is_refused() {
 }
 
 #[test]
+fn wanted_symlink_is_refused_naming_its_target() {
+    // Installed alone, `bin/livepeer -> ../libexec/livepeer` would dangle in the image.
+    let entries =
+        [dir("bin/"), file("libexec/livepeer", 0o755, b"elf"), symlink("bin/livepeer", "../libexec/livepeer")];
+    let err = refused(&entries, &["bin/livepeer"]);
+    match &err {
+        UnpackError::SymlinkWanted { path, target, resolved, .. } => {
+            assert_eq!(
+                (path.as_str(), target.as_str(), resolved.as_str()),
+                ("bin/livepeer", "../libexec/livepeer", "libexec/livepeer")
+            )
+        }
+        other => panic!("wrong error: {other}"),
+    }
+    assert!(err.to_string().contains("select `libexec/livepeer` instead"), "{err}");
+    assert_names(&err, "bin/livepeer");
+}
+
+#[test]
+fn wanted_directory_is_refused() {
+    // Taken, it would become an empty directory in the image.
+    let err = refused(&[dir("./pkg/"), file("./pkg/bin", 0o755, b"elf")], &["pkg"]);
+    assert!(matches!(&err, UnpackError::DirWanted { path, .. } if path == "pkg"), "{err}");
+    assert!(err.to_string().contains("install its files one by one"), "{err}");
+    assert_names(&err, "pkg");
+}
+
+#[test]
+fn a_double_slash_spelling_is_a_duplicate() {
+    // `bin/livepeer` and `bin//livepeer` are one path: which copy is meant is ambiguous.
+    let entries = [file("bin/livepeer", 0o755, b"first"), file("bin//livepeer", 0o755, b"second")];
+    let err = refused(&entries, &["bin/livepeer"]);
+    assert!(matches!(&err, UnpackError::Duplicate { path, .. } if path == "bin/livepeer"), "{err}");
+    let err = fixture().tree(&entries, &Specials::default(), BTreeMap::new()).unwrap_err();
+    assert!(matches!(&err, UnpackError::Duplicate { path, .. } if path == "bin/livepeer"), "{err}");
+    let zip = zip_of(&[("bin/livepeer", b"first"), ("bin/./livepeer", b"second")]);
+    let err = fixture().unpack(&zip, Format::Zip, &["bin/livepeer"], Limits::default()).unwrap_err();
+    assert!(matches!(&err, UnpackError::Duplicate { path, .. } if path == "bin/livepeer"), "{err}");
+}
+
+#[test]
+fn every_spelling_of_a_member_matches_it() {
+    // What the spec writes as `from = "x/./y"` it passes on normalized, as `x/y`.
+    for spelling in ["x/y", "./x/y", "x//y", "x/./y", "./x/./y"] {
+        let f = fixture();
+        let got = f.unpack(&tar_of(&[file(spelling, 0o755, b"y")]), Format::Tar, &["x/y"], Limits::default());
+        assert_eq!(got.unwrap().keys().collect::<Vec<_>>(), ["x/y"], "{spelling}");
+    }
+}
+
+/// A zip of regular files (name, content), names written as given.
+pub(super) fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = ::zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    for (name, data) in files {
+        w.start_file(*name, ::zip::write::SimpleFileOptions::default().unix_permissions(0o644)).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
 fn truncated_tar_gz_is_corrupt() {
     let whole = gz(&sample_tar());
     let cut = &whole[..whole.len() / 2];
@@ -538,8 +589,9 @@ fn wanted_member_present_twice_is_refused_in_every_format() {
         let msg = err.to_string();
         assert!(msg.contains("more than once") && msg.contains("archive"), "{msg}");
     }
-    // A wanted directory or symlink twice is the same ambiguity; an unwanted path twice is not.
-    let err = refused(&[symlink("bin/a", "x"), symlink("bin/a", "y")], &["bin/a"]);
+    // In a whole tree, a symlink twice is the same ambiguity; an unwanted path twice is not.
+    let twice = [symlink("bin/a", "x"), symlink("bin/a", "y")];
+    let err = fixture().tree(&twice, &Specials::default(), BTreeMap::new()).unwrap_err();
     assert!(matches!(err, UnpackError::Duplicate { .. }), "{err}");
     let f = fixture();
     let ok = f.unpack(
@@ -561,7 +613,7 @@ fn duplicate_error_names_the_cache_file() {
 
 impl Fixture {
     /// Unpacks the tar of `entries` whole on top of `lower`.
-    fn tree(
+    pub(super) fn tree(
         &self,
         entries: &[Entry],
         specials: &Specials,
@@ -707,15 +759,53 @@ fn tree_refuses_links_escaping_the_root() {
     assert!(matches!(err, UnpackError::LinkEscapes { link: "symlink", .. }), "{err}");
     let err = f.tree(&[hardlink("x", "../etc/shadow")], &none, BTreeMap::new()).unwrap_err();
     assert!(matches!(err, UnpackError::LinkEscapes { link: "hard link", .. }), "{err}");
-    // Through a symlink of an earlier layer.
+    // Through a symlink of an earlier layer: read lexically, `root/../etc` stays inside.
     let base = f.tree(&[symlink("root", ".")], &none, BTreeMap::new()).unwrap();
-    let err = f.tree(&[symlink("root/esc", "../etc")], &none, base).unwrap_err();
+    let err = f.tree(&[symlink("esc", "root/../etc")], &none, base.clone()).unwrap_err();
     assert!(matches!(err, UnpackError::LinkEscapes { .. }), "{err}");
+    // An entry under that symlink is refused before its target is read.
+    let err = f.tree(&[symlink("root/esc", "../etc")], &none, base).unwrap_err();
+    assert!(matches!(err, UnpackError::UnderNonDir { .. }), "{err}");
     // Still refused: `..` and absolute entry paths.
     let err = f.tree(&[file("../x", 0o644, b"")], &none, BTreeMap::new()).unwrap_err();
     assert!(matches!(err, UnpackError::ParentDir { .. }), "{err}");
     let err = f.tree(&[file("/x", 0o644, b"")], &none, BTreeMap::new()).unwrap_err();
     assert!(matches!(err, UnpackError::Absolute { .. }), "{err}");
+}
+
+#[test]
+fn tree_refuses_a_link_that_a_later_link_takes_out_of_the_root() {
+    // Read when it comes, `c/l -> a/..` is `c`; once `c/a -> ..` follows, it is above the root.
+    let err = fixture()
+        .tree(&[symlink("c/l", "a/.."), symlink("c/a", "..")], &Specials::default(), BTreeMap::new())
+        .unwrap_err();
+    assert!(matches!(&err, UnpackError::LinkEscapes { path, .. } if path == "c/l"), "{err}");
+}
+
+#[test]
+fn tree_refuses_entries_under_files_and_links() {
+    let f = fixture();
+    let none = Specials::default();
+    // Under a file or a link of the same archive, in either order.
+    for entries in [
+        [file("c", 0o644, b"c"), dir("c/a/")],
+        [dir("c/a/"), file("c", 0o644, b"c")],
+        [symlink("c", "elsewhere"), file("c/a", 0o644, b"a")],
+        [file("c/a", 0o644, b"a"), symlink("c", "elsewhere")],
+    ] {
+        let err = f.tree(&entries, &none, BTreeMap::new()).unwrap_err();
+        assert!(matches!(&err, UnpackError::UnderNonDir { path, under, .. } if path == "c/a" && under == "c"), "{err}");
+        assert_names(&err, "c/a");
+    }
+    // Under a link of an earlier archive, such as a merged-/usr `lib -> usr/lib`: refused. Where
+    // this archive makes it a directory first, or a whiteout removed it, the path is free.
+    let base = f.tree(&[dir("usr/"), dir("usr/lib/"), symlink("lib", "usr/lib")], &none, BTreeMap::new()).unwrap();
+    let err = f.tree(&[file("lib/x", 0o644, b"x")], &none, base.clone()).unwrap_err();
+    assert!(matches!(&err, UnpackError::UnderNonDir { kind: "symlink", .. }), "{err}");
+    let top = f.tree(&[dir("lib/"), file("lib/x", 0o644, b"x")], &none, base.clone()).unwrap();
+    assert_eq!(top["lib"].kind, MemberKind::Dir);
+    let top = f.tree(&[file(".wh.lib", 0o644, b""), file("lib/x", 0o644, b"x")], &none, base).unwrap();
+    assert_eq!(paths(&top), ["lib/x", "usr", "usr/lib"]);
 }
 
 #[test]
