@@ -1,7 +1,9 @@
 //! The build-time guard against key material in an image: a staged path that looks like a
 //! keystore, a private key or a password file, or a staged file whose content is one, whatever
 //! its name: an Ethereum keystore as geth and livepeer read it ([`keyjson`]), or a PEM, OpenSSH
-//! or PGP private key anywhere in the file. Each file is read once, in pieces, to its end.
+//! or PGP private key anywhere in the file. Each file is read once, in pieces, to its end. An ELF
+//! object (a program or library) is no key file: no tool reads one as such, and programs carry
+//! keys as data (gnutls its self-test keys, ffmpeg and ssh the armour lines they parse).
 
 mod keyjson;
 
@@ -10,6 +12,8 @@ use crate::store::BlobStore;
 use keyjson::KeyJson;
 use std::io::{self, Read};
 
+/// The first bytes of an ELF object.
+const ELF: &[u8] = b"\x7fELF";
 /// Bytes read at a time.
 const CHUNK: usize = 64 << 10;
 /// The armour line's start, and the end of its label.
@@ -65,12 +69,16 @@ pub fn content_looks_secret(mut r: impl Read) -> io::Result<Option<&'static str>
     let mut json = KeyJson::default();
     // The last bytes of the previous read, kept for the armour lines that start in them.
     let mut kept = 0;
+    let mut first = true;
     loop {
         let n = match r.read(&mut buf[kept..]) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             n => n?,
         };
         let end = kept + n;
+        if std::mem::take(&mut first) && buf[..end].starts_with(ELF) {
+            return Ok(None);
+        }
         json.feed(&buf[kept..end]);
         // Judge every armour line starting here that is whole in `buf` (all of them at the end).
         let judged = if n == 0 { end } else { end.saturating_sub(ARMOUR - 1) };
@@ -341,6 +349,11 @@ mod tests {
         binary.extend_from_slice(b"-----BEGIN OPENSSH PRIVATE KEY-----\0\0\0\0\0Private key is bigger than 4M.\0");
         binary.extend_from_slice(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n\0\0Cannot decrypt");
         assert_eq!(scan(&binary), None);
+        // A library with keys as data (gnutls's self-test keys, whole PEM blocks): no key file.
+        let mut library = b"\x7fELF\x02\x01\x01\0".to_vec();
+        library.extend_from_slice(b"\0-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIPAKWV7+p\n-----END EC PRIVATE KEY-----\n");
+        assert_eq!(scan(&library), None);
+        assert_eq!(scan(&library[4..]), Some("a PEM private key"), "the same bytes outside an ELF object");
         assert_eq!(scan(br#"{"version":3,"crypto":{"cipher":"x"}}"#), None, "no ciphertext");
         assert_eq!(scan(br#"{"crypto":"sha256","ciphertext":"00"}"#), None);
         assert_eq!(scan(br#"{"wallet":{"crypto":{"ciphertext":"00"}}}"#), None, "not at the top");
@@ -451,10 +464,10 @@ mod tests {
         assert_eq!(scan(after_64_kib(RSA)), Some("a PEM private key"));
         let ssh = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n";
         assert_eq!(scan(after_64_kib(ssh)), Some("an OpenSSH private key"));
-        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
-        elf.extend((0..3_000_000u32).map(|i| (i * 7) as u8));
-        elf.extend_from_slice(RSA);
-        assert_eq!(scan(elf), Some("a PEM private key"));
+        let mut data = b"\x1f\x8b\x08\0".to_vec();
+        data.extend((0..3_000_000u32).map(|i| (i * 7) as u8));
+        data.extend_from_slice(RSA);
+        assert_eq!(scan(data), Some("a PEM private key"));
     }
 
     #[test]
