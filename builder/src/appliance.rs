@@ -1,6 +1,6 @@
 //! The disk target of `lpbake build`: the appliance's root filesystem and its disk images, in
-//! OUT/disk/. The root filesystem is the base component's whole tree (unpacked once per pin and
-//! remembered in the cache), the files of the components its services run, and the rendered
+//! OUT/disk/. The root filesystem is the base component's whole tree (unpacked from its verified
+//! archive), the files of the components its services run, and the rendered
 //! configuration ([`crate::render`]), overlaid in that order; [`crate::disk`] writes it.
 //!
 //! A disk is keyed by its inputs (the base pin, each component's source, the rendered files, the
@@ -19,8 +19,7 @@ use crate::spec::{Component, SourceKind, Spec};
 use crate::stage::secrets::key_material_in;
 use crate::stage::{Content, Entry, Tree};
 use crate::store::BlobStore;
-use crate::unpack::remembered::Remembered;
-use crate::unpack::{self, Limits, Member, Specials};
+use crate::unpack::{self, Limits, Specials};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -92,14 +91,13 @@ impl<'a> Plan<'a> {
         key: Digest,
         fetcher: &Fetcher,
         lock: &Lock,
-        cache: &Path,
         epoch: u64,
         component_tree: impl Fn(&Component) -> Result<Tree>,
         report: &Reporter,
     ) -> Result<ImageInfo> {
         let store = fetcher.cache();
         std::fs::create_dir_all(dir).at(dir)?;
-        let mut tree = base_tree(self.base, fetcher, lock, cache, report)?;
+        let mut tree = base_tree(self.base, fetcher, lock, report)?;
         for comp in &self.components {
             tree.overlay(&component_tree(comp)?, crate::stage::Layer::Component(comp))?;
         }
@@ -122,9 +120,9 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// The base component's whole tree, from the cache of unpacked trees when its pin was unpacked
-/// before (and every file of it is still in the store), else unpacked now and remembered.
-fn base_tree(base: &Component, fetcher: &Fetcher, lock: &Lock, cache: &Path, report: &Reporter) -> Result<Tree> {
+/// The base component's whole tree, unpacked from its verified archive (every disk build: a
+/// remembered unpack would be a cache entry that only a new unpack could check).
+fn base_tree(base: &Component, fetcher: &Fetcher, lock: &Lock, report: &Reporter) -> Result<Tree> {
     let download = base.source.download().ok_or_else(|| {
         Error::config(&base.file, None, "the appliance base must be a download", "give it a [component.source] url")
     })?;
@@ -138,41 +136,32 @@ fn base_tree(base: &Component, fetcher: &Fetcher, lock: &Lock, cache: &Path, rep
     };
     let pin = lock.files[&download.url];
     let store = fetcher.cache();
-    let remembered = Remembered::new(cache);
-    let key = Remembered::key(pin.sha256, None);
-    let members: BTreeMap<String, Member> = match remembered.recall(key, store) {
-        Some(m) => m,
-        None => {
-            let archive = fetcher.pinned(&download.url, pin)?;
-            report.step(format!("unpacking the base root filesystem {} ({})", download.file_name(), base.name));
-            // A root filesystem is big: room for a full distribution, with devices only in /dev.
-            let limits = Limits { max_entry_bytes: 2 << 30, max_total_bytes: 16 << 30, max_entries: 500_000 };
-            let specials = Specials { under: vec!["dev".into()] };
-            let m = unpack::unpack_tree(
-                &archive,
-                pin.sha256,
-                &download.url,
-                format,
-                &limits,
-                &specials,
-                store,
-                BTreeMap::new(),
-            )?;
-            // No private key may ride along in the base (by content: a distribution's file names
-            // say "password" harmlessly, e.g. /etc/pam.d/common-password).
-            if let Some((path, why)) = key_material_in(&Tree::from_members(&m), store).at(store.root())? {
-                return Err(Error::config(
-                    &base.file,
-                    None,
-                    format!("the base root filesystem {} holds /{path}, which looks like {why}", download.url),
-                    "use a base without keys (a generic cloud root tarball has none; host keys are made at first boot)",
-                ));
-            }
-            remembered.remember(key, &m)?;
-            m
-        }
-    };
-    Ok(Tree::from_members(&members))
+    let archive = fetcher.pinned(&download.url, pin)?;
+    report.step(format!("unpacking the base root filesystem {} ({})", download.file_name(), base.name));
+    // A root filesystem is big: room for a full distribution, with devices only in /dev.
+    let specials = Specials { under: vec!["dev".into()] };
+    let members = unpack::unpack_tree(
+        &archive,
+        pin.sha256,
+        &download.url,
+        format,
+        &Limits::ROOTFS,
+        &specials,
+        store,
+        BTreeMap::new(),
+    )?;
+    let tree = Tree::from_members(&members);
+    // No private key may ride along in the base (by content: a distribution's file names say
+    // "password" harmlessly, e.g. /etc/pam.d/common-password).
+    if let Some((path, why)) = key_material_in(&tree, store).at(store.root())? {
+        return Err(Error::config(
+            &base.file,
+            None,
+            format!("the base root filesystem {} holds /{path}, which looks like {why}", download.url),
+            "use a base without keys (a generic cloud root tarball has none; host keys are made at first boot)",
+        ));
+    }
+    Ok(tree)
 }
 
 /// Adds the node's service users to the base's /etc/passwd, group, shadow and gshadow, with the

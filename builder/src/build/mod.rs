@@ -114,7 +114,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         compression: opts.compression,
         report: report.clone(),
     };
-    let planner = Planner::new(&spec, &lock, &fetcher, report, layerer, &binaries, &opts.cache);
+    let planner = Planner::new(&spec, &lock, &fetcher, report, layerer, &binaries);
     let plan_all = || -> Result<Vec<Built>> {
         let components = planner.component_layers(&images)?;
         images.iter().map(|img| planner.plan(img, &components)).collect()
@@ -239,7 +239,7 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         Disk::Write(plan, key) => {
             let tree = |c: &Component| planner.unpacked(c, false).map(|(t, _)| t);
             let dir = tmp.path().join(appliance::DIR);
-            let info = plan.write(&dir, key, &fetcher, &lock, &opts.cache, epoch, tree, report)?;
+            let info = plan.write(&dir, key, &fetcher, &lock, epoch, tree, report)?;
             contents.files.extend(output::disk_records(&info));
             outcome.disk = Some(info);
         }

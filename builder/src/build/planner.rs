@@ -17,7 +17,6 @@ use crate::output::Built;
 use crate::report::Reporter;
 use crate::spec::{Component, Download, Image, SourceKind, Spec};
 use crate::stage::{component, Tree};
-use crate::unpack::remembered::Remembered;
 use crate::unpack::{self, Limits, Member, MemberKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -36,8 +35,8 @@ pub(super) struct Planner<'a> {
     trusted: Mutex<BTreeSet<Digest>>,
     /// The workspace components' binaries, built before any layer.
     binaries: &'a BTreeMap<String, crate::workspace::Built>,
-    /// Unpacks of earlier builds (the disk's component trees).
-    remembered: Remembered,
+    /// The paths of each base image read so far, by its layers.
+    base_paths: Mutex<BTreeMap<String, std::sync::Arc<BTreeSet<String>>>>,
 }
 
 /// Where the tree of a cached layer comes from, to check the layer against it.
@@ -49,7 +48,7 @@ enum TreeOf<'a> {
 
 impl<'a> Planner<'a> {
     /// A planner of `spec`'s images from `lock`'s pins, with its layer cache and the workspace
-    /// binaries built before; unpacks are remembered under `cache`.
+    /// binaries built before.
     pub(super) fn new(
         spec: &'a Spec,
         lock: &'a Lock,
@@ -57,7 +56,6 @@ impl<'a> Planner<'a> {
         report: &'a Reporter,
         layerer: Layerer,
         binaries: &'a BTreeMap<String, crate::workspace::Built>,
-        cache: &Path,
     ) -> Self {
         Planner {
             spec,
@@ -66,9 +64,9 @@ impl<'a> Planner<'a> {
             report,
             layerer,
             binaries,
-            remembered: Remembered::new(cache),
             unchecked: Mutex::default(),
             trusted: Mutex::default(),
+            base_paths: Mutex::default(),
         }
     }
 
@@ -201,13 +199,27 @@ impl<'a> Planner<'a> {
         })
     }
 
-    /// Puts the layers of `img`'s base into the cache (fetched, or checked whole if there).
+    /// Puts the layers of `img`'s base into the cache (fetched, or checked whole if there), and
+    /// refuses a component of `img` that would replace a path of the base without
+    /// `replace = true` (the paths of each base are read once per build).
     pub(super) fn base_layers(&self, img: &Image) -> Result<()> {
         let base = self.base(img)?;
-        if let Some(image) = &base.image {
-            for l in &base.layers {
-                self.fetcher.image_blob(image, l.digest, l.size)?;
+        let Some(image) = &base.image else { return Ok(()) };
+        for l in &base.layers {
+            self.fetcher.image_blob(image, l.digest, l.size)?;
+        }
+        let key = base.layers.iter().map(|l| l.digest.hex()).collect::<Vec<_>>().join(",");
+        let known = lock(&self.base_paths).get(&key).cloned();
+        let paths = match known {
+            Some(p) => p,
+            None => {
+                let p = std::sync::Arc::new(base.paths(self.fetcher.cache())?);
+                lock(&self.base_paths).insert(key, p.clone());
+                p
             }
+        };
+        for c in &img.components {
+            component::refuse_replacing(&self.spec.components[c.as_str()], &paths)?;
         }
         Ok(())
     }
@@ -292,13 +304,6 @@ impl<'a> Planner<'a> {
         let wanted: BTreeSet<String> = comp.install.iter().filter_map(|i| i.from.clone()).collect();
         let src = download(comp);
         let store = self.fetcher.cache();
-        // What an archive gave is remembered; without a layer to stream, that is all it takes.
-        let key = Remembered::key(sha, Some(&wanted));
-        if !stream {
-            if let Some(members) = self.remembered.recall(key, store) {
-                return Ok((members, None));
-            }
-        }
         let path = self.fetcher.pinned(&src.url, self.lock.files[&src.url])?;
         let limits = Limits {
             max_entry_bytes: src.max_entry_bytes.unwrap_or(Limits::default().max_entry_bytes),
@@ -307,9 +312,7 @@ impl<'a> Planner<'a> {
         let url = &src.url;
         if !stream {
             self.report.step(format!("unpacking {} ({})", src.file_name(), comp.name));
-            let members = unpack::unpack(&path, sha, url, format, &wanted, &limits, store)?;
-            self.remembered.remember(key, &members)?;
-            return Ok((members, None));
+            return Ok((unpack::unpack(&path, sha, url, format, &wanted, &limits, store)?, None));
         }
         self.report.step(format!("unpacking {} ({}) and compressing its layer", src.file_name(), comp.name));
         let (shape, files) = component::shape_of(comp);
@@ -321,9 +324,7 @@ impl<'a> Planner<'a> {
             drop(tee); // ends the layer's input
             (members, join(writer))
         });
-        let members = members?;
-        self.remembered.remember(key, &members)?;
-        Ok((members, layer?))
+        Ok((members?, layer?))
     }
 }
 

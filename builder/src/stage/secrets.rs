@@ -351,7 +351,8 @@ mod tests {
         assert_eq!(scan(&binary), None);
         // A library with keys as data (gnutls's self-test keys, whole PEM blocks): no key file.
         let mut library = b"\x7fELF\x02\x01\x01\0".to_vec();
-        library.extend_from_slice(b"\0-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIPAKWV7+p\n-----END EC PRIVATE KEY-----\n");
+        library
+            .extend_from_slice(b"\0-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIPAKWV7+p\n-----END EC PRIVATE KEY-----\n");
         assert_eq!(scan(&library), None);
         assert_eq!(scan(&library[4..]), Some("a PEM private key"), "the same bytes outside an ELF object");
         assert_eq!(scan(br#"{"version":3,"crypto":{"cipher":"x"}}"#), None, "no ciphertext");

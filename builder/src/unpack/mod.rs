@@ -7,8 +7,8 @@
 //! Every format reader (`tar.rs`, `zip.rs`, `deb.rs`) feeds its entries through one
 //! [`Collector`] (`collector.rs`), which owns the policy; member paths are normalized once
 //! (`path.rs`, also the spec's rule for `install.from`); each refusal is an [`UnpackError`]
-//! (`error.rs`). [`remembered::Remembered`] keeps what an unpack gave in the cache, for the next
-//! build. Archives are streamed: memory stays flat whatever their size, and the sha256 of the
+//! (`error.rs`). Nothing an unpack gave is kept between builds: a member map in the cache could
+//! be checked only by unpacking again, so the archive is unpacked again. Archives are streamed: memory stays flat whatever their size, and the sha256 of the
 //! archive is checked in the same pass (zip: in a pass before, since it needs to seek).
 
 mod collector;
@@ -17,7 +17,6 @@ mod error;
 pub(crate) mod path;
 #[cfg(test)]
 mod props;
-pub mod remembered;
 mod tar;
 #[cfg(test)]
 mod tests;
