@@ -404,19 +404,8 @@ fn lpwatch_accepts(config: &str, creds: &Path) -> Result<(), String> {
 /// The units of `node` with placeholder programs, plus a probe unit holding journald's sizes
 /// in `Limit*=` (systemd reads both with `parse_size`, base 1024), all `systemd-analyze verify`ed.
 fn units_verify(node: &Node, journald: &str) -> Result<(), String> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::unit_root(node);
     let root = dir.path().join("root");
-    render::write_dir(&render::files(node).unwrap(), &root).unwrap();
-    for u in node.services.values() {
-        let p = root.join(u.argv[0].trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
-    let units = Path::new("/usr/lib/systemd/system");
-    assert!(units.join("sysinit.target").exists(), "systemd's units are missing: run `make deps`");
-    std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
-    assert!(run(Command::new("cp").arg("-a").arg(units).arg(root.join("usr/lib/systemd/"))).status.success());
     let size = |key: &str| journald.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap().to_string();
     let probe = format!(
         "[Unit]\nDescription=journald sizes\n[Service]\nExecStart={}\nLimitFSIZE={}\nLimitCORE={}\n",

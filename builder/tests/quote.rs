@@ -98,27 +98,6 @@ fn shell_words_round_trip_through_sh_and_a_pasted_bash() {
 const UNIT: &str = "livepeer.service";
 const VAR: &str = "LPBAKE_QUOTE_TEST";
 
-/// A root with the rendered tree of `node`, the host's system units and placeholder programs,
-/// readable by everyone (systemd's test mode runs as nobody).
-fn unit_root(node: &Node) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    render::write_dir(&render::files(node).unwrap(), &root).unwrap();
-    for u in node.services.values() {
-        let p = root.join(u.argv[0].trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
-    let units = Path::new("/usr/lib/systemd/system");
-    assert!(units.join("sysinit.target").exists(), "systemd's units are missing: run `make deps`");
-    std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
-    assert!(Command::new("cp").arg("-a").arg(units).arg(root.join("usr/lib/systemd/")).status().unwrap().success());
-    let chmod = Command::new("chmod").args(["-R", "a+rX"]).arg(dir.path()).status().unwrap();
-    assert!(chmod.success());
-    dir
-}
-
 /// The keys of a unit file's directive lines, in order.
 fn directive_keys(unit: &str) -> Vec<&str> {
     unit.lines().filter(|l| !l.is_empty() && !l.starts_with(['#', '['])).map(|l| l.split('=').next().unwrap()).collect()
@@ -195,7 +174,7 @@ fn dumped_words(line: &str) -> Vec<String> {
 fn units_with_generated_words_and_values_verify_and_read_back_exactly() {
     let analyze = common::tool("systemd-analyze");
     let base = repo_node();
-    let dir = unit_root(&base);
+    let dir = common::unit_root(&base);
     let root = dir.path().join("root");
     let unit_file = root.join("etc/systemd/system").join(UNIT);
     let with = |description: &str, value: &str, words: &[String]| {

@@ -40,30 +40,10 @@ fn node_of(spec: &Path) -> Node {
     render::node(&lpbake::spec::load(spec).unwrap()).unwrap()
 }
 
-/// The rendered tree of `node` in a fresh root, with placeholder programs and the host's
-/// system units (so `verify` resolves targets), as `systemd-analyze --root` needs.
-fn root_of(node: &Node) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    render::write_dir(&render::files(node).unwrap(), &root).unwrap();
-    for u in node.services.values() {
-        let p = root.join(u.argv[0].trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
-    let units = Path::new("/usr/lib/systemd/system");
-    assert!(units.join("sysinit.target").exists(), "systemd's units are missing: run `make deps`");
-    std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
-    let cp = Command::new("cp").arg("-a").arg(units).arg(root.join("usr/lib/systemd/")).status().unwrap();
-    assert!(cp.success());
-    dir
-}
-
 /// `systemd-analyze verify` and `security` of every unit of `node`: (unit, exposure).
 fn verify_and_score(node: &Node) -> Vec<(String, f64)> {
     let analyze = common::tool("systemd-analyze");
-    let dir = root_of(node);
+    let dir = common::unit_root(node);
     let root = dir.path().join("root");
     let units: Vec<&String> = node.services.keys().collect();
     let out =

@@ -109,9 +109,9 @@ fn disk_builds_are_identical_across_dirs_time_zones_umasks_and_caches(work: &Pat
 }
 
 /// `lpbake build ARGS` from the fixtures into `out` (no target added: ARGS say it, or none does).
-fn build(cache: &Path, out: &Path, args: &[&str]) -> String {
+fn build(cache: &Path, out: &Path, args: &[&str]) -> std::process::Output {
     let f = fixtures();
-    let o = lpbake(cache)
+    lpbake(cache)
         .current_dir(repo())
         .args(["build", "--offline", "--mirror"])
         .arg(f.join("mirror"))
@@ -121,8 +121,7 @@ fn build(cache: &Path, out: &Path, args: &[&str]) -> String {
         .arg(out)
         .args(args)
         .output()
-        .unwrap();
-    ok(&o)
+        .unwrap()
 }
 
 /// Every file under `dir` with its inode and modification time: what a build that writes
@@ -144,7 +143,7 @@ fn stamps(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
 fn second_builds_write_nothing_and_what_is_damaged_is_rebuilt(cache: &Path, out: &Path) {
     let nothing = |args: &[&str]| {
         let before = stamps(out);
-        let text = build(cache, out, args);
+        let text = ok(&build(cache, out, args));
         assert!(text.contains("up to date, nothing written"), "{args:?}:\n{text}");
         assert_eq!(stamps(out), before, "{args:?} changed the output");
     };
@@ -154,7 +153,7 @@ fn second_builds_write_nothing_and_what_is_damaged_is_rebuilt(cache: &Path, out:
     }
     // The images beside it: the disk is carried over as it was.
     let disk: Vec<_> = stamps(out).into_iter().filter(|(p, _)| p.starts_with(out.join("disk"))).collect();
-    let text = build(cache, out, &["--target", "oci"]);
+    let text = ok(&build(cache, out, &["--target", "oci"]));
     assert!(text.contains("livepeer: sha256:") && text.contains("(built)"), "{text}");
     assert!(disk.iter().all(|(p, s)| stamps(out).get(p) == Some(s)), "the disk was rewritten by --target oci");
     for args in [
@@ -176,7 +175,7 @@ fn second_builds_write_nothing_and_what_is_damaged_is_rebuilt(cache: &Path, out:
     *bytes.last_mut().unwrap() ^= 1;
     std::fs::write(&blob, bytes).unwrap();
     let before = stamps(out);
-    let text = build(cache, out, &[]);
+    let text = ok(&build(cache, out, &[]));
     for (image, how) in [("geth", "(built)"), ("livepeer", "(built)"), ("ffmpeg", "(unchanged)")] {
         assert!(
             text.lines().any(|l| l.starts_with(&format!("{image}: ")) && l.ends_with(how)),
@@ -193,18 +192,7 @@ fn second_builds_write_nothing_and_what_is_damaged_is_rebuilt(cache: &Path, out:
     // A foreign file anywhere inside: refused before any work, and kept.
     let notes = out.join("disk/notes.txt");
     std::fs::write(&notes, "mine").unwrap();
-    let f = fixtures();
-    let o = lpbake(cache)
-        .current_dir(repo())
-        .args(["build", "--offline", "--mirror"])
-        .arg(f.join("mirror"))
-        .arg("--lock")
-        .arg(f.join("lpbake.lock"))
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    let text = failed(&o);
+    let text = failed(&build(cache, out, &[]));
     assert!(text.contains("disk/notes.txt") && text.contains("did not write") && text.contains("fix:"), "{text}");
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
     std::fs::remove_file(&notes).unwrap();

@@ -169,3 +169,24 @@ pub fn sized_lock(path: &Path, url: &str, sha: &lpbake::digest::Digest, size: u6
     )
     .unwrap();
 }
+
+/// A root holding the rendered tree of `node`, placeholder programs for its units and the host's
+/// system units (so `systemd-analyze --root` resolves targets), readable by everyone (systemd's
+/// test mode runs as nobody). The tree is in `root/` of the returned directory.
+pub fn unit_root(node: &lpbake::render::Node) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    lpbake::render::write_dir(&lpbake::render::files(node).unwrap(), &root).unwrap();
+    for u in node.services.values() {
+        let p = root.join(u.argv[0].trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let units = Path::new("/usr/lib/systemd/system");
+    assert!(units.join("sysinit.target").exists(), "systemd's units are missing: run `make deps`");
+    std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
+    assert!(Command::new("cp").arg("-a").arg(units).arg(root.join("usr/lib/systemd/")).status().unwrap().success());
+    assert!(Command::new("chmod").args(["-R", "a+rX"]).arg(dir.path()).status().unwrap().success());
+    dir
+}
