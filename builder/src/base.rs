@@ -1,18 +1,19 @@
 //! Base images pulled by digest (ko / rules_oci model): the manifest (picked from an index for
 //! linux/amd64; both read as oci-spec types), the config (kept as JSON, every field of it), and
-//! the layer descriptors, which are reused unchanged; and the paths those layers give, so that
-//! a component replaces a file of its base only where its spec says so.
+//! the layer descriptors, which are reused unchanged; and the tree those layers give, so that a
+//! component replaces what its base provides only where its spec says so.
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::fetch::{Fetcher, ImageRef};
 use crate::oci::media::sha256_of;
 use crate::oci::{index, manifest};
+use crate::stage::Tree;
 use crate::store::BlobStore;
 use crate::unpack::{self, Format, Limits, Specials};
 use oci_spec::image::{Arch, ImageIndex, Os};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub const PLATFORM_OS: &str = "linux";
 pub const PLATFORM_ARCH: &str = "amd64";
@@ -85,11 +86,12 @@ impl Base {
         Ok(Base { image: Some(image.clone()), digest: Some(digest), config, layers })
     }
 
-    /// Every path the base's file system has (relative to `/`, normalized), read from its
-    /// layers in `store` (each must be there, e.g. fetched by the build) with the unpack rules of
-    /// a whole tree: OCI whiteouts applied, bounded by [`Limits::ROOTFS`]. Empty for scratch.
-    pub fn paths(&self, store: &BlobStore) -> Result<BTreeSet<String>> {
-        let Some(image) = &self.image else { return Ok(BTreeSet::new()) };
+    /// The base's file system (paths relative to `/`, normalized, with their kinds, modes and
+    /// owners), read from its layers in `store` (each must be there, e.g. fetched by the build)
+    /// with the unpack rules of a whole tree: OCI whiteouts applied, bounded by
+    /// [`Limits::ROOTFS`]. Empty for scratch.
+    pub fn tree(&self, store: &BlobStore) -> Result<Tree> {
+        let Some(image) = &self.image else { return Ok(Tree::default()) };
         let everywhere = Specials { under: vec![String::new()] };
         let mut tree = BTreeMap::new();
         for l in &self.layers {
@@ -102,7 +104,7 @@ impl Base {
             let path = store.path(&l.digest);
             tree = unpack::unpack_tree(&path, l.digest, &name, format, &Limits::ROOTFS, &everywhere, store, tree)?;
         }
-        Ok(tree.into_keys().collect())
+        Ok(Tree::from_members(&tree))
     }
 }
 
@@ -194,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_the_layers_merged_with_whiteouts() {
+    fn the_tree_is_the_layers_merged_with_whiteouts() {
         use tar::EntryType::{Directory as D, Regular as F};
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::create(dir.path()).unwrap();
@@ -222,12 +224,12 @@ mod tests {
                 (upper, "application/vnd.oci.image.layer.v1.tar"),
             ],
         );
-        let paths = base.paths(&store).unwrap();
+        let tree = base.tree(&store).unwrap();
         assert_eq!(
-            paths.iter().map(String::as_str).collect::<Vec<_>>(),
+            tree.entries.keys().map(String::as_str).collect::<Vec<_>>(),
             ["etc", "etc/passwd", "opt", "opt/new", "usr", "usr/bin", "usr/bin/ls", "usr/bin/sh"]
         );
-        assert!(Base::scratch().paths(&store).unwrap().is_empty());
+        assert!(Base::scratch().tree(&store).unwrap().is_empty());
     }
 
     #[test]
@@ -235,7 +237,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::create(dir.path()).unwrap();
         let base = base_of(&store, &[(b"x".to_vec(), "application/vnd.example.layer.v1.squashfs")]);
-        let err = base.paths(&store).unwrap_err().to_string();
+        let err = base.tree(&store).unwrap_err().to_string();
         assert!(err.contains("squashfs") && err.contains("base image registry.example/base:1"), "{err}");
         assert_eq!(layer_format("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Format::TarGz));
         assert_eq!(layer_format("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Format::TarZst));

@@ -35,8 +35,8 @@ pub(super) struct Planner<'a> {
     trusted: Mutex<BTreeSet<Digest>>,
     /// The workspace components' binaries, built before any layer.
     binaries: &'a BTreeMap<String, crate::workspace::Built>,
-    /// The paths of each base image read so far, by its layers.
-    base_paths: Mutex<BTreeMap<String, std::sync::Arc<BTreeSet<String>>>>,
+    /// The tree of each base image read so far, by its layers.
+    base_trees: Mutex<BTreeMap<String, std::sync::Arc<Tree>>>,
 }
 
 /// Where the tree of a cached layer comes from, to check the layer against it.
@@ -66,7 +66,7 @@ impl<'a> Planner<'a> {
             binaries,
             unchecked: Mutex::default(),
             trusted: Mutex::default(),
-            base_paths: Mutex::default(),
+            base_trees: Mutex::default(),
         }
     }
 
@@ -200,8 +200,8 @@ impl<'a> Planner<'a> {
     }
 
     /// Puts the layers of `img`'s base into the cache (fetched, or checked whole if there), and
-    /// refuses a component of `img` that would replace a path of the base without
-    /// `replace = true` (the paths of each base are read once per build).
+    /// refuses a component of `img` whose layer would change what the base provides
+    /// ([`component::refuse_over_base`]; the tree of each base is read once per build).
     pub(super) fn base_layers(&self, img: &Image) -> Result<()> {
         let base = self.base(img)?;
         let Some(image) = &base.image else { return Ok(()) };
@@ -209,17 +209,17 @@ impl<'a> Planner<'a> {
             self.fetcher.image_blob(image, l.digest, l.size)?;
         }
         let key = base.layers.iter().map(|l| l.digest.hex()).collect::<Vec<_>>().join(",");
-        let known = lock(&self.base_paths).get(&key).cloned();
-        let paths = match known {
-            Some(p) => p,
+        let known = lock(&self.base_trees).get(&key).cloned();
+        let tree = match known {
+            Some(t) => t,
             None => {
-                let p = std::sync::Arc::new(base.paths(self.fetcher.cache())?);
-                lock(&self.base_paths).insert(key, p.clone());
-                p
+                let t = std::sync::Arc::new(base.tree(self.fetcher.cache())?);
+                lock(&self.base_trees).insert(key, t.clone());
+                t
             }
         };
         for c in &img.components {
-            component::refuse_replacing(&self.spec.components[c.as_str()], &paths)?;
+            component::refuse_over_base(&self.spec.components[c.as_str()], &tree)?;
         }
         Ok(())
     }

@@ -3,14 +3,14 @@
 //! anything is fetched and by content once the files are unpacked; and the rule that a
 //! component replaces what its base provides only where an install says `replace = true`.
 
-use super::{secrets, Content, Entry, OverlayError, Tree};
+use super::{secrets, Content, Entry, Layer, OverlayError, Tree};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::spec::{Component, Image};
 use crate::store::BlobStore;
 use crate::unpack::Member;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 const NO_KEYS: &str = "never bake keys or passwords into an image: drop this install and provide the file at run time (a volume, or systemd LoadCredential=)";
 
@@ -45,13 +45,27 @@ pub fn refuse_key_material(comp: &Component, tree: &Tree, store: &BlobStore) -> 
     ))
 }
 
-/// Stops the build if `comp` installs a path the base image provides (`paths`, from
-/// [`crate::base::Base::paths`]) without `replace = true` on that install.
-pub fn refuse_replacing(comp: &Component, paths: &BTreeSet<String>) -> Result<()> {
-    for i in &comp.install {
-        let path = i.to.trim_start_matches('/');
-        if paths.contains(path) {
-            may_replace(comp, path, "in its layers")?;
+/// Stops the build if the layer of `comp` would change what its image's base (`base`, from
+/// [`crate::base::Base::tree`]) provides: the rule of the disk's [`Tree::overlay`] (nothing under
+/// a base symlink or file; a base entry replaced only where the install says `replace = true`),
+/// and, since a directory of an OCI layer replaces the base's, no directory of the layer (a
+/// parent of an install) with another mode or owner than the base's.
+pub fn refuse_over_base(comp: &Component, base: &Tree) -> Result<()> {
+    let (shape, _) = shape_of(comp);
+    base.check_overlay(&shape, Layer::Component(comp))?;
+    for (path, e) in shape.entries.iter().filter(|(_, e)| e.content == Content::Dir) {
+        let Some(b) = base.entries.get(path).filter(|b| b.content == Content::Dir) else { continue };
+        if (b.mode, b.uid, b.gid) != (e.mode, e.uid, e.gid) {
+            return Err(Error::config(
+                &comp.file,
+                None,
+                format!(
+                    "component `{}`: its layer would make the base's directory /{path} mode {:o} owned by {}:{} \
+                     (the base has {:o}, {}:{})",
+                    comp.name, e.mode, e.uid, e.gid, b.mode, b.uid, b.gid
+                ),
+                "install into a directory the base has as root-owned 0755 (e.g. /usr/local/bin), or into one it does not have",
+            ));
         }
     }
     Ok(())

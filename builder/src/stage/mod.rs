@@ -137,6 +137,23 @@ impl Tree {
     ///   non-directory, unless `by` may replace it (the rendered configuration may; a component
     ///   only where its install says `replace = true`).
     pub fn overlay(&mut self, top: &Tree, by: Layer) -> Result<(), OverlayError> {
+        self.check_overlay(top, by)?;
+        for (path, entry) in &top.entries {
+            let below = self.entries.get(path).map(|e| &e.content);
+            if below == Some(&Content::Dir) {
+                if entry.content == Content::Dir {
+                    continue;
+                }
+                let inside = format!("{path}/");
+                self.entries.retain(|p, _| !p.starts_with(&inside));
+            }
+            self.entries.insert(path.clone(), entry.clone());
+        }
+        Ok(())
+    }
+
+    /// The refusals of [`Tree::overlay`], without laying anything.
+    pub fn check_overlay(&self, top: &Tree, by: Layer) -> Result<(), OverlayError> {
         for path in top.entries.keys() {
             let mut parent = path.as_str();
             while let Some((p, _)) = parent.rsplit_once('/') {
@@ -157,17 +174,6 @@ impl Tree {
             if !both_dirs {
                 by.may_replace(path, &format!("a {}", below.content.kind()))?;
             }
-        }
-        for (path, entry) in &top.entries {
-            let below = self.entries.get(path).map(|e| &e.content);
-            if below == Some(&Content::Dir) {
-                if entry.content == Content::Dir {
-                    continue;
-                }
-                let inside = format!("{path}/");
-                self.entries.retain(|p, _| !p.starts_with(&inside));
-            }
-            self.entries.insert(path.clone(), entry.clone());
         }
         Ok(())
     }
@@ -203,7 +209,7 @@ impl Layer<'_> {
     }
 }
 
-/// Why [`Tree::overlay`] (or [`component::refuse_replacing`]) refused a path.
+/// Why [`Tree::overlay`] (or [`component::refuse_over_base`]) refused a path.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
     #[error(

@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::spec::{Download, Install, Source};
-use std::collections::BTreeSet;
 
 fn file(n: u8) -> Entry {
     Entry::new(0o644, 0, 0, Content::File { blob: Digest::of(&[n]), size: 1 })
@@ -118,15 +117,27 @@ fn the_rendered_configuration_replaces_base_files() {
 }
 
 #[test]
-fn oci_base_paths_are_replaced_only_with_replace() {
-    let paths: BTreeSet<String> = ["etc", "etc/passwd", "usr", "usr/local", "usr/local/bin"].map(String::from).into();
+fn oci_layers_change_what_the_base_provides_only_with_replace() {
     let comp = component(&[("/usr/local/bin/tool", false), ("/etc/passwd", false)]);
-    let err = component::refuse_replacing(&comp, &paths).unwrap_err().to_string();
+    let mut base = base();
+    base.add("/usr/local/bin", dir(0o755));
+    let err = component::refuse_over_base(&comp, &base).unwrap_err().to_string();
     assert!(err.starts_with("images/tool.toml:15: component.install.to:") && err.contains("/etc/passwd"), "{err}");
     assert!(err.contains("replace = true"), "{err}");
     let comp = component(&[("/usr/local/bin/tool", false), ("/etc/passwd", true)]);
-    component::refuse_replacing(&comp, &paths).unwrap();
+    component::refuse_over_base(&comp, &base).unwrap();
     // A directory of the base is replaced by a file just the same.
     let comp = component(&[("/usr/local/bin", false)]);
-    assert!(component::refuse_replacing(&comp, &paths).is_err());
+    assert!(component::refuse_over_base(&comp, &base).is_err());
+    // Nothing under a base symlink, even with replace: the layer's `lib/` would replace the link.
+    let comp = component(&[("/lib/x86_64-linux-gnu/libtool.so", true)]);
+    let err = component::refuse_over_base(&comp, &base).unwrap_err().to_string();
+    assert!(err.contains("/lib") && err.contains("symlink"), "{err}");
+    // A layer directory with another mode than the base's (its /usr/local/bin is 0700 in `base()`).
+    let comp = component(&[("/usr/local/bin/tool", false)]);
+    let err = component::refuse_over_base(&comp, &self::base()).unwrap_err().to_string();
+    assert!(
+        err.contains("/usr/local/bin mode 755") && err.contains("the base has 700") && err.contains("fix:"),
+        "{err}"
+    );
 }
