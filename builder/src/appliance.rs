@@ -1,12 +1,12 @@
 //! The disk target of `lpbake build`: the appliance's root filesystem and its disk images, in
 //! OUT/disk/. The root filesystem is the base component's whole tree (unpacked from its verified
-//! archive), the files of the components its services run, and the rendered
-//! configuration ([`crate::render`]), overlaid in that order; [`crate::disk`] writes it.
+//! archive), the files of the components its services run, and the rendered configuration
+//! ([`crate::render`]), overlaid in that order; [`crate::disk`] writes it.
 //!
-//! A disk is keyed by its inputs (the base pin, each component's source, the rendered files, the
-//! epoch, the disk format, the versions of the tools that write it), and every GUID and UUID on it
-//! derives from that key: an unchanged disk is carried over from the previous output, not rebuilt,
-//! and a changed one gets new identities.
+//! A disk is keyed by its inputs (the base pin, each component's source and installs, the
+//! rendered files, the epoch, the disk format, the versions of the tools that write it), and
+//! every GUID and UUID on it derives from that key: an unchanged disk is carried over from the
+//! previous output, not rebuilt, and a changed one gets new identities.
 
 use crate::digest::Digest;
 use crate::disk::{self, DiskInput, ImageInfo};
@@ -28,7 +28,7 @@ use std::path::Path;
 pub const DIR: &str = "disk";
 
 /// Bumped when the same inputs would give other disk bytes.
-const FORMAT: &str = "lpbake-disk-2";
+const FORMAT: &str = "lpbake-disk-3";
 
 /// The appliance of a spec, rendered, with the components its services run.
 pub struct Plan<'a> {
@@ -70,11 +70,15 @@ impl<'a> Plan<'a> {
     /// The key of the disk's inputs; `source` gives a component's source sha256 (the lock's
     /// pin, or the workspace binary's digest).
     pub fn key(&self, epoch: u64, source: impl Fn(&Component) -> Digest) -> Digest {
-        let sources: BTreeMap<&str, Digest> = self.components.iter().map(|c| (c.name.as_str(), source(c))).collect();
+        // Each component by everything its files follow from: its source and its installs (the
+        // same inputs its OCI layer is cached under).
+        let of = |c: &Component| crate::stage::component::inputs(c, source(c));
+        let components: BTreeMap<&str, serde_json::Value> =
+            self.components.iter().map(|c| (c.name.as_str(), of(c))).collect();
         let inputs = json!({
             "format": FORMAT,
-            "base": source(self.base),
-            "components": sources,
+            "base": of(self.base),
+            "components": components,
             "rendered": Digest::of(&serde_json::to_vec(&self.rendered).expect("a tree serializes")),
             "epoch": epoch,
             "tools": self.tools,
