@@ -16,7 +16,7 @@ use crate::lock::Lock;
 use crate::render::{self, Node, SysUser};
 use crate::report::Reporter;
 use crate::spec::{Component, SourceKind, Spec};
-use crate::stage::secrets::key_material_in;
+use crate::stage::secrets::{key_material_in, Elf};
 use crate::stage::{Content, Entry, Tree};
 use crate::store::BlobStore;
 use crate::unpack::{self, Limits, Specials};
@@ -157,7 +157,7 @@ fn base_tree(base: &Component, fetcher: &Fetcher, lock: &Lock, report: &Reporter
     let tree = Tree::from_members(&members);
     // No private key may ride along in the base (by content: a distribution's file names say
     // "password" harmlessly, e.g. /etc/pam.d/common-password).
-    if let Some((path, why)) = key_material_in(&tree, store).at(store.root())? {
+    if let Some((path, why)) = key_material_in(&tree, store, Elf::Skipped).at(store.root())? {
         return Err(Error::config(
             &base.file,
             None,

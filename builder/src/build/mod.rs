@@ -119,37 +119,41 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         let components = planner.component_layers(&images)?;
         images.iter().map(|img| planner.plan(img, &components)).collect()
     };
-    let mut built = plan_all()?;
-    while planner.recheck(&built, &previous.summary)? {
-        built = plan_all()?;
-    }
-
-    // What the new output holds, and which of it the previous output holds intact already.
+    // What the previous output holds intact already: an image with the same summary and files.
     let out = opts.out.as_path();
     let intact = |files: &[String]| previous.intact(out, files, &stamps, report);
-    let mut summary = Summary { images: built.iter().map(|b| (b.name.clone(), b.summary())).collect() };
+    let same = |b: &Built| previous.summary.images.get(&b.name) == Some(&b.summary());
+    let mut built = plan_all()?;
     let mut carried = Vec::new();
     for b in &built {
-        if previous.summary.images.get(&b.name) == Some(&summary.images[&b.name]) && intact(&b.files())? {
+        if same(b) && intact(&b.files())? {
             carried.push(b.name.clone());
         }
     }
+    // The cached layers of every image about to be written are checked in full first; a layer
+    // rebuilt changes the images using it, which are planned again (and written).
+    while planner.recheck(built.iter().filter(|b| !carried.contains(&b.name)))? {
+        built = plan_all()?;
+        carried.retain(|name| built.iter().any(|b| &b.name == name && same(b)));
+    }
+    let mut summary = Summary { images: built.iter().map(|b| (b.name.clone(), b.summary())).collect() };
     let changed: Vec<&Built> = built.iter().filter(|b| !carried.contains(&b.name)).collect();
     // Images this build does not build (the oci target left out, or not picked by --image) stay
     // as they were.
     if !targets.oci || !opts.images.is_empty() {
-        for (name, s) in &previous.summary.images {
-            if summary.images.contains_key(name) {
+        for name in previous.images() {
+            if summary.images.contains_key(&name) {
                 continue;
             }
-            if intact(&image::files(name, s))? {
-                summary.images.insert(name.clone(), s.clone());
-                carried.push(name.clone());
-            } else {
-                report.warn(format!(
+            match previous.summary.images.get(&name) {
+                Some(s) if intact(&image::files(&name, s))? => {
+                    summary.images.insert(name.clone(), s.clone());
+                    carried.push(name);
+                }
+                _ => report.warn(format!(
                     "{}: the files of image {name} are damaged and are dropped; build it again with `--image {name}`",
                     out.display()
-                ));
+                )),
             }
         }
     }
@@ -165,14 +169,15 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
         }
         // Without the disk target, a previous disk stays as it was.
         (None, Some(info)) if intact(&output::disk_files(info))? => Disk::Carry(Box::new(info.clone())),
-        (None, Some(_)) => {
+        // A disk the list names but whose files (or image-info.json) are damaged.
+        (None, _) if previous.has_disk() => {
             report.warn(format!(
                 "{}: its disk is damaged and is dropped; build it again with `--target disk`",
                 out.display()
             ));
             Disk::None
         }
-        (None, None) => Disk::None,
+        (None, _) => Disk::None,
     };
     let mut outcome = Outcome {
         images: summary.clone(),

@@ -12,7 +12,6 @@ use crate::fetch::{Fetcher, ImageRef};
 use crate::layer::{Layer, Layerer, Piece};
 use crate::lock::Lock;
 use crate::oci::config::{self as image, LayerRef};
-use crate::oci::summary::Summary;
 use crate::output::Built;
 use crate::report::Reporter;
 use crate::spec::{Component, Download, Image, SourceKind, Spec};
@@ -126,15 +125,11 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// Checks in full the cached layers used by every image whose summary differs from
-    /// `previous` (the images about to be written); a layer that is not its tree's is dropped
-    /// from the cache and rebuilt. True if one was: the images must be planned again.
-    pub(super) fn recheck(&self, built: &[Built], previous: &Summary) -> Result<bool> {
-        let written: BTreeSet<Digest> = built
-            .iter()
-            .filter(|b| previous.images.get(&b.name) != Some(&b.summary()))
-            .flat_map(|b| b.layers.iter().map(|(d, _)| *d))
-            .collect();
+    /// Checks in full the cached layers used by the images about to be written; a layer that is
+    /// not its tree's is dropped from the cache and rebuilt. True if one was: the images must be
+    /// planned again.
+    pub(super) fn recheck<'b>(&self, written: impl Iterator<Item = &'b Built>) -> Result<bool> {
+        let written: BTreeSet<Digest> = written.flat_map(|b| b.layers.iter().map(|(d, _)| *d)).collect();
         let due: Vec<(Digest, (Layer, TreeOf))> = {
             let mut unchecked = lock(&self.unchecked);
             let keys: Vec<Digest> =

@@ -2,7 +2,9 @@
 //! sha256 are what the output's contents list records. The sha256 is taken once and then trusted
 //! while the file keeps the identity and the modification and change times it had when lpbake
 //! last wrote or hashed it (as git's index does; the change time cannot be set back by anyone but
-//! the kernel). Those stamps live in the cache (`outputs/<key>.json`, keyed by the output's path),
+//! the kernel). As in git, a stamp whose change time is not older than the stamp file itself is
+//! "racy" (an edit in the same clock tick would keep it) and its file is hashed again. Those
+//! stamps live in the cache (`outputs/<key>.json`, keyed by the output's path),
 //! not in the output, whose bytes stay reproducible; without them, or when a file's stamp moved,
 //! the file is hashed again.
 
@@ -33,7 +35,6 @@ struct Stamp {
 
 impl Stamp {
     fn of(meta: &std::fs::Metadata, sha256: Digest) -> Self {
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
         Stamp {
             sha256,
             size: meta.len(),
@@ -45,10 +46,18 @@ impl Stamp {
     }
 }
 
+/// Seconds and nanoseconds as one count of nanoseconds.
+fn ns(s: i64, n: i64) -> i128 {
+    i128::from(s) * 1_000_000_000 + i128::from(n)
+}
+
 /// The stamps of one output directory's files.
 pub struct Stamps {
     file: PathBuf,
     known: BTreeMap<String, Stamp>,
+    /// When the stamp file was written (its modification time, in ns): a stamp whose change
+    /// time is not older is racy.
+    written_ns: i128,
     /// Files hashed by this run and found intact: their stamps are kept by [`Stamps::save`].
     fresh: Mutex<BTreeMap<String, Stamp>>,
 }
@@ -65,7 +74,8 @@ impl Stamps {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        Stamps { file, known, fresh: Mutex::default() }
+        let written_ns = std::fs::metadata(&file).map_or(i128::MAX, |m| ns(m.mtime(), m.mtime_nsec()));
+        Stamps { file, known, written_ns, fresh: Mutex::default() }
     }
 
     /// Whether `out/rel` is the file `record` describes: a regular file (not a link to one) of
@@ -78,7 +88,8 @@ impl Stamps {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(Error::io(&path, e)),
         };
-        if self.known.get(rel) == Some(&Stamp::of(&meta, record.sha256)) {
+        let stamp = Stamp::of(&meta, record.sha256);
+        if self.known.get(rel) == Some(&stamp) && stamp.ctime_ns < self.written_ns {
             return Ok(true);
         }
         let sha256 = hash(&path, record.size, report)?;
@@ -162,6 +173,19 @@ mod tests {
         contents.add("a", record);
         let quiet = Reporter::new(Mode::Quiet);
         Stamps::record(&cache, &out, &contents).unwrap();
+        // Racy: the file changed in the clock tick the stamps were written in (made so here by
+        // dating the stamp file back to the file's own change time): hashed again.
+        let file = Stamps::open(&cache, &out).file;
+        let changed = std::fs::metadata(out.join("a")).unwrap();
+        let at = std::time::UNIX_EPOCH + std::time::Duration::new(changed.ctime() as u64, changed.ctime_nsec() as u32);
+        std::fs::File::options().write(true).open(&file).unwrap().set_modified(at).unwrap();
+        let stamps = Stamps::open(&cache, &out);
+        assert!(stamps.intact(&out, "a", &record, &quiet).unwrap());
+        assert_eq!(stamps.fresh.lock().unwrap().len(), 1, "a racy stamp is not trusted");
+        // Stamps written a clock tick (coarse: a few ms) after the file changed are trusted.
+        let tick = || std::thread::sleep(std::time::Duration::from_millis(50));
+        tick();
+        Stamps::record(&cache, &out, &contents).unwrap();
         let stamps = Stamps::open(&cache, &out);
         assert!(stamps.intact(&out, "a", &record, &quiet).unwrap());
         assert!(stamps.fresh.lock().unwrap().is_empty(), "a matching stamp is trusted without hashing");
@@ -173,6 +197,7 @@ mod tests {
         std::fs::write(out.join("a"), b"lpbake").unwrap();
         let stamps = Stamps::open(&cache, &out);
         assert!(stamps.intact(&out, "a", &record, &quiet).unwrap());
+        tick();
         stamps.save().unwrap();
         let stamps = Stamps::open(&cache, &out);
         assert!(stamps.intact(&out, "a", &record, &quiet).unwrap());

@@ -70,8 +70,8 @@ impl Previous {
             if top.iter().any(|n| n == summary::FILE) {
                 return refuse(
                     format!(
-                        "holds {} but no {}: it is no output of this lpbake, which did not write it (an lpbake before \
-                         0.2 wrote no contents list)",
+                        "holds {} but no {}: it is no output of this lpbake, which did not write it (earlier \
+                         versions of lpbake wrote no contents list)",
                         summary::FILE,
                         contents::FILE
                     ),
@@ -91,19 +91,28 @@ impl Previous {
                 fix,
             );
         };
+        if !contents.links.is_empty() || !contents.dirs.is_empty() {
+            return refuse(
+                format!("its {} lists symlinks or directories, which a build never writes", contents::FILE),
+                &format!("remove it (`rm -r {}`) and build again", out.display()),
+            );
+        }
         if let Some(foreign) = contents.foreign(out, contents::FILE)? {
             return refuse(
                 format!("holds {foreign}, which lpbake did not write; replacing --out whole would delete it"),
                 fix,
             );
         }
+        // Listed and intact, yet unreadable (written by an lpbake whose format differs): what it
+        // describes is not carried over, and is written again or dropped with a warning.
+        let unreadable = |e: Error| report.warn(format!("{e}\n  (it is not carried over)"));
         let mut previous = Previous { contents, ..Previous::default() };
         if previous.intact(out, &[summary::FILE.to_string()], stamps, report)? {
-            previous.summary = Summary::read(out)?.unwrap_or_default();
+            previous.summary = Summary::read(out).map_err(unreadable).ok().flatten().unwrap_or_default();
         }
         let info = format!("{}/{}", appliance::DIR, disk::info::FILE_NAME);
         if previous.intact(out, &[info], stamps, report)? {
-            previous.disk = Some(ImageInfo::read(&out.join(appliance::DIR))?);
+            previous.disk = ImageInfo::read(&out.join(appliance::DIR)).map_err(unreadable).ok();
         }
         Ok(previous)
     }
@@ -117,6 +126,17 @@ impl Previous {
             }
         }
         Ok(true)
+    }
+
+    /// The images this output lists files of (whether its images.json is intact or not).
+    pub fn images(&self) -> std::collections::BTreeSet<String> {
+        let of = |p: &String| p.strip_prefix("oci/").and_then(|p| p.split_once('/')).map(|(n, _)| n.to_string());
+        self.contents.files.keys().filter_map(of).collect()
+    }
+
+    /// Whether this output lists files of a disk (whether its image-info.json is intact or not).
+    pub fn has_disk(&self) -> bool {
+        self.contents.files.keys().any(|p| p.starts_with(&format!("{}/", appliance::DIR)))
     }
 
     /// The records of `files`, as this output lists them.

@@ -31,7 +31,9 @@ pub fn refuse_secret_names(comp: &Component) -> Result<()> {
 
 /// Stops the build if a file of `tree` (the tree of `comp`) holds key material, whatever its name.
 pub fn refuse_key_material(comp: &Component, tree: &Tree, store: &BlobStore) -> Result<()> {
-    let Some((path, why)) = secrets::key_material_in(tree, store).at(store.root())? else { return Ok(()) };
+    let Some((path, why)) = secrets::key_material_in(tree, store, secrets::Elf::Judged).at(store.root())? else {
+        return Ok(());
+    };
     let from = comp.install.iter().find(|i| i.to.trim_start_matches('/') == path).and_then(|i| i.from.as_deref());
     let source = match from {
         Some(member) => format!("member `{member}` of {}", comp.source.origin()),

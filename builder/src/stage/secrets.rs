@@ -1,9 +1,11 @@
 //! The build-time guard against key material in an image: a staged path that looks like a
 //! keystore, a private key or a password file, or a staged file whose content is one, whatever
 //! its name: an Ethereum keystore as geth and livepeer read it ([`keyjson`]), or a PEM, OpenSSH
-//! or PGP private key anywhere in the file. Each file is read once, in pieces, to its end. An ELF
-//! object (a program or library) is no key file: no tool reads one as such, and programs carry
-//! keys as data (gnutls its self-test keys, ffmpeg and ssh the armour lines they parse).
+//! or PGP private key anywhere in the file (with its body: programs that parse keys hold the bare
+//! armour lines as strings). Each file is read once, in pieces, to its end. A distribution's
+//! programs and libraries carry whole keys as data (gnutls its self-test keys), so in a base
+//! root filesystem ELF objects are left to the distribution ([`Elf::Skipped`]); a component's
+//! are judged like any file, so a key embedded in a program is still found.
 
 mod keyjson;
 
@@ -50,11 +52,20 @@ pub fn looks_secret(path: &str) -> Option<&'static str> {
     None
 }
 
+/// Whether ELF objects (programs, libraries) are judged by their content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elf {
+    /// Judged like any file: a component's programs.
+    Judged,
+    /// Left out: a distribution's, which carry self-test keys as data.
+    Skipped,
+}
+
 /// The first file of `tree` whose content is key material: its path in the tree and why.
-pub fn key_material_in(tree: &Tree, store: &BlobStore) -> io::Result<Option<(String, &'static str)>> {
+pub fn key_material_in(tree: &Tree, store: &BlobStore, elf: Elf) -> io::Result<Option<(String, &'static str)>> {
     for (path, e) in &tree.entries {
         if let Content::File { blob, .. } = &e.content {
-            if let Some(why) = content_looks_secret(store.open(blob)?)? {
+            if let Some(why) = content_looks_secret(store.open(blob)?, elf)? {
                 return Ok(Some((path.clone(), why)));
             }
         }
@@ -64,7 +75,7 @@ pub fn key_material_in(tree: &Tree, store: &BlobStore) -> io::Result<Option<(Str
 
 /// Why the file read by `r` is key material, or None. Reads it once, to its end (or to the
 /// private key found), through one buffer of a fixed size: memory stays flat whatever its size.
-pub fn content_looks_secret(mut r: impl Read) -> io::Result<Option<&'static str>> {
+pub fn content_looks_secret(mut r: impl Read, elf: Elf) -> io::Result<Option<&'static str>> {
     let mut buf = vec![0; ARMOUR - 1 + CHUNK];
     let mut json = KeyJson::default();
     // The last bytes of the previous read, kept for the armour lines that start in them.
@@ -76,7 +87,7 @@ pub fn content_looks_secret(mut r: impl Read) -> io::Result<Option<&'static str>
             n => n?,
         };
         let end = kept + n;
-        if std::mem::take(&mut first) && buf[..end].starts_with(ELF) {
+        if std::mem::take(&mut first) && elf == Elf::Skipped && buf[..end].starts_with(ELF) {
             return Ok(None);
         }
         json.feed(&buf[kept..end]);
@@ -135,7 +146,7 @@ fn private_key_armour(after: &[u8]) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{content_looks_secret, looks_secret};
+    use super::{content_looks_secret, looks_secret, Elf};
     use proptest::prelude::*;
     use std::fmt::Write as _;
     use std::io::{self, Read};
@@ -308,7 +319,7 @@ mod tests {
     }
 
     fn scan_in_pieces(data: &[u8], step: usize) -> Option<&'static str> {
-        content_looks_secret(Pieces { data, step }).unwrap()
+        content_looks_secret(Pieces { data, step }, Elf::Judged).unwrap()
     }
 
     fn scan(bytes: impl AsRef<[u8]>) -> Option<&'static str> {
@@ -349,12 +360,13 @@ mod tests {
         binary.extend_from_slice(b"-----BEGIN OPENSSH PRIVATE KEY-----\0\0\0\0\0Private key is bigger than 4M.\0");
         binary.extend_from_slice(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n\0\0Cannot decrypt");
         assert_eq!(scan(&binary), None);
-        // A library with keys as data (gnutls's self-test keys, whole PEM blocks): no key file.
+        // A library with keys as data (gnutls's self-test keys, whole PEM blocks): left to a
+        // distribution's base, found in a component.
         let mut library = b"\x7fELF\x02\x01\x01\0".to_vec();
         library
             .extend_from_slice(b"\0-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIPAKWV7+p\n-----END EC PRIVATE KEY-----\n");
-        assert_eq!(scan(&library), None);
-        assert_eq!(scan(&library[4..]), Some("a PEM private key"), "the same bytes outside an ELF object");
+        assert_eq!(content_looks_secret(&library[..], Elf::Skipped).unwrap(), None);
+        assert_eq!(scan(&library), Some("a PEM private key"), "a component's program with a key in it");
         assert_eq!(scan(br#"{"version":3,"crypto":{"cipher":"x"}}"#), None, "no ciphertext");
         assert_eq!(scan(br#"{"crypto":"sha256","ciphertext":"00"}"#), None);
         assert_eq!(scan(br#"{"wallet":{"crypto":{"ciphertext":"00"}}}"#), None, "not at the top");
@@ -480,7 +492,11 @@ mod tests {
         file.extend_from_slice(RSA);
         for split in 1..40 {
             let reader = Pieces { data: &file, step: (64 << 10) - 10 + split };
-            assert_eq!(content_looks_secret(reader).unwrap(), Some("a PEM private key"), "split at {split}");
+            assert_eq!(
+                content_looks_secret(reader, Elf::Judged).unwrap(),
+                Some("a PEM private key"),
+                "split at {split}"
+            );
         }
         for step in [1, 7, 31] {
             assert_eq!(scan_in_pieces(&file, step), Some("a PEM private key"), "pieces of {step}");
@@ -516,7 +532,7 @@ mod tests {
     #[test]
     fn a_64_mib_file_is_read_through_one_small_window() {
         let mut file = Padded { spaces: 64 << 20, tail: keystore().into_bytes(), window: None };
-        assert_eq!(content_looks_secret(&mut file).unwrap(), KEYSTORE);
+        assert_eq!(content_looks_secret(&mut file, Elf::Judged).unwrap(), KEYSTORE);
         assert_eq!((file.spaces, file.tail.len()), (0, 0), "read to the end");
         let (lo, hi) = file.window.unwrap();
         assert!(hi - lo <= 128 << 10, "reads filled {} bytes of memory", hi - lo);
