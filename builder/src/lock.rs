@@ -79,8 +79,8 @@ impl Lock {
             Error::config(path, line, msg, "regenerate it with `lpbake lock` (it is generated; do not edit by hand)")
         };
         let f: LockFile = toml::from_str(&text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
-            bad(line, e.message().trim().to_string())
+            let (line, message) = lpbake_rules::redact::toml_error(&text, &e);
+            bad(line, message)
         })?;
         if f.version != VERSION {
             return Err(bad(

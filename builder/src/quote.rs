@@ -1,6 +1,7 @@
 //! Quoting for every line-oriented language lpbake writes, one function per language, each the
 //! one home of its rule: POSIX shell (`lpbake ami-commands`), systemd unit files and systemd's
-//! own config files, nftables, chrony, fstab, passwd and sysusers.d, limits.d and sysctl.d, and
+//! own config files, nftables, chrony, fstab, passwd and sysusers.d, limits.d and sysctl.d, debugfs
+//! scripts, and
 //! package URLs (purl, in the SBOM). Every
 //! place that writes one of these languages builds its values (or whole lines) through here. A
 //! value a language cannot hold is refused with [`Refused`], which names the rule and the
@@ -347,6 +348,16 @@ pub fn sysusers_field(s: &str) -> Quoted {
     Ok(format!("\"{}\"", s.replace('\\', r"\\").replace('"', "\\\"")))
 }
 
+// --- debugfs --------------------------------------------------------------------------------------
+
+/// A path of the root tree (relative to `/`) as one argument of a debugfs script line: absolute,
+/// in double quotes, a quote doubled (debugfs's own quoting). Refused: control characters (a
+/// newline would end the command).
+pub fn debugfs_path(path: &str) -> Quoted {
+    no_control("a debugfs argument", path, "would end the command")?;
+    Ok(format!("\"/{}\"", path.replace('"', "\"\"")))
+}
+
 // --- limits.d, sysctl.d -----------------------------------------------------------------------
 
 /// limits.conf(5) (pam_limits): the line `domain type item value`. pam_limits splits at
@@ -502,5 +513,11 @@ mod tests {
         );
         let p = purl_generic("a", "1 #&?x=@/", "https://h/a&checksum=sha256:00#x");
         assert_eq!(p, "pkg:generic/a@1%20%23%26%3Fx%3D%40%2F?download_url=https://h/a%26checksum%3Dsha256:00%23x");
+    }
+
+    #[test]
+    fn debugfs_gets_a_path_quoted_and_refuses_a_control_character() {
+        assert_eq!(debugfs_path("usr/bin/a \"b\" c").unwrap(), "\"/usr/bin/a \"\"b\"\" c\"");
+        assert!(debugfs_path("usr/bin/x\nsif <2> mode 0").is_err());
     }
 }

@@ -9,5 +9,6 @@ pub mod chain;
 pub mod checks;
 pub mod host;
 pub mod read;
+pub mod redact;
 pub mod share;
 pub mod units;

@@ -3,7 +3,6 @@
 //! shows why /healthz failed) and exits 0 only on a 2xx answer. Only loopback hosts, judged by
 //! the parsed URL, and plain http: a probe never leaves the machine.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 /// The largest body printed; more is cut (a health check's output is kept to 4 KiB anyway).
@@ -33,13 +32,11 @@ impl ProbeError {
 /// The URL, if it is plain http on a loopback host.
 pub fn local_url(s: &str) -> Result<reqwest::Url, ProbeError> {
     let url = reqwest::Url::parse(s).map_err(|_| ProbeError::NotLocal(s.to_string()))?;
-    let local = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    };
-    if url.scheme() != "http" || !local || !url.username().is_empty() || url.password().is_some() {
+    if url.scheme() != "http"
+        || !lpbake_rules::host::is_loopback(&url)
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(ProbeError::NotLocal(s.to_string()));
     }
     Ok(url)

@@ -100,6 +100,14 @@ pub fn run(opts: &Options, report: &Reporter) -> Result<Outcome> {
     // picks images).
     let targets =
         opts.targets.unwrap_or(Targets { oci: true, disk: spec.appliance.is_some() && opts.images.is_empty() });
+    if !targets.oci && !opts.images.is_empty() {
+        return Err(Error::config(
+            &opts.spec,
+            None,
+            "--image picks images, and the oci target is left out",
+            "add --target oci (or leave --target out), or drop --image",
+        ));
+    }
     let names = if targets.oci { select(&spec, &opts.images)? } else { Vec::new() };
     let images: Vec<&Image> = names.iter().map(|n| &spec.images[n.as_str()]).collect();
     let epoch = lock.source_date_epoch(opts.source_date_epoch);

@@ -351,5 +351,6 @@ pub(super) fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 }
 
 fn store_open(path: &Path, sha: Digest) -> Result<crate::digest::VerifyingReader<std::fs::File>> {
-    Ok(crate::digest::VerifyingReader::new(std::fs::File::open(path).at(path)?, sha, path.display().to_string()))
+    let file = lpbake_rules::read::open(path, u64::MAX)?.into_file();
+    Ok(crate::digest::VerifyingReader::new(file, sha, path.display().to_string()))
 }

@@ -104,7 +104,10 @@ pub fn make(x: &Ext4) -> Result<()> {
         // A hard link shares its target's inode, and with it the target's capabilities.
         if let (Some(caps), false) = (&e.caps, matches!(e.content, Content::Hardlink { .. })) {
             let value: String = caps.vfs_v2().iter().map(|b| format!("\\x{b:02x}")).collect();
-            writeln!(s, "ea_set {} security.capability {value}", quoted(path)?).at(&script)?;
+            let fix = "rename the file (or drop its capabilities) in the component that installs it";
+            let arg = crate::quote::debugfs_path(path)
+                .map_err(|e| e.at(x.image, &format!("/{}", path.escape_debug()), fix))?;
+            writeln!(s, "ea_set {arg} security.capability {value}").at(&script)?;
         }
     }
     for ino in inodes {
@@ -128,20 +131,6 @@ pub fn make(x: &Ext4) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The tree's `path` as one argument of a debugfs script line: absolute, in double quotes, a
-/// quote doubled. A control character cannot be passed (a newline would end the command), so a
-/// path with one is refused.
-fn quoted(path: &str) -> Result<String> {
-    if path.chars().any(char::is_control) {
-        return Err(Error::Output(format!(
-            "the root tree's {:?} has file capabilities and a control character in its name, which debugfs \
-             cannot be given\n  fix: rename the file (or drop its capabilities) in the component that installs it",
-            format!("/{path}")
-        )));
-    }
-    Ok(format!("\"/{}\"", path.replace('"', "\"\"")))
 }
 
 /// An e2fsprogs command with its clock and locale pinned.
@@ -237,13 +226,6 @@ mod tests {
         assert_eq!(used_inodes(&dump), Some(vec![2, 11, 12, 13, 19, 20]));
         let none = Output { stdout: "Inode count: 32\nFirst inode: 11\n".into(), stderr: String::new() };
         assert_eq!(used_inodes(&none), None);
-    }
-
-    #[test]
-    fn debugfs_gets_a_path_quoted_and_refuses_a_control_character() {
-        assert_eq!(quoted("usr/bin/a \"b\" c").unwrap(), "\"/usr/bin/a \"\"b\"\" c\"");
-        let err = quoted("usr/bin/x\nsif <2> mode 0").unwrap_err().to_string();
-        assert!(err.contains("/usr/bin/x\\nsif") && err.contains("fix: rename the file"), "{err}");
     }
 
     /// Puts `user.host=1` on `path`, as a host's tools might.

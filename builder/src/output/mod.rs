@@ -37,6 +37,12 @@ impl Previous {
     /// does not name, anywhere inside.
     pub fn open(out: &Path, stamps: &Stamps, report: &Reporter) -> Result<Previous> {
         let refuse = |why: String, fix: &str| Err(Error::Output(format!("{}: {why}\n  fix: {fix}", out.display())));
+        if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+            return refuse(
+                "is a symlink; lpbake swaps --out whole, which would replace the link".into(),
+                "pass the directory it points to as --out",
+            );
+        }
         let meta = match std::fs::metadata(out) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Previous::default()),

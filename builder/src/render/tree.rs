@@ -74,7 +74,12 @@ pub fn write_dir(tree: &RenderedTree, dir: &Path) -> Result<()> {
     if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
         return Err(refuse("is not a directory".into()));
     }
-    if let Ok(mut entries) = std::fs::read_dir(dir) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => Some(entries),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    if let Some(mut entries) = entries {
         if entries.next().is_some() {
             let Some(list) = Contents::read(dir, LIST)? else {
                 return Err(refuse("is not empty and was not written by `lpbake render`".into()));

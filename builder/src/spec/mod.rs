@@ -229,11 +229,11 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// `whole_tree`: the component that may have no `install` entries (the appliance's base).
 fn parse_file(spec: &mut Spec, file: &Path, text: &str, whole_tree: Option<&str>) -> Result<()> {
     let parsed: SpecFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start));
+        let (line, message) = lpbake_rules::redact::toml_error(text, &e);
         Error::config(
             file,
             line,
-            e.message().trim().to_string(),
+            message,
             "compare with the spec reference in README.md (`lpbake build --help` lists the files read)",
         )
     })?;

@@ -30,7 +30,6 @@ use crate::store::BlobStore;
 use collector::Take;
 use path::is_under;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -265,7 +264,10 @@ pub fn unpack_tree(
 fn walk(archive: &Path, expected: Digest, format: Format, c: &mut Collector) -> Result<(), UnpackError> {
     let name = c.name;
     let open = |path: &Path| {
-        File::open(path).map_err(|source| UnpackError::Open { archive: name.to_string(), path: path.into(), source })
+        // Through the bounded reader: an archive swapped for a FIFO since it was checked is refused.
+        lpbake_rules::read::open(path, u64::MAX)
+            .map(lpbake_rules::read::Bounded::into_file)
+            .map_err(|e| UnpackError::Open { archive: name.to_string(), path: path.into(), source: e.into_io() })
     };
     let compression = match format {
         Format::Zip => return zip::read(open(archive)?, expected, c),

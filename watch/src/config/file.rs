@@ -125,34 +125,12 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<FileConfig, ConfigError
     toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_path_buf(), message: toml_error(text, &e) })
 }
 
-/// A TOML error of a config file as lpwatch prints it: the line and the message, never the
-/// line's text, and a quoted part of the message only when it is a short name (a key, a check,
-/// a network): a value may be an RPC URL or a key, so anything else is shown as `…`.
+/// A TOML error of a config file as lpwatch prints it: `line N: message`, redacted by
+/// [`lpbake_rules::redact::toml_error`].
 pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let is_name = |q: &str| {
-        (1..=24).contains(&q.len()) && q.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    };
-    let mut message = String::new();
-    let mut rest = e.message().trim();
-    while let Some(open) = rest.find(['"', '`']) {
-        let quote = &rest[open..=open];
-        message.push_str(&rest[..=open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(quote) else {
-            message.push('…');
-            rest = "";
-            break;
-        };
-        let q = &after[..close];
-        message.push_str(if is_name(q) { q } else { "…" });
-        message.push_str(quote);
-        rest = &after[close + 1..];
-    }
-    message.push_str(rest);
-    match line {
-        Some(l) => format!("line {l}: {message}"),
-        None => message,
+    match lpbake_rules::redact::toml_error(text, e) {
+        (Some(l), message) => format!("line {l}: {message}"),
+        (None, message) => message,
     }
 }
 

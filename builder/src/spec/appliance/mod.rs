@@ -166,10 +166,10 @@ pub fn load(path: &Path) -> Result<Appliance> {
 pub fn parse(file: &Path, text: &str) -> Result<Appliance> {
     let line = |s: Range<usize>| Some(super::line_of(text, s.start));
     let f: File = toml::from_str(text).map_err(|e| {
-        let msg = e.message().trim();
+        let (line, msg) = lpbake_rules::redact::toml_error(text, &e);
         Error::config(
             file,
-            e.span().map(|s| super::line_of(text, s.start)),
+            line,
             match e.span().and_then(|s| key_at(text, s.start)) {
                 Some(key) => format!("{key}: {msg}"),
                 None => msg.to_string(),
