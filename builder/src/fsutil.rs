@@ -8,10 +8,10 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Staging directories are `<parent>/.lpbake-out-<random>`.
+/// Staging directories are `<parent>/.lpbake-out-<random>`, each with its lock file beside it,
+/// `<parent>/.lpbake-out-<random>.lock`: made before the directory and removed after it.
 const STAGING_PREFIX: &str = ".lpbake-out-";
-/// The file inside a staging directory whose lock its build holds while it lives.
-const STAGING_LOCK: &str = ".lpbake-lock";
+const LOCK_SUFFIX: &str = ".lock";
 
 /// Writes `bytes` to `path` through a temp file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -34,21 +34,39 @@ pub fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// The temp directory a build output is assembled in, beside the output, holding a locked
-/// lock file for as long as it lives: a staging directory whose lock can be taken belongs to a
-/// build that died, and [`remove_dead_staging`] removes it.
+/// The temp directory a build output is assembled in, beside the output, with a lock file
+/// beside it that its build holds locked for as long as the directory exists (made first, removed
+/// last): a staging directory whose lock can be taken, or that has none, belongs to a build that
+/// died, and [`remove_dead_staging`] removes it.
 pub struct Staging {
     dir: PathBuf,
-    /// Held (locked) until the output is published or this is dropped.
+    lock_path: PathBuf,
+    /// Held (locked) until the directory is gone.
     _lock: File,
 }
 
 impl Staging {
     /// A new staging directory in `parent`, locked.
     pub fn new(parent: &Path) -> Result<Self> {
-        let dir = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(parent).at(parent)?.keep();
-        let lock = lock_in(&dir)?;
-        Ok(Staging { dir, _lock: lock })
+        loop {
+            let (file, lock_path) = tempfile::Builder::new()
+                .prefix(STAGING_PREFIX)
+                .suffix(LOCK_SUFFIX)
+                .tempfile_in(parent)
+                .at(parent)?
+                .keep()
+                .map_err(|e| Error::io(parent, e.error))?;
+            file.lock().at(&lock_path)?;
+            // A cleaner that saw the lock file before it was locked may have removed it: then
+            // start over with a new one.
+            if !same_file(&file, &lock_path) {
+                continue;
+            }
+            let name = lock_path.to_string_lossy();
+            let dir = PathBuf::from(name.strip_suffix(LOCK_SUFFIX).expect("made with the suffix"));
+            std::fs::create_dir(&dir).at(&dir)?;
+            return Ok(Staging { dir, lock_path, _lock: file });
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -56,41 +74,33 @@ impl Staging {
     }
 
     /// Puts the finished directory at `dest`: atomically swapped with the old output when there
-    /// is one (the old one is then removed, under a lock of its own until it is gone), renamed
-    /// into place when there is none. The lock file does not go along.
+    /// is one (the old one is then removed under this staging's lock), renamed into place when
+    /// there is none.
     pub fn publish(self, dest: &Path) -> Result<()> {
-        let lock = self.dir.join(STAGING_LOCK);
-        std::fs::remove_file(&lock).at(&lock)?;
         if !dest.exists() {
             return std::fs::rename(&self.dir, dest).at(dest);
         }
         exchange(&self.dir, dest).at(dest)?;
-        // `self.dir` now holds the previous output: locked, emptied, then the lock goes last.
-        let _old = lock_in(&self.dir)?;
-        for e in std::fs::read_dir(&self.dir).at(&self.dir)? {
-            let e = e.at(&self.dir)?;
-            if e.file_name() != STAGING_LOCK {
-                remove_all(&e.path())?;
-            }
-        }
-        remove_all(&lock)?;
+        // `self.dir` now holds the previous output, still locked: removed, then the lock (Drop).
         remove_all(&self.dir)
     }
 }
 
 impl Drop for Staging {
-    /// A build that failed removes its own staging directory (one that was published is gone).
+    /// The directory (a failed build's, or the previous output after a swap) goes, then its lock.
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(&self.lock_path);
     }
 }
 
-/// Creates and locks the lock file in `dir`.
-fn lock_in(dir: &Path) -> Result<File> {
-    let path = dir.join(STAGING_LOCK);
-    let file = File::create(&path).at(&path)?;
-    file.lock().at(&path)?;
-    Ok(file)
+/// Whether the open `file` is still the file at `path`.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 /// Removes `path` (a file or a whole directory); one that is gone already is fine.
@@ -102,22 +112,36 @@ fn remove_all(path: &Path) -> Result<()> {
     }
 }
 
-/// Removes the staging directories in `parent` that builds which died left behind (those whose
-/// lock can be taken); a live build's is left alone, and so is one without a lock file (a
-/// build between creating its directory and locking it). Returns what was removed.
+/// Removes the staging directories in `parent` that builds which died left behind: those
+/// whose lock can be taken or is gone (a live build makes its lock first and removes it last),
+/// and a dead build's lock file left without its directory. A live build's are left alone.
+/// Returns the directories removed.
 pub fn remove_dead_staging(parent: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for e in std::fs::read_dir(parent).at(parent)? {
         let e = e.at(parent)?;
-        if !e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) || !e.path().is_dir() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(STAGING_PREFIX) {
             continue;
         }
-        let lock = e.path().join(STAGING_LOCK);
-        let Ok(file) = File::open(&lock) else { continue };
-        if file.try_lock().is_ok() {
-            remove_all(&e.path())?;
-            removed.push(e.path());
+        let (dir, lock) = match name.strip_suffix(LOCK_SUFFIX) {
+            Some(d) => (parent.join(d), e.path()),
+            None => (e.path(), parent.join(format!("{name}{LOCK_SUFFIX}"))),
+        };
+        let dead = match File::open(&lock) {
+            Ok(file) => file.try_lock().is_ok(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => dir.is_dir(),
+            Err(err) => return Err(Error::io(&lock, err)),
+        };
+        if !dead {
+            continue;
         }
+        // Removed while its lock is held here (if it has one), the lock last.
+        if dir.is_dir() {
+            remove_all(&dir)?;
+            removed.push(dir);
+        }
+        remove_all(&lock)?;
     }
     Ok(removed)
 }
@@ -175,9 +199,11 @@ mod tests {
         let mut inside: Vec<_> = std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name()).collect();
         inside.sort();
         assert_eq!(inside, ["fresh"]);
-        // Into a missing destination: renamed, without the lock file either.
+        // Into a missing destination: renamed; no lock file is left beside it.
         staging_in(root.path(), &["a"]).publish(&root.path().join("other")).unwrap();
-        assert!(!root.path().join("other").join(STAGING_LOCK).exists());
+        let mut left: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        left.sort();
+        assert_eq!(left, ["other", "out"]);
     }
 
     #[test]
@@ -187,13 +213,22 @@ mod tests {
         // A dead build's: its lock file is there, nobody holds it (the process that did is gone).
         let dead = root.path().join(format!("{STAGING_PREFIX}dead"));
         std::fs::create_dir_all(dead.join("oci")).unwrap();
-        std::fs::write(dead.join(STAGING_LOCK), "").unwrap();
+        std::fs::write(root.path().join(format!("{STAGING_PREFIX}dead{LOCK_SUFFIX}")), "").unwrap();
         std::fs::write(dead.join("oci/blob"), "x").unwrap();
+        // One killed between the swap and the removal of the previous output, its lock gone.
+        let unlocked = root.path().join(format!("{STAGING_PREFIX}swapped"));
+        std::fs::create_dir_all(&unlocked).unwrap();
+        // A dead build's lock without its directory.
+        std::fs::write(root.path().join(format!("{STAGING_PREFIX}lone{LOCK_SUFFIX}")), "").unwrap();
         // Not staging directories: left alone whatever they hold.
         std::fs::create_dir_all(root.path().join("out")).unwrap();
-        std::fs::write(root.path().join("out").join(STAGING_LOCK), "").unwrap();
-        assert_eq!(remove_dead_staging(root.path()).unwrap(), std::slice::from_ref(&dead));
-        assert!(!dead.exists());
+        let mut removed = remove_dead_staging(root.path()).unwrap();
+        removed.sort();
+        assert_eq!(removed, [dead.clone(), unlocked.clone()]);
+        assert!(!dead.exists() && !unlocked.exists());
+        let mut left: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        left.sort();
+        assert_eq!(left.len(), 3, "the live staging, its lock, and out: {left:?}");
         assert!(live.path().join("blob").exists(), "a live build's staging directory was removed");
         assert!(root.path().join("out").exists());
     }

@@ -182,8 +182,9 @@ fn outputs_share_no_inode_with_the_cache_and_an_interrupted_build_is_cleaned_up(
     assert!(text.contains(&format!("differs: oci/livepeer/blobs/sha256/{}", layer.hex())), "{text}");
 
     // A build killed while it writes leaves its staging directory; the next build removes it.
-    let staging =
-        || -> Vec<String> { listing(tmp.path()).into_iter().filter(|n| n.starts_with(".lpbake-out-")).collect() };
+    let staging = || -> Vec<String> {
+        listing(tmp.path()).into_iter().filter(|n| n.starts_with(".lpbake-out-") && !n.ends_with(".lock")).collect()
+    };
     let killed = tmp.path().join("killed");
     let mut child = lpbake(&cache)
         .current_dir(repo())
@@ -196,8 +197,8 @@ fn outputs_share_no_inode_with_the_cache_and_an_interrupted_build_is_cleaned_up(
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
-    // Killed once its staging directory holds the lock file (the build is in it).
-    let locked = || staging().iter().any(|d| tmp.path().join(d).join(".lpbake-lock").exists());
+    // Killed once its staging directory is there (with its lock beside it: the build is in it).
+    let locked = || staging().iter().any(|d| tmp.path().join(format!("{d}.lock")).exists());
     while !locked() && start.elapsed() < std::time::Duration::from_secs(120) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -208,6 +209,7 @@ fn outputs_share_no_inode_with_the_cache_and_an_interrupted_build_is_cleaned_up(
     let text = ok(&build_offline(&cache, &killed));
     assert!(text.contains(&format!("removed {}", tmp.path().join(&left[0]).display())), "{text}");
     assert!(staging().is_empty(), "{:?}", staging());
+    assert!(!listing(tmp.path()).iter().any(|n| n.ends_with(".lock")), "a lock file was left");
 }
 
 /// `lpbake build --out OUT` run in `cwd`, with inputs that do not exist: an --out that is
