@@ -16,10 +16,10 @@ impl Digest {
         Digest(Sha256::digest(bytes).into())
     }
 
-    /// The digest of the file at `path`, streamed.
+    /// The digest of the file at `path` (a regular file, read through the bounded reader), streamed.
     pub fn of_file(path: &std::path::Path) -> io::Result<Self> {
         let mut w = HashWriter::new(io::sink());
-        io::copy(&mut std::fs::File::open(path)?, &mut w)?;
+        io::copy(&mut lpbake_rules::read::open(path, u64::MAX).map_err(|e| e.into_io())?, &mut w)?;
         Ok(w.finish().1)
     }
 

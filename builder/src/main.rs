@@ -202,8 +202,8 @@ struct BuildArgs {
     load: bool,
     /// What to build (repeatable, or comma-separated): `oci` (the images) and `disk` (the
     /// appliance: OUT/disk/rootfs.tar, disk.raw, disk.vhd, image-info.json). Default: the images,
-    /// and the disk when the spec has an appliance.toml. A target left out keeps its previous
-    /// output as it was.
+    /// and the disk when the spec has an appliance.toml and no --image picks images. A target
+    /// left out keeps its previous output as it was.
     #[arg(long = "target", value_enum, value_delimiter = ',', value_name = "TARGET")]
     targets: Vec<Target>,
 }

@@ -59,7 +59,8 @@ pub struct Outcome {
     pub images: Summary,
     pub rebuilt: Vec<String>,
     pub unchanged: Vec<String>,
-    /// The disk's image-info, when the disk was built or found up to date.
+    /// The disk's image-info, when the output has a disk: built now, or carried over (found up to
+    /// date, or kept because the disk target was left out).
     pub disk: Option<crate::disk::ImageInfo>,
     /// False when the output was up to date and nothing was written.
     pub written: bool,
