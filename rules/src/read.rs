@@ -99,7 +99,8 @@ impl Bounded {
 impl Read for Bounded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // One byte more than allowed is asked for, to tell a file at the bound from one past it.
-        let room = (self.max + 1).saturating_sub(self.read).min(buf.len() as u64) as usize;
+        // Saturating: `max` may be `u64::MAX` (a file read whole, its size judged by the caller).
+        let room = self.max.saturating_add(1).saturating_sub(self.read).min(buf.len() as u64) as usize;
         let n = self.file.read(&mut buf[..room])?;
         self.read += n as u64;
         if self.read > self.max {
@@ -239,10 +240,13 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
         /// A regular file is read whole when it fits the bound, and refused, unread, when not
-        /// (bounds around the file's size: where an off-by-one would show).
+        /// (bounds around the file's size, where an off-by-one would show, and at the top of the
+        /// range, where `u64::MAX` means "read it whole" and an overflow would read nothing).
         #[test]
-        fn a_file_is_read_exactly_when_it_fits(content in proptest::collection::vec(0u8.., 0..2048), delta in -2i64..=2) {
-            let max = (content.len() as i64 + delta).max(0) as u64;
+        fn a_file_is_read_exactly_when_it_fits(
+            content in proptest::collection::vec(0u8.., 0..2048), delta in -2i64..=2, at_top: bool
+        ) {
+            let max = if at_top { u64::MAX - delta.unsigned_abs() } else { (content.len() as i64 + delta).max(0) as u64 };
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("f");
             std::fs::write(&p, &content).unwrap();
@@ -269,7 +273,7 @@ mod tests {
             std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(&vec![b'b'; more]).unwrap();
             let mut got = Vec::new();
             let read = f.read_to_end(&mut got);
-            proptest::prop_assert!(f.read <= max + 1, "read {} bytes from the file, past a bound of {max}", f.read);
+            proptest::prop_assert!(f.read <= max.saturating_add(1), "read {} bytes from the file, past a bound of {max}", f.read);
             proptest::prop_assert!(got.len() as u64 <= max, "handed on {} bytes past a bound of {max}", got.len());
             proptest::prop_assert_eq!(read.is_ok(), (first + more) as u64 <= max);
         }
