@@ -12,6 +12,9 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Largest config file read (lpwatch's and the collector's): real ones are a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Why a file was not read. Each message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

@@ -30,6 +30,14 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> (Option<usize>, String) {
     (line, message)
 }
 
+/// The error as one line of text: `line N: message` (or the message alone without a line).
+pub fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    match toml_error(text, e) {
+        (Some(l), message) => format!("line {l}: {message}"),
+        (None, message) => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
