@@ -149,7 +149,7 @@ in
       minGateways = mkOption {
         type = types.ints.positive;
         default = 3;
-        description = "k: a cell with fewer distinct gateways is merged into its continent, then into \"other\".";
+        description = "k, at least 3 (the floor no configuration lowers): a cell with fewer distinct gateways (one per /24, /64 or geo-database network) is merged into its continent, then into \"other\".";
       };
 
       extras = mkOption {
@@ -213,6 +213,11 @@ in
       {
         assertion = share.endpoint == null || lp.network != "offchain";
         message = "services.lpwatch.share.endpoint: pushes are signed under the orchestrator account's delegation, which an offchain node has not; remove the endpoint.";
+      }
+      {
+        # lpbake_rules::disclosure::K_FLOOR, which lpwatch and lpbake apply too.
+        assertion = share.minGateways >= 3;
+        message = "services.lpwatch.share.minGateways = ${toString share.minGateways}: must be at least 3 (the floor no configuration lowers: a cell of fewer gateways would name them).";
       }
       {
         assertion = seconds share.interval >= 1 && seconds share.interval < 300;

@@ -221,6 +221,10 @@ fn the_modules_refuse_unsafe_settings() {
             r#"({ lib, ... }: { services.livepeer.role = lib.mkForce "orchestrator"; services.livepeer.pricePerUnit = 1; services.lpwatch.share = { enable = true; endpoint = "https://c.example.org/w?token=abc"; }; })"#,
             "share.endpoint: the URL is not one that may be baked into the store",
         ),
+        (
+            r#"({ lib, ... }: { services.livepeer.role = lib.mkForce "orchestrator"; services.livepeer.pricePerUnit = 1; services.lpwatch.share = { enable = true; minGateways = 1; }; })"#,
+            "must be at least 3 (the floor no configuration lowers",
+        ),
     ];
     for (change, expected) in refused {
         let o = eval("gateway", &json, &format!("[ {change} ]"));

@@ -1,27 +1,32 @@
-//! `lpwatch collect`: the collector the community runs in front of a Prometheus remote-write
-//! receiver. Each push is checked in order (size, signatures and delegation with
-//! [`crate::share::proof`], no replay, the orchestrator active on chain, only allowlisted series
-//! with at most `cell` and `region` labels); what passes is forwarded with an `orchestrator` label, the
-//! rest is refused with its own status and counted (`/metrics`: `lpcollect_pushes_total`).
-//! It also serves the public map (`/`, `map.html`) of the aggregates that
-//! `rules/lpshare.rules.yml` records (`/api/cells`, read by `public`), and the raw series to
+//! The shared-metrics collector, which the community runs in front of a Prometheus remote-write
+//! receiver (`lpshare-collector CONFIG`; a node never runs it). Each push is checked cheapest
+//! first (`Collector::write`): size, rate limit of its source, its account in the active set
+//! (`chain`, read once per refresh, never per push), signatures and delegation
+//! ([`lpshare::proof`]), rate limit of its account (`limits`), no replay, then its content
+//! (`check`: grammar, plausible values, timestamps, series per push and per orchestrator); what
+//! passes is forwarded with an `orchestrator` label, the rest is refused with its own status and
+//! counted (`/metrics`: `lpcollect_pushes_total`).
+//! It also serves the public map (`/`, `map.html`) of the aggregates that may be published
+//! (`/api/cells`, by `public` under `lpbake_rules::disclosure`'s rules), and the raw series to
 //! orchestrators who sign in (`/api/challenge`, `/api/session`, `/api/raw`, with `signin`).
-//! `config` reads its file, `chain` asks the chain who is an orchestrator.
+//! `config` reads its file.
 
 pub mod chain;
+pub mod check;
 pub mod config;
+pub mod limits;
 pub mod public;
 pub mod signin;
 
-use crate::abi::Address;
-use crate::server::{respond, serve, Handler, Limits, Resp};
-use crate::share::proof::{Refusal, Signed, Verifier};
-use crate::share::remote_write::{self, Label, WriteRequest};
-use crate::share::set::allowlist;
 use bytes::Bytes;
 use chain::Registry;
 use config::CollectCfg;
 use hyper::Request;
+use limits::{Limiter, Source};
+use lpbake_keystore::Address;
+use lpbake_net::server::{respond, serve, wait_for_signal, Handler, Limits, Peer, Resp};
+use lpshare::proof::{Refusal, Signed, Verifier};
+use lpshare::remote_write::{self, Label};
 use signin::Sessions;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -37,8 +42,16 @@ pub enum Outcome {
     BadSignature,
     Replay,
     NotRegistered,
+    /// Over the rate limit of its source or its account: 429 with `Retry-After`.
+    RateLimited,
     Oversized,
     Malformed,
+    /// A value no node reports (NaN, negative, past its plausible bound).
+    Implausible,
+    /// A sample dated outside the push's signed time (in its future, or over an hour before).
+    BadTimestamp,
+    /// More series than a share holds, or than one orchestrator may feed in a day.
+    TooManySeries,
     /// Prometheus refused the samples (e.g. too old): sending them again cannot help.
     Rejected,
     /// The chain or Prometheus could not be reached: the pusher keeps it and tries again.
@@ -46,7 +59,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 11] = [
+    const ALL: [Outcome; 15] = [
         Outcome::Accepted,
         Outcome::Unsigned,
         Outcome::Stale,
@@ -54,13 +67,18 @@ impl Outcome {
         Outcome::BadSignature,
         Outcome::Replay,
         Outcome::NotRegistered,
+        Outcome::RateLimited,
         Outcome::Oversized,
         Outcome::Malformed,
+        Outcome::Implausible,
+        Outcome::BadTimestamp,
+        Outcome::TooManySeries,
         Outcome::Rejected,
         Outcome::Unavailable,
     ];
 
-    fn label(self) -> &'static str {
+    /// Its label in `lpcollect_pushes_total{result}`.
+    pub fn label(self) -> &'static str {
         match self {
             Outcome::Accepted => "accepted",
             Outcome::Unsigned => "unsigned",
@@ -69,21 +87,28 @@ impl Outcome {
             Outcome::BadSignature => "bad_signature",
             Outcome::Replay => "replay",
             Outcome::NotRegistered => "not_registered",
+            Outcome::RateLimited => "rate_limited",
             Outcome::Oversized => "oversized",
             Outcome::Malformed => "malformed",
+            Outcome::Implausible => "implausible",
+            Outcome::BadTimestamp => "bad_timestamp",
+            Outcome::TooManySeries => "too_many_series",
             Outcome::Rejected => "rejected",
             Outcome::Unavailable => "unavailable",
         }
     }
 
-    fn status(self) -> u16 {
+    /// The HTTP status the pusher gets.
+    pub fn status(self) -> u16 {
         match self {
             Outcome::Accepted => 204,
             Outcome::Unsigned | Outcome::Stale | Outcome::BadSignature => 401,
             Outcome::NotDelegated | Outcome::NotRegistered => 403,
             Outcome::Replay => 409,
+            Outcome::RateLimited | Outcome::TooManySeries => 429,
+            Outcome::Implausible => 422,
             Outcome::Oversized => 413,
-            Outcome::Malformed | Outcome::Rejected => 400,
+            Outcome::Malformed | Outcome::BadTimestamp | Outcome::Rejected => 400,
             Outcome::Unavailable => 503,
         }
     }
@@ -100,6 +125,24 @@ impl From<Refusal> for Outcome {
     }
 }
 
+impl From<&check::Refusal> for Outcome {
+    fn from(r: &check::Refusal) -> Outcome {
+        match r {
+            check::Refusal::Malformed(_) => Outcome::Malformed,
+            check::Refusal::Implausible(_) => Outcome::Implausible,
+            check::Refusal::Timestamp(_) => Outcome::BadTimestamp,
+            check::Refusal::TooManySeries(_) => Outcome::TooManySeries,
+        }
+    }
+}
+
+/// The replay set: push signatures and their timestamps, and when it was last pruned.
+#[derive(Default)]
+struct Seen {
+    signatures: HashMap<Vec<u8>, i64>,
+    pruned_ms: i64,
+}
+
 /// The collector: its config, the chain, the pushes seen within the window, the counters.
 #[derive(Clone)]
 pub struct Collector(Arc<State>);
@@ -110,55 +153,101 @@ struct State {
     sessions: Sessions,
     /// Orchestrators whose pushes were accepted, and when last: only they may read raw series.
     sharers: Mutex<HashMap<Address, std::time::Instant>>,
-    registry: Registry,
+    registry: Arc<Registry>,
+    /// Pushes per source address (or IPv6 /64), then per account.
+    per_source: Limiter<Source>,
+    per_account: Limiter<Address>,
     client: reqwest::Client,
-    /// Push signatures seen, with their timestamps: a replay repeats one.
-    seen: Mutex<HashMap<Vec<u8>, i64>>,
+    /// Push signatures seen, with their timestamps: a replay repeats one. Only pushes of active
+    /// orchestrators within their rate limit get here, so it holds at most about
+    /// members × (burst + rate × 2 × window) entries.
+    seen: Mutex<Seen>,
+    /// The distinct series each orchestrator fed in the last day.
+    series: check::SeriesBook,
     counts: Mutex<BTreeMap<Outcome, u64>>,
 }
 
 impl Collector {
     pub fn new(cfg: CollectCfg) -> Result<Collector, String> {
-        let registry = Registry::new(&cfg)?;
-        let client = crate::client::builder([&cfg.forward, &cfg.query]).build().map_err(|e| e.to_string())?;
+        let registry = Arc::new(Registry::new(&cfg)?);
+        let per_source = Limiter::new(cfg.per_source, limits::MAX_KEYS);
+        let per_account = Limiter::new(cfg.per_account, limits::MAX_KEYS);
+        let client = lpbake_net::client::builder([&cfg.forward, &cfg.query]).build().map_err(|e| e.to_string())?;
         let counts = Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect());
         let verifier = Verifier::new(cfg.chain_id, cfg.window);
-        let (sessions, seen) = (Sessions::default(), Mutex::new(HashMap::new()));
+        let (sessions, seen) = (Sessions::default(), Mutex::new(Seen::default()));
         let sharers = Mutex::new(HashMap::new());
-        Ok(Collector(Arc::new(State { cfg, verifier, sessions, sharers, registry, client, seen, counts })))
+        Ok(Collector(Arc::new(State {
+            cfg,
+            verifier,
+            sessions,
+            sharers,
+            registry,
+            per_source,
+            per_account,
+            client,
+            seen,
+            series: check::SeriesBook::default(),
+            counts,
+        })))
     }
 
     fn count(&self, outcome: Outcome, why: &str) -> Resp {
         *self.0.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(outcome).or_default() += 1;
-        if outcome != Outcome::Accepted {
-            tracing::info!("push refused ({}): {why}", outcome.label());
+        match outcome {
+            Outcome::Accepted => {}
+            // What strangers send by the thousand is counted, not logged one by one.
+            Outcome::NotRegistered | Outcome::RateLimited => {
+                tracing::debug!("push refused ({}): {why}", outcome.label())
+            }
+            _ => tracing::info!("push refused ({}): {why}", outcome.label()),
         }
         respond(outcome.status(), "text/plain", format!("{}: {why}\n", outcome.label()))
     }
 
-    /// Checks one push and forwards it.
+    /// Checks one push and forwards it, cheapest checks first, so that a stranger costs little:
+    /// the rate limit of its source; the account its delegation names in the active set (a set
+    /// lookup, no chain call and no signature recovery: a self-made key costs nothing more); the
+    /// signatures (which prove that account); the rate limit of the account (only ever spent by
+    /// pushes it signed); the replay set (which only ever holds pushes of active orchestrators);
+    /// then the content.
     async fn write(&self, req: Request<Bytes>) -> Resp {
         let s = &self.0;
+        if let Some(Peer(peer)) = req.extensions().get::<Peer>() {
+            if let Err(wait) = s.per_source.take(Source::of(peer.ip()), std::time::Instant::now()) {
+                return self.limited(wait, "too many pushes from this address");
+            }
+        }
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let signed = match s.verifier.verify(header, req.body(), crate::clock::unix_ms()) {
+        // What the delegation claims, before it is checked: an account outside the active set is
+        // refused whatever its signatures; one inside must still prove it below.
+        if let Some(claimed) = header(lpshare::proof::DELEGATION).and_then(lpshare::proof::claimed_orchestrator) {
+            if let Some(resp) = self.unregistered(&claimed) {
+                return resp;
+            }
+        }
+        let signed = match s.verifier.verify(header, req.body(), lpbake_net::clock::unix_ms()) {
             Ok(signed) => signed,
             Err(r) => return self.count(r.into(), "the push's signature or delegation does not hold"),
         };
+        if let Some(resp) = self.unregistered(&signed.orchestrator) {
+            return resp;
+        }
+        if let Err(wait) = s.per_account.take(signed.orchestrator, std::time::Instant::now()) {
+            return self.limited(wait, &format!("too many pushes for {}", signed.orchestrator));
+        }
         if !self.first_time(&signed) {
             return self.count(Outcome::Replay, "this push was received before");
         }
-        match s.registry.is_active(&signed.orchestrator).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return self
-                    .count(Outcome::NotRegistered, &format!("{} is not an active orchestrator", signed.orchestrator))
-            }
-            Err(e) => return self.count(Outcome::Unavailable, &format!("cannot read the chain: {e}")),
-        }
-        let mut write = match remote_write::decode(req.body()).and_then(|w| allowed(&w).map(|()| w)) {
+        let mut write = match remote_write::decode(req.body()) {
             Ok(w) => w,
             Err(e) => return self.count(Outcome::Malformed, &e),
         };
+        let checked = check::push(&write, signed.timestamp_ms)
+            .and_then(|()| s.series.admit(signed.orchestrator, &write, std::time::Instant::now()));
+        if let Err(r) = checked {
+            return self.count((&r).into(), r.why());
+        }
         for ts in &mut write.timeseries {
             ts.labels.push(Label { name: "orchestrator".into(), value: signed.orchestrator.to_string() });
             ts.labels.sort_by(|a, b| a.name.cmp(&b.name));
@@ -175,12 +264,34 @@ impl Collector {
         }
     }
 
-    /// Records the push's signature; false if it was seen within the window. Forgets what is older.
+    /// `None` if `who` is in the active set (no chain call); else the refusal, also when the set
+    /// is not known (503: the node tries again).
+    fn unregistered(&self, who: &Address) -> Option<Resp> {
+        match self.0.registry.is_active(who) {
+            Ok(true) => None,
+            Ok(false) => Some(self.count(Outcome::NotRegistered, &format!("{who} is not an active orchestrator"))),
+            Err(e) => Some(self.count(Outcome::Unavailable, &format!("cannot read the chain: {e}"))),
+        }
+    }
+
+    /// A 429 with `Retry-After`.
+    fn limited(&self, wait: Duration, why: &str) -> Resp {
+        let mut resp = self.count(Outcome::RateLimited, &format!("{why}; try again in {wait:.1?}"));
+        resp.headers_mut().insert(hyper::header::RETRY_AFTER, limits::retry_after(wait).into());
+        resp
+    }
+
+    /// Records the push's signature; false if it was seen within the window. Forgets what is
+    /// older than twice the window, looking at most once every tenth of a window (a scan of the
+    /// whole set on every push would cost more the more pushes it holds).
     fn first_time(&self, signed: &Signed) -> bool {
         let mut seen = self.0.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let oldest = crate::clock::unix_ms() - 2 * self.0.cfg.window.as_millis() as i64;
-        seen.retain(|_, ts| *ts >= oldest);
-        seen.insert(signed.signature.clone(), signed.timestamp_ms).is_none()
+        let (now, window) = (lpbake_net::clock::unix_ms(), self.0.cfg.window.as_millis() as i64);
+        if now - seen.pruned_ms >= window / 10 {
+            seen.signatures.retain(|_, ts| *ts >= now - 2 * window);
+            seen.pruned_ms = now;
+        }
+        seen.signatures.insert(signed.signature.clone(), signed.timestamp_ms).is_none()
     }
 
     /// Sends accepted samples on. A 4xx from Prometheus is final ([`Outcome::Rejected`], the
@@ -190,13 +301,13 @@ impl Collector {
         for (name, value) in remote_write::HEADERS {
             req = req.header(name, value);
         }
-        let resp = req.send().await.map_err(|e| (Outcome::Unavailable, crate::jsonrpc::transport_error(e)))?;
+        let resp = req.send().await.map_err(|e| (Outcome::Unavailable, lpbake_net::jsonrpc::transport_error(e)))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
         let text = resp.text().await.unwrap_or_default();
-        let why = format!("HTTP {}: {}", status.as_u16(), crate::jsonrpc::truncate(text.trim(), 200));
+        let why = format!("HTTP {}: {}", status.as_u16(), lpbake_net::jsonrpc::truncate(text.trim(), 200));
         Err((if status.is_client_error() { Outcome::Rejected } else { Outcome::Unavailable }, why))
     }
 
@@ -223,7 +334,7 @@ impl Collector {
 
     /// Whether `who` may read raw series: an active orchestrator that shared within the last day.
     async fn may_read(&self, who: &Address) -> Result<(), Resp> {
-        match self.0.registry.is_active(who).await {
+        match self.0.registry.is_active(who) {
             Ok(true) => {}
             Ok(false) => return Err(respond(403, "text/plain", format!("{who} is not an active orchestrator\n"))),
             Err(e) => return Err(respond(503, "text/plain", format!("cannot read the chain: {e}\n"))),
@@ -236,8 +347,9 @@ impl Collector {
         Ok(())
     }
 
-    /// `GET /api/raw?query=Q` with `Authorization: Bearer TOKEN`: Prometheus's answer to Q, for a
-    /// signed-in orchestrator that may still read (checked again on every request).
+    /// `GET /api/raw` with `Authorization: Bearer TOKEN`: the signed-in orchestrator's own latest
+    /// series (Prometheus's answer to a query the collector writes, never one the caller does), while
+    /// it may still read (checked again on every request).
     async fn raw(&self, req: Request<Bytes>) -> Resp {
         let bearer =
             req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
@@ -248,10 +360,7 @@ impl Collector {
         if let Err(resp) = self.may_read(&who).await {
             return resp;
         }
-        let query = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .find(|(k, _)| k == "query")
-            .map(|(_, v)| v.into_owned());
-        let Some(query) = query else { return respond(400, "text/plain", "?query=PROMQL\n") };
+        let query = format!("{{__name__=~\"lpshare_.+\",orchestrator=\"{who}\"}}");
         let Ok(mut url) = self.0.cfg.query.join("api/v1/query") else {
             return respond(500, "text/plain", "bad query URL\n");
         };
@@ -264,9 +373,9 @@ impl Collector {
                 .timeout(Duration::from_secs(10))
                 .send()
                 .await
-                .map_err(crate::jsonrpc::transport_error)?;
+                .map_err(lpbake_net::jsonrpc::transport_error)?;
             let status = resp.status().as_u16();
-            Ok::<_, String>((status, crate::bounded::read_body(resp, 8 << 20).await.map_err(|e| e.to_string())?))
+            Ok::<_, String>((status, lpbake_net::bounded::read_body(resp, 8 << 20).await.map_err(|e| e.to_string())?))
         };
         match answer.await {
             Ok((status, body)) => respond(status, "application/json", body),
@@ -281,46 +390,28 @@ impl Collector {
         for (outcome, n) in self.0.counts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             out.push_str(&format!("lpcollect_pushes_total{{result=\"{}\"}} {n}\n", outcome.label()));
         }
+        let r = &self.0.registry;
+        let active = r.active();
+        out.push_str(&format!(
+            "# HELP lpcollect_chain_calls_total eth_calls made to read the active orchestrators (none per push).\n\
+             # TYPE lpcollect_chain_calls_total counter\nlpcollect_chain_calls_total {}\n\
+             # HELP lpcollect_active_set_reads_total Complete reads of the active orchestrators from the chain.\n\
+             # TYPE lpcollect_active_set_reads_total counter\nlpcollect_active_set_reads_total {}\n\
+             # HELP lpcollect_active_orchestrators Orchestrators in the active set last read.\n\
+             # TYPE lpcollect_active_orchestrators gauge\nlpcollect_active_orchestrators {}\n\
+             # HELP lpcollect_active_set_round The round the active set was last read for.\n\
+             # TYPE lpcollect_active_set_round gauge\nlpcollect_active_set_round {}\n",
+            r.chain_calls(),
+            r.reads(),
+            active.as_ref().map_or(0, |a| a.members.len()),
+            active.as_ref().map_or(0, |a| a.round),
+        ));
         respond(200, "text/plain; version=0.0.4", out)
     }
 }
 
-/// The most series one push may carry, and the longest label value: a share has a few dozen
-/// series with short cell names.
-const MAX_SERIES: usize = 2_000;
-const MAX_LABEL_VALUE: usize = 64;
 /// How recently an orchestrator must have shared to read raw series.
 const SHARED_WITHIN: Duration = Duration::from_secs(24 * 3600);
-
-/// Every series a share may hold: a name from the allowlist, at most one `cell` and one `region`
-/// label of bounded length, and one sample.
-fn allowed(w: &WriteRequest) -> Result<(), String> {
-    let names = allowlist();
-    if w.timeseries.len() > MAX_SERIES {
-        return Err(format!("{} series, more than the {MAX_SERIES} a share may hold", w.timeseries.len()));
-    }
-    for ts in &w.timeseries {
-        let mut seen: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
-        seen.sort_unstable();
-        if seen.windows(2).any(|p| p[0] == p[1]) {
-            return Err("a series repeats a label".into());
-        }
-        if let Some(l) = ts.labels.iter().find(|l| l.value.len() > MAX_LABEL_VALUE) {
-            return Err(format!("label {:?} is longer than {MAX_LABEL_VALUE} bytes", l.name));
-        }
-        let name = ts.labels.iter().find(|l| l.name == "__name__").map(|l| l.value.as_str()).unwrap_or("");
-        if !names.contains(&name) {
-            return Err(format!("series {name:?} is not one a share holds"));
-        }
-        if let Some(l) = ts.labels.iter().find(|l| !["__name__", "cell", "region"].contains(&l.name.as_str())) {
-            return Err(format!("label {:?} is not one a share holds", l.name));
-        }
-        if ts.samples.len() != 1 {
-            return Err(format!("series {name:?} has {} samples, not one", ts.samples.len()));
-        }
-    }
-    Ok(())
-}
 
 impl Handler for Collector {
     async fn handle(self, req: Request<Bytes>) -> Resp {
@@ -332,13 +423,13 @@ impl Handler for Collector {
             ("POST", "/api/session") => self.sign_in(req).await,
             ("GET", "/api/raw") => self.raw(req).await,
             ("GET", "/api/cells") => match public::read(&self.0.client, &self.0.cfg.query).await {
-                Ok(a) => respond(200, "application/json", serde_json::to_vec(&a).unwrap_or_default()),
+                Ok(p) => respond(200, "application/json", public::json(&p).to_string()),
                 Err(e) => respond(502, "text/plain", format!("cannot read the aggregates from Prometheus: {e}\n")),
             },
             _ => respond(
                 404,
                 "text/plain",
-                "lpwatch collect: POST /api/v1/write, GET /metrics, / (the map), /api/cells\n",
+                "lpshare-collector: POST /api/v1/write, GET /metrics, / (the map), /api/cells\n",
             ),
         }
     }
@@ -351,8 +442,8 @@ impl Handler for Collector {
     }
 }
 
-/// Runs the collector until SIGINT or SIGTERM.
-pub async fn run(cfg: CollectCfg) -> Result<(), String> {
+/// Starts the collector on `cfg.listen` in the current runtime: serving once this returns.
+pub async fn start(cfg: CollectCfg) -> Result<(), String> {
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let limits = Limits {
@@ -364,39 +455,14 @@ pub async fn run(cfg: CollectCfg) -> Result<(), String> {
     let forward = format!("{}://{}", cfg.forward.scheme(), cfg.forward.host_str().unwrap_or("?"));
     tracing::info!("collecting shares on http://{}/api/v1/write, forwarding to {forward}", cfg.listen);
     let collector = Collector::new(cfg)?;
+    tokio::spawn(collector.0.registry.clone().watch());
     tokio::spawn(serve(listener, limits, collector));
-    crate::app::wait_for_signal().await;
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::share::remote_write::{Sample, TimeSeries};
-
-    fn series(labels: &[(&str, &str)], samples: usize) -> TimeSeries {
-        TimeSeries {
-            labels: labels.iter().map(|(n, v)| Label { name: n.to_string(), value: v.to_string() }).collect(),
-            samples: vec![Sample { value: 1.0, timestamp: 1 }; samples],
-        }
-    }
-
-    #[test]
-    fn only_what_a_share_holds_is_allowed() {
-        let ok = series(&[("__name__", "lpshare_streams"), ("cell", "N50E010-5deg"), ("region", "europe")], 1);
-        assert_eq!(allowed(&WriteRequest { timeseries: vec![ok.clone()] }), Ok(()));
-        let long = "x".repeat(MAX_LABEL_VALUE + 1);
-        for (bad, why) in [
-            (series(&[("__name__", "node_cpu_seconds_total")], 1), "is not one a share holds"),
-            (series(&[("__name__", "lpshare_streams"), ("instance", "10.0.0.1:7936")], 1), "label \"instance\""),
-            (series(&[("__name__", "lpshare_streams"), ("cell", "a"), ("cell", "b")], 1), "repeats a label"),
-            (series(&[("__name__", "lpshare_streams"), ("cell", &long)], 1), "longer than"),
-            (series(&[("__name__", "lpshare_streams")], 2), "2 samples"),
-        ] {
-            let err = allowed(&WriteRequest { timeseries: vec![bad] }).unwrap_err();
-            assert!(err.contains(why), "{err}");
-        }
-        let many = WriteRequest { timeseries: vec![ok; MAX_SERIES + 1] };
-        assert!(allowed(&many).unwrap_err().contains("more than"));
-    }
+/// Runs the collector until SIGINT or SIGTERM.
+pub async fn run(cfg: CollectCfg) -> Result<(), String> {
+    start(cfg).await?;
+    wait_for_signal().await;
+    Ok(())
 }

@@ -1,104 +1,88 @@
-//! The public aggregates, as the map page reads them: the recorded series of
-//! `rules/lpshare.rules.yml` (cells and regions shared by at least 3 orchestrators), read from
-//! the collector's Prometheus and joined per cell and per region.
+//! The public aggregates, as the map page reads them (`/api/cells`): each orchestrator's latest
+//! shared series, read from the collector's Prometheus, become contributions per cell, and
+//! `lpbake_rules::disclosure::publish` decides what of them may be published (cells, regions and
+//! the world, each from at least 3 orchestrators with none dominant, and no suppressed number
+//! derivable from the published ones). Nothing else is ever answered from the raw series.
 
-use serde::Serialize;
+use lpbake_rules::disclosure::{publish, Contribution, Published};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// One published cell.
-#[derive(Debug, Default, Serialize)]
-pub struct Cell {
-    pub cell: String,
-    pub region: String,
-    pub orchestrators: f64,
-    pub streams: f64,
-    pub gateways: f64,
-    pub pixels_per_second: f64,
-    pub capacity: f64,
-}
-
-/// One published region.
-#[derive(Debug, Default, Serialize)]
-pub struct Region {
-    pub region: String,
-    pub orchestrators: f64,
-    pub streams: f64,
-    pub gateways: f64,
-    pub pixels_per_second: f64,
-}
-
-/// What `/api/cells` answers.
-#[derive(Debug, Serialize)]
-pub struct Aggregates {
-    pub cells: Vec<Cell>,
-    pub regions: Vec<Region>,
-}
 
 /// The samples of an instant query: each series' labels and value.
 async fn query(client: &reqwest::Client, base: &reqwest::Url, q: &str) -> Result<Vec<(Value, f64)>, String> {
     let mut url = base.join("api/v1/query").map_err(|e| e.to_string())?;
     url.query_pairs_mut().append_pair("query", q);
-    let resp = client.get(url).timeout(Duration::from_secs(5)).send().await.map_err(crate::jsonrpc::transport_error)?;
-    let bytes = crate::bounded::read_body(resp, 8 << 20).await.map_err(|e| e.to_string())?;
+    let resp =
+        client.get(url).timeout(Duration::from_secs(5)).send().await.map_err(lpbake_net::jsonrpc::transport_error)?;
+    let bytes = lpbake_net::bounded::read_body(resp, 8 << 20).await.map_err(|e| e.to_string())?;
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| format!("Prometheus answered no JSON: {e}"))?;
     let result = body["data"]["result"].as_array().ok_or_else(|| format!("Prometheus answered {body}"))?;
     Ok(result.iter().filter_map(|s| Some((s["metric"].clone(), s["value"][1].as_str()?.parse().ok()?))).collect())
-}
-
-/// Sets one field of an aggregate from a recorded value.
-type Setter<T> = fn(&mut T, f64);
-
-/// Fills the aggregates already in `map` (keyed as `key` reads a series' labels) from `records`.
-async fn fill<K: Ord, T>(
-    client: &reqwest::Client,
-    base: &reqwest::Url,
-    map: &mut BTreeMap<K, T>,
-    key: impl Fn(&Value) -> K,
-    records: &[(&str, Setter<T>)],
-) -> Result<(), String> {
-    for (record, set) in records {
-        for (m, v) in query(client, base, record).await? {
-            if let Some(t) = map.get_mut(&key(&m)) {
-                set(t, v);
-            }
-        }
-    }
-    Ok(())
 }
 
 fn label(m: &Value, k: &str) -> String {
     m[k].as_str().unwrap_or("").to_string()
 }
 
-/// Reads the published cells and regions. A streams record exists only for a published cell
-/// or region: the others are left out.
-pub async fn read(client: &reqwest::Client, base: &reqwest::Url) -> Result<Aggregates, String> {
-    let cell_key = |m: &Value| (label(m, "cell"), label(m, "region"));
-    let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
-    for (m, v) in query(client, base, "cell:lpshare_streams:sum").await? {
-        let (cell, region) = cell_key(&m);
-        cells.insert((cell.clone(), region.clone()), Cell { cell, region, streams: v, ..Cell::default() });
+/// What may be published now, from the latest shares.
+pub async fn read(client: &reqwest::Client, base: &reqwest::Url) -> Result<Published, String> {
+    // (orchestrator, cell, region) -> contribution
+    let mut by_cell: BTreeMap<(String, String, String), Contribution> = BTreeMap::new();
+    for (m, streams) in query(client, base, "lpshare_streams").await? {
+        let (orchestrator, cell, region) = (label(&m, "orchestrator"), label(&m, "cell"), label(&m, "region"));
+        let c = Contribution {
+            orchestrator: orchestrator.clone(),
+            cell: cell.clone(),
+            region: region.clone(),
+            streams,
+            gateways: 0.0,
+            pixels_per_second: 0.0,
+            capacity: 0.0,
+        };
+        by_cell.insert((orchestrator, cell, region), c);
     }
-    let cell_records: [(&str, Setter<Cell>); 4] = [
-        ("cell:lpshare_orchestrators:count", |c, v| c.orchestrators = v),
-        ("cell:lpshare_gateways:sum", |c, v| c.gateways = v),
-        ("cell:lpshare_pixels_per_second:sum", |c, v| c.pixels_per_second = v),
-        ("cell:lpshare_capacity:sum", |c, v| c.capacity = v),
-    ];
-    fill(client, base, &mut cells, cell_key, &cell_records).await?;
+    for name in ["lpshare_gateways", "lpshare_pixels_per_second"] {
+        for (m, v) in query(client, base, name).await? {
+            if let Some(c) = by_cell.get_mut(&(label(&m, "orchestrator"), label(&m, "cell"), label(&m, "region"))) {
+                match name {
+                    "lpshare_gateways" => c.gateways = v,
+                    _ => c.pixels_per_second = v,
+                }
+            }
+        }
+    }
+    // Capacity: each orchestrator's max sessions, split over its cells by its connections there.
+    let max_sessions: BTreeMap<String, f64> = query(client, base, "lpshare_max_sessions")
+        .await?
+        .into_iter()
+        .map(|(m, v)| (label(&m, "orchestrator"), v))
+        .collect();
+    let mut streams_of: BTreeMap<String, f64> = BTreeMap::new();
+    for c in by_cell.values() {
+        *streams_of.entry(c.orchestrator.clone()).or_default() += c.streams;
+    }
+    for c in by_cell.values_mut() {
+        let total = streams_of.get(&c.orchestrator).copied().unwrap_or(0.0);
+        let max = max_sessions.get(&c.orchestrator).copied().unwrap_or(0.0);
+        c.capacity = if total > 0.0 { max * c.streams / total } else { 0.0 };
+    }
+    Ok(publish(&by_cell.into_values().collect::<Vec<_>>()))
+}
 
-    let mut regions: BTreeMap<String, Region> = BTreeMap::new();
-    for (m, v) in query(client, base, "region:lpshare_streams:sum").await? {
-        let region = label(&m, "region");
-        regions.insert(region.clone(), Region { region, streams: v, ..Region::default() });
-    }
-    let region_records: [(&str, Setter<Region>); 3] = [
-        ("region:lpshare_orchestrators:count", |r, v| r.orchestrators = v),
-        ("region:lpshare_gateways:sum", |r, v| r.gateways = v),
-        ("region:lpshare_pixels_per_second:sum", |r, v| r.pixels_per_second = v),
-    ];
-    fill(client, base, &mut regions, |m| label(m, "region"), &region_records).await?;
-    Ok(Aggregates { cells: cells.into_values().collect(), regions: regions.into_values().collect() })
+/// What `/api/cells` answers: `cells` (`cell`, `region` and the totals), `regions` (`region` and
+/// the totals), `world` (the totals, or null).
+pub fn json(p: &Published) -> Value {
+    let with = |mut v: Value, keys: &[(&str, &str)]| {
+        for (k, s) in keys {
+            v[*k] = Value::from(*s);
+        }
+        v
+    };
+    let totals = |t| serde_json::to_value(t).unwrap_or(Value::Null);
+    serde_json::json!({
+        "cells": p.cells.iter().map(|(c, r, t)| with(totals(t), &[("cell", c), ("region", r)])).collect::<Vec<_>>(),
+        "regions": p.regions.iter().map(|(r, t)| with(totals(t), &[("region", r)])).collect::<Vec<_>>(),
+        "world": p.world.as_ref().map(totals),
+    })
 }

@@ -2,8 +2,8 @@
 //! challenge (EIP-191 text, e.g. through livepeer's `/signMessage`), and gets a bearer token
 //! for an hour. Challenges are single use and expire; both maps are bounded.
 
-use crate::abi::Address;
 use lpbake_keystore::recover_text;
+use lpbake_keystore::Address;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ impl Sessions {
         if live.is_none_or(|until| until <= Instant::now()) {
             return Err(SignInError::Challenge);
         }
-        let sig = crate::share::proof::unhex(signature).ok_or(SignInError::Signature)?;
+        let sig = lpshare::proof::unhex(signature).ok_or(SignInError::Signature)?;
         recover_text(challenge.as_bytes(), &sig).map(Address).map_err(|_| SignInError::Signature)
     }
 

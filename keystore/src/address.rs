@@ -1,8 +1,39 @@
-//! Account addresses: derived from a key, spelled with the EIP-55 checksum, and read leniently from hex
+//! Account addresses: a typed 20-byte [`Address`] (parsed from `0x` and 40 hex digits, shown so),
+//! derived from a key, spelled with the EIP-55 checksum, and read leniently from hex
 //! as go-ethereum's `HexToAddress` reads them.
 
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use sha3::{Digest, Keccak256};
+use std::fmt;
+use std::str::FromStr;
+
+/// A 20-byte Ethereum address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Address(pub [u8; 20]);
+
+impl FromStr for Address {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+        let mut a = [0u8; 20];
+        hex::decode_to_slice(digits, &mut a)
+            .map_err(|e| format!("invalid address {s:?} ({e}): expected 0x and 40 hex digits"))?;
+        Ok(Address(a))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 /// The 20-byte account address of a key: the last 20 bytes of Keccak-256 of the uncompressed public key.
 pub fn address(key: &k256::SecretKey) -> [u8; 20] {

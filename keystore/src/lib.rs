@@ -12,7 +12,7 @@ mod dir;
 mod sign;
 mod v3;
 
-pub use address::{address, checksummed, hex_to_address};
+pub use address::{address, checksummed, hex_to_address, Address};
 pub use dir::{accounts, create_account, key_file_name, write_key_file, Account, StoreError};
 pub use k256::SecretKey;
 pub use sign::{keccak256, recover_text, sign_text, text_hash, SignatureError};

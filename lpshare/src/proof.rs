@@ -4,8 +4,7 @@
 //! account's key never leaves livepeer); each push is signed by the reporting key over its
 //! timestamp and the Keccak-256 of its body. All signatures are EIP-191 text signatures.
 
-use crate::abi::Address;
-use lpbake_keystore::{keccak256, recover_text, sign_text, SecretKey};
+use lpbake_keystore::{keccak256, recover_text, sign_text, Address, SecretKey};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -31,6 +30,12 @@ fn parse_delegation(text: &str) -> Option<(Address, Address, u64)> {
     let (orchestrator, rest) = rest.split_once(" reporter=")?;
     let (reporter, chain) = rest.split_once(" chain=")?;
     Some((orchestrator.parse().ok()?, reporter.parse().ok()?, chain.parse().ok()?))
+}
+
+/// The orchestrator a delegation text names, unchecked: for a collector to refuse an account it
+/// does not know before it recovers any signature.
+pub fn claimed_orchestrator(text: &str) -> Option<Address> {
+    parse_delegation(text).map(|(orchestrator, _, _)| orchestrator)
 }
 
 /// The text a reporting key signs for one push.
@@ -87,7 +92,7 @@ impl Reporter {
 
 /// Writes `bytes` to `path` mode 0600, through a new temporary file renamed into place (whatever
 /// sat at the temporary name, a FIFO or a link included, is removed first, never opened).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let tmp = path.with_extension("tmp");
@@ -184,7 +189,7 @@ impl Verifier {
 }
 
 /// Bytes from hex, with or without `0x`.
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
     hex::decode(s.trim().trim_start_matches("0x")).ok()
 }
 
@@ -195,6 +200,15 @@ mod tests {
     fn delegated(orchestrator: &SecretKey, reporter: &Reporter, chain: u64) -> Delegation {
         let text = delegation_text(&Address(lpbake_keystore::address(orchestrator)), &reporter.address, chain);
         Delegation { signature: sign_text(orchestrator, text.as_bytes()).to_vec(), text }
+    }
+
+    #[test]
+    fn the_claimed_account_is_read_from_the_delegation_text() {
+        let a: Address = "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23".parse().unwrap();
+        let r: Address = "0x00000000000000000000000000000000000000aa".parse().unwrap();
+        assert_eq!(claimed_orchestrator(&delegation_text(&a, &r, 42161)), Some(a));
+        assert_eq!(claimed_orchestrator("lpshare delegation v1 orchestrator=0x12 reporter=0x"), None);
+        assert_eq!(claimed_orchestrator("something else"), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (only the fields a share uses), compressed with snappy's block format, and the headers that
 //! go with it.
 
-use super::set::Series;
+use crate::series::Series;
 use prost::Message;
 
 /// The headers of a remote-write 1.0 request.
@@ -81,7 +81,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::share::geo::Place;
+    use crate::series::Place;
 
     #[test]
     fn round_trip_with_sorted_labels() {

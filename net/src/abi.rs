@@ -1,46 +1,26 @@
-//! The two Livepeer contract calls lpwatch makes, ABI-encoded by hand: `RoundsManager.currentRound()`
-//! and `BondingManager.getTranscoder(address)`, whose return tuple starts with `lastRewardRound`.
-
-use std::fmt;
-use std::str::FromStr;
+//! The Livepeer contract calls lpwatch and the share collector make, ABI-encoded by hand:
+//! `RoundsManager.currentRound()`, `BondingManager.getTranscoder(address)` (whose return tuple
+//! starts with `lastRewardRound`), and the walk of the BondingManager's transcoder pool
+//! (`getFirstTranscoderInPool()`, then `getNextTranscoderInPool(address)` until the zero address).
 
 /// `keccak256("currentRound()")[..4]`.
 pub const CURRENT_ROUND: [u8; 4] = [0x8a, 0x19, 0xc8, 0xbc];
 /// `keccak256("getTranscoder(address)")[..4]`.
 pub const GET_TRANSCODER: [u8; 4] = [0x5d, 0xce, 0x99, 0x48];
+/// `keccak256("getFirstTranscoderInPool()")[..4]`.
+pub const GET_FIRST_TRANSCODER_IN_POOL: [u8; 4] = [0x88, 0xa6, 0xc7, 0x49];
+/// `keccak256("getNextTranscoderInPool(address)")[..4]`.
+pub const GET_NEXT_TRANSCODER_IN_POOL: [u8; 4] = [0x23, 0x5c, 0x96, 0x03];
+/// `keccak256("getTranscoderPoolSize()")[..4]`.
+pub const GET_TRANSCODER_POOL_SIZE: [u8; 4] = [0x2a, 0x4e, 0x0d, 0x55];
 
 /// Number of 32-byte words `getTranscoder` returns: lastRewardRound, rewardCut, feeShare,
 /// lastActiveStakeUpdateRound, activationRound, deactivationRound, activeCumulativeRewards,
 /// cumulativeRewards, cumulativeFees, lastFeeRound.
 pub const TRANSCODER_WORDS: usize = 10;
 
-/// A 20-byte Ethereum address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Address(pub [u8; 20]);
-
-impl FromStr for Address {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let t = s.trim();
-        let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
-        let mut a = [0u8; 20];
-        hex::decode_to_slice(digits, &mut a)
-            .map_err(|e| format!("invalid address {s:?} ({e}): expected 0x and 40 hex digits"))?;
-        Ok(Address(a))
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{}", hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
+/// A 20-byte Ethereum address (the accounts' own type, from the keystore crate).
+pub use lpbake_keystore::Address;
 
 /// Calldata for `currentRound()`.
 pub fn current_round_call() -> String {
@@ -50,6 +30,30 @@ pub fn current_round_call() -> String {
 /// Calldata for `getTranscoder(addr)`.
 pub fn get_transcoder_call(addr: &Address) -> String {
     format!("0x{}{:0>64}", hex::encode(GET_TRANSCODER), hex::encode(addr.0))
+}
+
+/// Calldata for `getFirstTranscoderInPool()`.
+pub fn first_transcoder_call() -> String {
+    format!("0x{}", hex::encode(GET_FIRST_TRANSCODER_IN_POOL))
+}
+
+/// Calldata for `getNextTranscoderInPool(addr)`.
+pub fn next_transcoder_call(addr: &Address) -> String {
+    format!("0x{}{:0>64}", hex::encode(GET_NEXT_TRANSCODER_IN_POOL), hex::encode(addr.0))
+}
+
+/// Decodes an `address` return value (one word, the address in its low 20 bytes); the zero
+/// address ends the pool.
+pub fn decode_address(data: &[u8]) -> Result<Address, String> {
+    if data.len() < 32 {
+        return Err(format!("returned {} bytes, expected an address (32)", data.len()));
+    }
+    if data[..12].iter().any(|b| *b != 0) {
+        return Err("returned a word that is no address (high bytes set)".into());
+    }
+    let mut a = [0u8; 20];
+    a.copy_from_slice(&data[12..32]);
+    Ok(Address(a))
 }
 
 /// The fields of `getTranscoder`'s return tuple that lpwatch uses.
@@ -119,6 +123,9 @@ mod tests {
     fn selectors_are_the_signatures_hashes() {
         assert_eq!(CURRENT_ROUND, selector("currentRound()"));
         assert_eq!(GET_TRANSCODER, selector("getTranscoder(address)"));
+        assert_eq!(GET_FIRST_TRANSCODER_IN_POOL, selector("getFirstTranscoderInPool()"));
+        assert_eq!(GET_NEXT_TRANSCODER_IN_POOL, selector("getNextTranscoderInPool(address)"));
+        assert_eq!(GET_TRANSCODER_POOL_SIZE, selector("getTranscoderPoolSize()"));
     }
 
     #[test]
@@ -129,6 +136,25 @@ mod tests {
             get_transcoder_call(&a),
             "0x5dce99480000000000000000000000002c7536e3605d9c16a7a3d7b1898e529396a65c23"
         );
+        assert_eq!(first_transcoder_call(), format!("0x{}", hex::encode(GET_FIRST_TRANSCODER_IN_POOL)));
+        assert_eq!(
+            next_transcoder_call(&a),
+            format!(
+                "0x{}0000000000000000000000002c7536e3605d9c16a7a3d7b1898e529396a65c23",
+                hex::encode(GET_NEXT_TRANSCODER_IN_POOL)
+            )
+        );
+    }
+
+    #[test]
+    fn pool_addresses() {
+        let mut word = [0u8; 32];
+        word[12..].copy_from_slice(&[0xab; 20]);
+        assert_eq!(decode_address(&word).unwrap(), Address([0xab; 20]));
+        assert_eq!(decode_address(&[0u8; 32]).unwrap(), Address([0; 20]));
+        assert!(decode_address(&[0u8; 31]).is_err());
+        word[0] = 1;
+        assert!(decode_address(&word).is_err());
     }
 
     #[test]

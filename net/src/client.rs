@@ -1,4 +1,5 @@
-//! The one way lpwatch builds its HTTP clients (to livepeer's CLI API and to the RPC upstreams):
+//! The one way lpwatch and the collector build their HTTP clients (to livepeer's CLI API, the RPC
+//! upstreams, a collector, Prometheus):
 //! no redirects, its own user agent, idle connections kept 30 s, and the system's TLS roots
 //! loaded only when one of the client's URLs is https. Loading them reads some 300 files and
 //! parses every root: 20 ms on a laptop, seconds at boot under emulation, for clients that
@@ -12,7 +13,7 @@ pub fn builder<'a>(urls: impl IntoIterator<Item = &'a reqwest::Url>) -> reqwest:
     let b = reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("lpwatch/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("lpbake/", env!("CARGO_PKG_VERSION")));
     if urls.into_iter().any(|u| u.scheme() == "https") {
         b
     } else {

@@ -1,6 +1,16 @@
-//! Networks lpwatch knows by name (as livepeer's `-network` flag spells them): chain id (named in
+//! Where the Livepeer protocol contracts live ([`Contracts`]), and the networks lpwatch and the
+//! collector know by name (as livepeer's `-network` flag spells them): chain id (named in
 //! `lpbake_rules::chain`) and the Livepeer protocol contract addresses, so an operator of a
 //! public network configures neither.
+
+use lpbake_keystore::Address;
+
+/// Where the Livepeer protocol contracts live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contracts {
+    pub rounds_manager: Address,
+    pub bonding_manager: Address,
+}
 
 /// What a named network implies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

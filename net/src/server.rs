@@ -33,6 +33,10 @@ pub fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp 
     r
 }
 
+/// The address a request came from, in the request's extensions (`req.extensions().get::<Peer>()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Caps and per-phase timeouts of one listener.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -108,8 +112,8 @@ async fn read_whole(req: Request<Incoming>, limits: Limits) -> Result<Request<By
 pub async fn serve<H: Handler>(listener: TcpListener, limits: Limits, handler: H) {
     let slots = Arc::new(Mutex::new(Slots::default()));
     loop {
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
@@ -138,7 +142,8 @@ pub async fn serve<H: Handler>(listener: TcpListener, limits: Limits, handler: H
                 let (h, busy) = (handler.clone(), busy.clone());
                 async move {
                     let resp = match read_whole(req, limits).await {
-                        Ok(req) => {
+                        Ok(mut req) => {
+                            req.extensions_mut().insert(Peer(peer));
                             busy.store(true, Ordering::Relaxed);
                             let resp = h.handle(req).await;
                             busy.store(false, Ordering::Relaxed);
@@ -166,5 +171,21 @@ pub async fn serve<H: Handler>(listener: TcpListener, limits: Limits, handler: H
                 s.open.remove(&id);
             }
         });
+    }
+}
+
+/// Returns on SIGTERM or SIGINT.
+pub async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

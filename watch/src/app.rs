@@ -11,7 +11,7 @@ use crate::monitor::Monitor;
 use crate::notify::{watchdog_loop, Heartbeat, Notifier};
 use crate::pool::{run_probes, Pool};
 use crate::proxy::Proxy;
-use crate::server::{serve, Limits};
+use crate::server::{serve, wait_for_signal, Limits};
 use crate::share::push::Sharer;
 use crate::share::Latest;
 use crate::snapshot::Board;
@@ -92,20 +92,4 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     notifier.send("STOPPING=1");
     tracing::info!("stopping");
     Ok(())
-}
-
-/// Returns on SIGTERM or SIGINT.
-pub async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -1,8 +1,9 @@
 //! The command line: every flag has an `LPWATCH_*` twin and wins over the config file.
 //! RPC upstream URLs (which often carry API keys) are never flags: see `--help`.
-//! Four subcommands do a job instead of watching: `keystore-init` prepares livepeer's Ethereum
+//! Three subcommands do a job instead of watching: `keystore-init` prepares livepeer's Ethereum
 //! account, `probe` is a container health check, `share` prints what sharing sends (or the
-//! remote_write block for it, or signs in at a collector), `collect` runs the collector of shares.
+//! remote_write block for it, or signs in at a collector). The collector of shares is
+//! its own program, `lpshare-collector`.
 
 use crate::config::Overrides;
 use clap::{Parser, Subcommand};
@@ -120,41 +121,12 @@ pub enum Command {
     /// A share holds livepeer's current and maximum sessions, the kernel's byte count on the
     /// service port over livepeer's own (where livepeer reports one), and per coarse cell (N-degree
     /// squares, countries or continents, from the operator's GeoLite2 or DB-IP lite database) the
-    /// number of connected gateways, their connections and the transcoded pixels per second.
-    /// Cells with fewer than share.min_gateways gateways are merged into their continent, then
-    /// into "other". No address, stream or gateway identity is in it. Extras are added only when
+    /// number of connected gateways (one per /24, /64 or geo-database network), their connections
+    /// and the transcoded pixels per second. Cells with fewer than share.min_gateways gateways (at
+    /// least 3), or with one gateway holding most of their connections, are merged into their
+    /// continent, then into "other". No address, stream or gateway identity is in it. Extras are added only when
     /// named in share.extras.
     Share(ShareArgs),
-    /// Run the collector of shared network metrics, in front of a Prometheus remote-write receiver.
-    ///
-    /// Checks every push: at most max_body_bytes, signed by a reporting key that an orchestrator's
-    /// account delegated for this chain, a timestamp within the window, not seen before, the
-    /// orchestrator active on chain (BondingManager.getTranscoder against RoundsManager.currentRound,
-    /// through the RPC), and only the series a share holds. Accepted samples are forwarded with an
-    /// orchestrator label; refusals get 401, 403, 409, 413 or 400 (503 while the chain or Prometheus
-    /// cannot be reached, so the node tries again) and are counted in lpcollect_pushes_total{result}
-    /// on GET /metrics. It also serves the public map (GET /, GET /api/cells) and, to orchestrators
-    /// who sign in with their account (GET /api/challenge, POST /api/session), the raw series
-    /// (GET /api/raw?query=). The config file:
-    ///
-    ///   listen = "127.0.0.1:9201"
-    ///   forward = "http://127.0.0.1:9090/api/v1/write"
-    ///   query = "http://127.0.0.1:9090"      # its HTTP API [default: forward's origin]
-    ///   network = "arbitrum-one-mainnet"     # or chain_id, rounds_manager, bonding_manager
-    ///   rpc_url_file = "/run/credentials/lpcollect/rpc"   # or rpc_url
-    ///   window = "5m"                        # push timestamps this close to the clock
-    ///   max_body_bytes = 262144
-    ///   registered_for = "10m"               # how long an orchestrator's standing is trusted
-    #[command(verbatim_doc_comment)]
-    Collect(CollectArgs),
-}
-
-/// `lpwatch collect` arguments.
-#[derive(Debug, clap::Args)]
-pub struct CollectArgs {
-    /// The collector's TOML config file.
-    #[arg(value_name = "FILE")]
-    pub config: PathBuf,
 }
 
 /// `lpwatch share` arguments.

@@ -1,5 +1,5 @@
 //! The `lpwatch` binary: parse flags, load and validate the config, run until signalled; or run the
-//! `keystore-init`, `probe`, `share` (`--dry-run`, `--remote-write`, `--sign-in`) or `collect` subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
+//! `keystore-init`, `probe`, `share` (`--dry-run`, `--remote-write`, `--sign-in`) subcommand. Every failure becomes one clear message on stderr and a non-zero exit.
 
 use clap::Parser;
 use lpwatch::cli::{Args, Command, ShareArgs};
@@ -58,16 +58,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::Collect(c)) = &args.command {
-        let run = lpwatch::collect::config::load(&c.config).map(|cfg| runtime.block_on(lpwatch::collect::run(cfg)));
-        return match run.and_then(|r| r) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("lpwatch collect: {e}");
-                ExitCode::from(2)
-            }
-        };
-    }
     let cfg = match Config::load(args.config.as_deref(), &args.overrides()) {
         Ok(c) => c,
         Err(e) => {

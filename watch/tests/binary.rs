@@ -31,6 +31,9 @@ fn help_teaches_and_errors_are_clear() {
     for want in ["/healthz", "-ethUrl", "LPWATCH_RPC_UPSTREAMS", "url_file", "--check-config", "WATCHDOG=1"] {
         assert!(out.contains(want), "--help lacks {want}:\n{out}");
     }
+    // The collector is its own program: the node's binary carries no server it never runs.
+    let (code, _, err) = lpwatch(&["collect", "/etc/collector.toml"], &[]);
+    assert!(code == 2 && err.contains("unrecognized subcommand 'collect'"), "{err}");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.toml");

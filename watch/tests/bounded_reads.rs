@@ -1,6 +1,6 @@
 //! Every file a user names reaches lpwatch through the one bounded reader (`lpbake_rules::read`):
 //! a FIFO or a device given as the config, an upstream's `url_file`, the keystore-init password
-//! file, the share geo database or the collector's config is refused at once, with one error
+//! file or the share geo database is refused at once, with one error
 //! naming it and the fix, and nothing is written. The binary runs capped in time and memory
 //! (tests/support/capped_child.rs), so a regression fails instead of hanging or filling memory.
 
@@ -86,12 +86,4 @@ fn a_geo_database_that_is_a_fifo_is_refused() {
     mkfifo(&fifo);
     let path = config(dir.path(), &format!("network = \"offchain\"\n[share]\nmmdb = \"{}\"\n", fifo.display()));
     refused(&lpwatch(&[&"--config", &path, &"share", &"--dry-run"]), &fifo, "a FIFO");
-}
-
-#[test]
-fn a_collector_config_that_is_a_fifo_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("collect.toml");
-    mkfifo(&fifo);
-    refused(&lpwatch(&[&"collect", &fifo]), &fifo, "a FIFO");
 }

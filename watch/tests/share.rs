@@ -27,14 +27,17 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpSocket, TcpStream};
 
-const PLACES: [Network; 7] = [
-    ("127.0.0.2/32", 52.52, 13.40, "DE", "EU"),
-    ("127.0.0.3/32", 52.40, 13.05, "DE", "EU"),
-    ("127.0.0.4/31", 53.55, 10.00, "DE", "EU"), // .4 and .5
-    ("127.0.0.6/32", 48.85, 2.35, "FR", "EU"),
-    ("127.0.0.7/32", 48.60, 2.20, "FR", "EU"),
-    ("127.0.0.8/32", 40.42, -3.70, "ES", "EU"),
-    ("127.0.0.9/32", -23.55, -46.63, "BR", "SA"),
+/// One /24 per gateway: a gateway is a network (`lpbake_rules::disclosure::gateway_key`), so
+/// addresses of one /24, or of one database record, would be one gateway.
+const PLACES: [Network; 8] = [
+    ("127.0.2.0/24", 52.52, 13.40, "DE", "EU"),
+    ("127.0.3.0/24", 52.40, 13.05, "DE", "EU"),
+    ("127.0.4.0/24", 53.55, 10.00, "DE", "EU"),
+    ("127.0.5.0/24", 53.56, 10.01, "DE", "EU"),
+    ("127.0.6.0/24", 48.85, 2.35, "FR", "EU"),
+    ("127.0.7.0/24", 48.60, 2.20, "FR", "EU"),
+    ("127.0.8.0/24", 40.42, -3.70, "ES", "EU"),
+    ("127.0.9.0/24", -23.55, -46.63, "BR", "SA"),
 ];
 
 /// Connects to 127.0.0.1:`port` from `source`.
@@ -78,7 +81,7 @@ struct Node {
 
 impl Node {
     /// Berlin area: 4 gateways (one with two connections); Paris 2, Madrid 1, São Paulo 1;
-    /// 127.0.0.10 is in no database. A connection to the CLI port is no gateway.
+    /// 127.0.10.1 is in no database. A connection to the CLI port is no gateway.
     async fn start(network: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let mmdb = dir.path().join("geo.mmdb");
@@ -87,13 +90,13 @@ impl Node {
         wait_for_metrics(&cli, &mut livepeer).await;
         let cli_port: u16 = cli.rsplit(':').next().unwrap().parse().unwrap();
         let mut held = Vec::new();
-        for source in ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+        for source in ["127.0.2.1", "127.0.2.1", "127.0.3.1", "127.0.4.1", "127.0.5.1"] {
             held.push(connect_from(source, service).await);
         }
-        for source in ["127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9", "127.0.0.10"] {
+        for source in ["127.0.6.1", "127.0.7.1", "127.0.8.1", "127.0.9.1", "127.0.10.1"] {
             held.push(connect_from(source, service).await);
         }
-        held.push(connect_from("127.0.0.2", cli_port).await);
+        held.push(connect_from("127.0.2.1", cli_port).await);
         Node { dir, livepeer, cli, service, mmdb, _held: held }
     }
 
@@ -271,7 +274,7 @@ async fn shares_wait_in_the_bounded_queue_then_reach_a_real_prometheus() {
     );
 
     let log = w.log();
-    for gateway in ["127.0.0.2", "127.0.0.6", "127.0.0.9"] {
+    for gateway in ["127.0.2.1", "127.0.6.1", "127.0.9.1"] {
         assert!(!log.contains(gateway), "lpwatch logged a gateway's address:\n{log}");
     }
     w.proc.kill();
@@ -380,8 +383,10 @@ async fn the_collector_forwards_signed_shares_and_opens_raw_series_to_signed_in_
         node.mmdb.display(),
         node.service
     );
-    let mut w = Lpwatch::start(&config, false, &[]).await;
+    // The stand-in's account joins the transcoder pool: the collector takes its pushes.
     let account = reqwest::get(format!("{}/ethAddr", node.cli)).await.unwrap().text().await.unwrap().to_lowercase();
+    c.join_all(std::slice::from_ref(&account)).await;
+    let mut w = Lpwatch::start(&config, false, &[]).await;
     let berlin = within(30, "the node's share in Prometheus", || async {
         query(c.prom_port, &format!("lpshare_gateways{{cell=\"N50E010-5deg\",orchestrator=\"{account}\"}}"))
             .await
@@ -390,37 +395,41 @@ async fn the_collector_forwards_signed_shares_and_opens_raw_series_to_signed_in_
     })
     .await;
     assert_eq!(berlin["value"][1], "4", "{berlin}");
-    // Every series Prometheus holds is a shared one or a public aggregate (a recorded name,
-    // with a colon, and no orchestrator).
+    // Every series Prometheus holds is a shared one, with no label but its cell, region and
+    // orchestrator, and no address.
     let all = query(c.prom_port, "{__name__=~\".+\"}").await;
     let names = lpwatch::share::set::allowlist();
     for series in &all {
         let labels = series["metric"].as_object().unwrap();
-        let name = labels["__name__"].as_str().unwrap();
-        if name.contains(':') {
-            assert!(!labels.contains_key("orchestrator"), "{series}");
-        } else {
-            assert!(names.contains(&name), "{series}");
-        }
+        assert!(names.contains(&labels["__name__"].as_str().unwrap()), "{series}");
         assert!(
             labels.keys().all(|k| ["__name__", "cell", "region", "orchestrator"].contains(&k.as_str())),
             "{series}"
         );
-        assert!(!series.to_string().contains("127.0.0"), "an address reached Prometheus: {series}");
+        assert!(!series.to_string().contains("127.0."), "an address reached Prometheus: {series}");
     }
-    // The public rules ran: one orchestrator in Berlin's cell, counted but not published.
-    let count = within(20, "the recording rules' output", || async {
-        query(c.prom_port, "cell:lpshare_orchestrators:count{cell=\"N50E010-5deg\"}").await.first().cloned()
-    })
-    .await;
-    assert_eq!(count["value"][1], "1", "{count}");
-    assert!(
-        query(c.prom_port, "cell:lpshare_streams:sum").await.is_empty(),
-        "a cell of one orchestrator was published"
-    );
+    // One orchestrator: nothing of it is published, not its cells, its region or the world.
+    let published: Value =
+        serde_json::from_str(&reqwest::get(format!("{}/api/cells", c.url)).await.unwrap().text().await.unwrap())
+            .unwrap();
+    assert_eq!(published, json!({"cells": [], "regions": [], "world": null}), "one orchestrator was published");
     w.proc.kill();
     let accepted = c.count("accepted").await;
     assert!(accepted >= 1.0, "{accepted}");
+
+    // Another orchestrator shares too: a signed-in orchestrator never reads its series.
+    let neighbour = lpbake_keystore::random_key();
+    c.join_all(&[common::collect::address_of(&neighbour)]).await;
+    let reporter = Reporter::load_or_create(&node.dir.path().join("neighbour-key")).unwrap();
+    let body = remote_write::encode(
+        &[
+            Series { name: "lpshare_sessions", place: None, value: 3.0 },
+            Series { name: "lpshare_max_sessions", place: None, value: 10.0 },
+        ],
+        now_ms(),
+    );
+    let headers = reporter.sign(&delegated(&neighbour, &reporter), now_ms(), &body);
+    assert_eq!(c.push(body, &headers).await, 204);
 
     // A retired orchestrator, for the sign-in below (every refused push has its own test in
     // collect_refusals.rs).
@@ -428,7 +437,8 @@ async fn the_collector_forwards_signed_shares_and_opens_raw_series_to_signed_in_
     c.retire(&retired).await;
     let client = reqwest::Client::new();
 
-    // The raw series: only for an active orchestrator that shares and signed a challenge.
+    // The raw series: only for an active orchestrator that shares and signed a challenge, and
+    // only its own (a query of the caller's is ignored).
     let raw = format!("{}/api/raw?query=lpshare_sessions", c.url);
     assert_eq!(client.get(&raw).send().await.unwrap().status(), 401);
     let sign_in = |signature: Vec<u8>, challenge: String| {
@@ -459,8 +469,11 @@ async fn the_collector_forwards_signed_shares_and_opens_raw_series_to_signed_in_
     let session: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(session["orchestrator"], json!(account), "{session}");
     let token = session["token"].as_str().unwrap();
-    let answer = client.get(&raw).bearer_auth(token).send().await.unwrap().text().await.unwrap();
-    assert!(answer.contains(&account), "{answer}");
+    let answer: Value =
+        serde_json::from_str(&client.get(&raw).bearer_auth(token).send().await.unwrap().text().await.unwrap()).unwrap();
+    let own = answer["data"]["result"].as_array().unwrap();
+    assert!(own.len() >= 3, "{answer}");
+    assert!(own.iter().all(|s| s["metric"]["orchestrator"] == json!(account)), "another's series: {answer}");
     // An active orchestrator that never shared gets no token.
     let other = challenge().await;
     let never_shared = lpbake_keystore::sign_text(&lpbake_keystore::random_key(), other.as_bytes()).to_vec();
@@ -474,7 +487,6 @@ async fn the_collector_forwards_signed_shares_and_opens_raw_series_to_signed_in_
     assert_eq!(sign_in(retired_sig, text).await.unwrap().status(), 403);
 
     let mut c = c;
-    c.proc.kill();
     c.prometheus.kill();
     node.livepeer.kill();
 }
@@ -492,32 +504,40 @@ fn chromium(args: &[&str]) -> Output {
 async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
     let c = Collect::start("1s").await;
     let reporter = Reporter::load_or_create(&tempfile::tempdir().unwrap().path().join("r")).unwrap();
-    // (cell, region, orchestrators, connections each, max sessions each): Berlin is over
-    // capacity (30 > 24), the Great Lakes below half (6 of 30), São Paulo has 2 orchestrators
-    // and is not published.
-    let cells = [
-        ("N50E010-5deg", "europe", 3, 10.0, 8.0),
-        ("N40W080-5deg", "north-america", 3, 2.0, 10.0),
-        ("S25W050-5deg", "south-america", 2, 5.0, 10.0),
-    ];
-    for (cell, region, orchestrators, streams, max) in cells {
-        for _ in 0..orchestrators {
-            let account = lpbake_keystore::random_key();
-            let place = Some(Place { cell: cell.into(), region: region.into() });
-            let series = [
-                Series { name: "lpshare_sessions", place: None, value: streams },
-                Series { name: "lpshare_max_sessions", place: None, value: max },
-                Series { name: "lpshare_streams", place: place.clone(), value: streams },
-                Series { name: "lpshare_gateways", place: place.clone(), value: 3.0 },
-                Series { name: "lpshare_pixels_per_second", place, value: 1e6 },
-            ];
-            let body = remote_write::encode(&series, now_ms());
-            let headers = reporter.sign(&delegated(&account, &reporter), now_ms(), &body);
-            assert_eq!(c.push(body, &headers).await, 204);
+    let place = |cell: &str, region: &str| Place { cell: cell.into(), region: region.into() };
+    let (berlin, lakes) = (place("N50E010-5deg", "europe"), place("N40W080-5deg", "north-america"));
+    let (sao_paulo, cape_town) = (place("S25W050-5deg", "south-america"), place("S35E015-5deg", "africa"));
+    // Each orchestrator's max sessions and connections per cell. Berlin's three also serve the
+    // Great Lakes: 8 + 8 connections for 8 sessions each, so Berlin's capacity is 3 x 8 x 8/16 =
+    // 12 against 24 connections (over); the Great Lakes' own three have 2 connections for 32
+    // sessions each: 30 connections against 12 + 96 = 108 (below half). São Paulo (2
+    // orchestrators) and Cape Town (1) are not published, nor are their regions; the world is:
+    // what it reveals beyond the published regions is the two cities together, 3 orchestrators.
+    let mut orchestrators = Vec::new();
+    orchestrators.extend((0..3).map(|_| (8.0, vec![(berlin.clone(), 8.0), (lakes.clone(), 8.0)])));
+    orchestrators.extend((0..3).map(|_| (32.0, vec![(lakes.clone(), 2.0)])));
+    orchestrators.extend((0..2).map(|_| (10.0, vec![(sao_paulo.clone(), 5.0)])));
+    orchestrators.push((10.0, vec![(cape_town, 5.0)]));
+    let accounts: Vec<lpbake_keystore::SecretKey> =
+        orchestrators.iter().map(|_| lpbake_keystore::random_key()).collect();
+    c.join_all(&accounts.iter().map(common::collect::address_of).collect::<Vec<_>>()).await;
+    for ((max, cells), account) in orchestrators.into_iter().zip(accounts) {
+        let connections: f64 = cells.iter().map(|(_, n)| n).sum();
+        let mut series = vec![
+            Series { name: "lpshare_sessions", place: None, value: connections.min(max) },
+            Series { name: "lpshare_max_sessions", place: None, value: max },
+        ];
+        for (place, streams) in cells {
+            series.push(Series { name: "lpshare_streams", place: Some(place.clone()), value: streams });
+            series.push(Series { name: "lpshare_gateways", place: Some(place.clone()), value: streams.min(3.0) });
+            series.push(Series { name: "lpshare_pixels_per_second", place: Some(place), value: 1e6 });
         }
+        let body = remote_write::encode(&series, now_ms());
+        let headers = reporter.sign(&delegated(&account, &reporter), now_ms(), &body);
+        assert_eq!(c.push(body, &headers).await, 204);
     }
     let api = format!("{}/api/cells", c.url);
-    let published: Value = within(30, "the recording rules' output", || async {
+    let published: Value = within(30, "the published aggregates", || async {
         let v: Value = serde_json::from_str(&reqwest::get(&api).await.ok()?.text().await.ok()?).ok()?;
         (v["cells"].as_array()?.len() == 2 && v["regions"].as_array()?.len() == 2).then_some(v)
     })
@@ -525,17 +545,24 @@ async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
     let lakes = &published["cells"][0];
     assert_eq!(
         (lakes["cell"].as_str(), lakes["streams"].as_f64(), lakes["capacity"].as_f64()),
-        (Some("N40W080-5deg"), Some(6.0), Some(30.0)),
+        (Some("N40W080-5deg"), Some(30.0), Some(108.0)),
         "{published}"
     );
     let berlin = &published["cells"][1];
     assert_eq!(
         (berlin["cell"].as_str(), berlin["streams"].as_f64(), berlin["capacity"].as_f64()),
-        (Some("N50E010-5deg"), Some(30.0), Some(24.0)),
+        (Some("N50E010-5deg"), Some(24.0), Some(12.0)),
         "{published}"
     );
     assert_eq!(published["cells"][1]["orchestrators"].as_f64(), Some(3.0));
-    assert!(!published.to_string().contains("S25W050"), "a cell of 2 orchestrators was published: {published}");
+    for hidden in ["S25W050", "S35E015", "south-america", "africa"] {
+        assert!(!published.to_string().contains(hidden), "{hidden} was published: {published}");
+    }
+    assert_eq!(
+        (published["world"]["orchestrators"].as_f64(), published["world"]["streams"].as_f64()),
+        (Some(9.0), Some(69.0)),
+        "{published}"
+    );
 
     let out = chromium(&["--dump-dom", &format!("{}/", c.url)]);
     let dom = String::from_utf8_lossy(&out.stdout);
@@ -563,7 +590,6 @@ async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
     println!("map screenshot: {}", shot.display());
 
     let mut c = c;
-    c.proc.kill();
     c.prometheus.kill();
 }
 

@@ -2,13 +2,12 @@
 //! A parse error names the file, the line and column, the key, and the keys that exist. The
 //! file, and each `url_file` it names, is read through the one bounded reader
 //! ([`lpbake_rules::read`]): a regular file, at most [`MAX_CONFIG_BYTES`] or
-//! [`MAX_URL_FILE_BYTES`].
+//! [`lpbake_net::secret::MAX_URL_FILE_BYTES`].
 
 use super::ConfigError;
 use crate::checks::CheckName;
 use crate::share::set::Extra;
 use crate::units::{Dur, Eth};
-use lpbake_rules::read::ReadError;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -103,21 +102,11 @@ pub(super) struct ShareFile {
     pub key_file: Option<PathBuf>,
 }
 
-/// Largest config file read (lpwatch's and the collector's): real ones are a few KiB.
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
-/// Largest file read that holds one URL (`url_file`, the collector's `rpc_url_file`): a URL with
-/// its API key is a few hundred bytes.
-pub const MAX_URL_FILE_BYTES: u64 = 64 << 10;
-
+pub use lpbake_rules::read::MAX_CONFIG_BYTES;
 /// Reads and parses the config file at `path`.
 pub(super) fn read(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = lpbake_rules::read::text(path, MAX_CONFIG_BYTES)?;
     parse(&text, path)
-}
-
-/// The URL in the file `path`, trimmed. The file holds a secret: no error quotes its content.
-pub fn url_file(path: &Path) -> Result<String, ReadError> {
-    Ok(lpbake_rules::read::text(path, MAX_URL_FILE_BYTES)?.trim().to_string())
 }
 
 /// Parses config text; `origin` names it in errors.
@@ -125,31 +114,11 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<FileConfig, ConfigError
     toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_path_buf(), message: toml_error(text, &e) })
 }
 
-/// A TOML error of a config file as lpwatch prints it: `line N: message`, redacted by
-/// [`lpbake_rules::redact::toml_error`].
-pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    match lpbake_rules::redact::toml_error(text, e) {
-        (Some(l), message) => format!("line {l}: {message}"),
-        (None, message) => message,
-    }
-}
+pub use lpbake_rules::redact::toml_error_line as toml_error;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_url_file_is_read_trimmed_and_never_quoted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rpc-primary");
-        std::fs::write(&path, "https://rpc.example/v2/s3cr3t\n").unwrap();
-        assert_eq!(url_file(&path).unwrap(), "https://rpc.example/v2/s3cr3t");
-        let secret = "https://rpc.example/v2/s3cr3t".repeat(4096);
-        std::fs::write(&path, &secret).unwrap();
-        let msg = url_file(&path).unwrap_err().to_string();
-        assert!(msg.contains("rpc-primary") && msg.contains("larger than") && msg.contains("fix:"), "{msg}");
-        assert!(!msg.contains("s3cr3t"), "{msg}");
-    }
 
     #[test]
     fn a_toml_error_names_the_line_and_never_quotes_a_value() {

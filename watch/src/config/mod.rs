@@ -8,7 +8,9 @@ mod describe;
 mod file;
 mod resolve;
 
-pub use file::{toml_error, url_file, MAX_CONFIG_BYTES};
+pub use file::{toml_error, MAX_CONFIG_BYTES};
+pub use lpbake_net::network::Contracts;
+pub use lpbake_net::secret::{url_file, SecretUrl};
 
 use crate::abi::Address;
 use crate::checks::CheckName;
@@ -16,7 +18,6 @@ use crate::share::geo::CellSize;
 use crate::share::set::Extra;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,46 +46,6 @@ pub struct Overrides {
     pub check_interval: Option<String>,
     /// `LPWATCH_RPC_UPSTREAMS`: comma-separated URLs (environment only: URLs often hold API keys).
     pub upstreams: Option<String>,
-}
-
-/// Where the Livepeer protocol contracts live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Contracts {
-    pub rounds_manager: Address,
-    pub bonding_manager: Address,
-}
-
-/// An upstream URL. Hosted RPC providers put the API key in the path, the query or the user
-/// info, so this has no `Display`, its `Debug` shows only [`SecretUrl::redacted`], and only the
-/// HTTP client ever sees it whole ([`SecretUrl::expose`]).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretUrl(reqwest::Url);
-
-impl SecretUrl {
-    /// Wraps `url`, from here on shown only redacted.
-    pub fn new(url: reqwest::Url) -> SecretUrl {
-        SecretUrl(url)
-    }
-
-    /// The whole URL, API key included: for the HTTP client only.
-    pub fn expose(&self) -> &reqwest::Url {
-        &self.0
-    }
-
-    /// The part that is safe to print: scheme, host and port, never user info, path or query.
-    pub fn redacted(&self) -> String {
-        let host = self.0.host_str().unwrap_or("?");
-        match self.0.port() {
-            Some(p) => format!("{}://{host}:{p}", self.0.scheme()),
-            None => format!("{}://{host}", self.0.scheme()),
-        }
-    }
-}
-
-impl fmt::Debug for SecretUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/... (redacted)", self.redacted())
-    }
 }
 
 /// One JSON-RPC upstream. `name` is its label, the only way it is ever shown (logs, `/healthz`,

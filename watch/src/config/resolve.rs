@@ -198,10 +198,9 @@ fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
         Some(text) => text.parse().map_err(|e| invalid(format!("share.cell: {e}")))?,
         None => CellSize::Degrees(5),
     };
-    let min_gateways = f.min_gateways.unwrap_or(3);
-    if min_gateways == 0 {
-        return Err(invalid("share.min_gateways must be at least 1 (3 is the default)"));
-    }
+    let min_gateways =
+        lpbake_rules::disclosure::min_gateways(f.min_gateways.unwrap_or(lpbake_rules::disclosure::K_FLOOR))
+            .map_err(|e| invalid(format!("share.min_gateways {e}")))?;
     let ignore = match f.ignore {
         Some(list) => list,
         None => DEFAULT_SHARE_IGNORE.iter().map(|s| s.to_string()).collect(),
@@ -216,7 +215,7 @@ fn resolve_share(f: ShareFile) -> Result<ShareCfg, ConfigError> {
     let endpoint = f
         .endpoint
         .as_deref()
-        .map(|e| endpoint_url(e).map(SecretUrl).map_err(|e| invalid(format!("share.endpoint: {e}"))))
+        .map(|e| endpoint_url(e).map(SecretUrl::new).map_err(|e| invalid(format!("share.endpoint: {e}"))))
         .transpose()?;
     let interval = f.interval.map_or(Duration::from_secs(120), |d| d.0);
     lpbake_rules::share::interval(interval).map_err(invalid)?;
@@ -286,7 +285,7 @@ fn resolve_upstreams(file: Vec<UpstreamFile>, env: Option<&str>) -> Result<Vec<U
                 i + 1
             )));
         }
-        out.push(UpstreamCfg { name, url: SecretUrl(url) });
+        out.push(UpstreamCfg { name, url: SecretUrl::new(url) });
     }
     Ok(out)
 }
@@ -411,6 +410,8 @@ mod tests {
             ("cell = \"5deg\"\n", "share.mmdb"),
             ("mmdb = \"/g\"\ncell = \"7deg\"\n", "share.cell"),
             ("mmdb = \"/g\"\nmin_gateways = 0\n", "share.min_gateways"),
+            ("mmdb = \"/g\"\nmin_gateways = 1\n", "at least 3 (the floor"),
+            ("mmdb = \"/g\"\nmin_gateways = 2\n", "at least 3 (the floor"),
             ("mmdb = \"/g\"\nignore = [\"10.0.0.0\"]\n", "share.ignore"),
             ("mmdb = \"/g\"\nextras = [\"addresses\"]\n", "success_rate"),
             ("mmdb = \"/g\"\nendpoint = \"http://127.0.0.1.example.org/w\"\n", "https://"),

@@ -1,20 +1,23 @@
 //! From addresses to coarse places: each remote address is looked up in the operator's
 //! MaxMind-format database (GeoLite2 or DB-IP lite) and reduced to a cell (a square of N degrees,
-//! a country or a continent); cells with fewer than k distinct gateway addresses are merged into their
-//! continent, then into "other". Each cell also names its region (its continent, or "other").
-//! What leaves this module is counts per cell, never an address.
+//! a country or a continent). Gateways are counted as `lpbake_rules::disclosure` says (one per
+//! /24, /64 or geo-database network); a cell that rule does not let the node share (fewer than k
+//! gateways, or one gateway holding most of its connections) is merged into its continent, then
+//! into "other". Each cell also names its region (its continent, or "other"). What leaves this
+//! module is counts per cell, never an address.
 
+use ipnet::IpNet;
+use lpbake_rules::disclosure::{cell_may_be_shared, gateway_key};
 use lpbake_rules::read::ReadError;
 use maxminddb::geoip2;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// Largest geo database read: GeoLite2-City and DB-IP City Lite are about 60 and 130 MiB.
 const MAX_MMDB_BYTES: u64 = 512 << 20;
 
-/// The bucket of gateways whose place is unknown, or too thinly populated to name.
-pub const OTHER: &str = "other";
+pub use lpshare::series::{continent_name, grid_cell, Place, OTHER};
 
 /// How coarse a cell is (its spellings: `lpbake_rules::share`, which lpbake checks too).
 pub use lpbake_rules::share::CellSize;
@@ -35,18 +38,11 @@ pub enum GeoError {
     NoCoordinates { path: PathBuf, kind: String, size: CellSize },
 }
 
-/// A cell and the region (continent) it lies in: the labels of a per-cell series.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Place {
-    pub cell: String,
-    pub region: String,
-}
-
 /// The gateways and connections in one cell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CellCount {
     pub place: Place,
-    /// Distinct remote addresses.
+    /// Distinct gateways ([`gateway_key`]).
     pub gateways: usize,
     /// Connections.
     pub streams: usize,
@@ -72,11 +68,12 @@ impl Geo {
         Ok(Geo { reader, size })
     }
 
-    /// The cell of `ip` and its continent's code; `None` for what the database does not place.
-    fn place(&self, ip: IpAddr) -> (Option<String>, Option<String>) {
-        let Ok(Some(city)) = self.reader.lookup(ip).and_then(|r| r.decode::<geoip2::City>()) else {
-            return (None, None);
-        };
+    /// The cell of `ip`, its continent's name (`None` for what the database does not place), and
+    /// the prefix length of the database's network holding it (in `ip`'s own family).
+    fn place(&self, ip: IpAddr) -> (Option<String>, Option<String>, Option<u8>) {
+        let Ok(found) = self.reader.lookup(ip) else { return (None, None, None) };
+        let prefix = found.network().ok().filter(|n| n.is_ipv4() == ip.is_ipv4()).map(|n| n.prefix());
+        let Ok(Some(city)) = found.decode::<geoip2::City>() else { return (None, None, prefix) };
         let continent = city.continent.code.and_then(continent_name).map(str::to_string);
         let cell = match self.size {
             CellSize::Continent => continent.clone(),
@@ -86,98 +83,68 @@ impl Geo {
                 _ => None,
             },
         };
-        (cell, continent)
+        (cell, continent, prefix)
     }
 
-    /// Counts the connections `peers` (one address per connection) per cell, merging cells with
-    /// fewer than `k` distinct gateways into their continent and then into [`OTHER`]. Sorted by
-    /// cell, then region.
+    /// Counts the connections `peers` (one address per connection) per cell, by gateway
+    /// ([`gateway_key`]: a gateway is placed where its lowest address is). A cell the node may
+    /// not share ([`cell_may_be_shared`] with `k`) is merged into its continent, and a continent
+    /// still not shareable into [`OTHER`], which names no place. Sorted by cell, then region.
     pub fn bin(&self, peers: &[IpAddr], k: usize) -> Vec<CellCount> {
-        let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
-        for ip in peers {
-            *per_ip.entry(*ip).or_default() += 1;
+        let mut sorted = peers.to_vec();
+        sorted.sort_unstable();
+        // gateway -> (cell, continent, connections)
+        let mut gateways: BTreeMap<IpNet, (Option<String>, String, usize)> = BTreeMap::new();
+        for ip in sorted {
+            let (cell, continent, prefix) = self.place(ip);
+            let entry = gateways.entry(gateway_key(ip, prefix)).or_insert_with(|| {
+                let continent = continent.unwrap_or_else(|| OTHER.into());
+                (cell, continent, 0)
+            });
+            entry.2 += 1;
         }
-        // cell -> (gateways per continent, gateways, streams). An address with a continent but no
-        // cell (no coordinates, say) starts in its continent's cell; one with neither in "other".
-        let mut cells: BTreeMap<String, (BTreeMap<String, usize>, usize, usize)> = BTreeMap::new();
-        for (ip, streams) in per_ip {
-            let (cell, continent) = self.place(ip);
-            let continent = continent.unwrap_or_else(|| OTHER.into());
-            let cell = cell.unwrap_or_else(|| continent.clone());
-            let entry = cells.entry(cell).or_default();
+        // cell -> (gateways per continent, connections per gateway). A gateway with a continent
+        // but no cell (no coordinates, say) starts in its continent's cell; one with neither in "other".
+        let mut cells: BTreeMap<String, (BTreeMap<String, usize>, Vec<usize>)> = BTreeMap::new();
+        for (cell, continent, streams) in gateways.into_values() {
+            let entry = cells.entry(cell.unwrap_or_else(|| continent.clone())).or_default();
             *entry.0.entry(continent).or_default() += 1;
-            entry.1 += 1;
-            entry.2 += streams;
+            entry.1.push(streams);
         }
         let other = || Place { cell: OTHER.into(), region: OTHER.into() };
-        let mut merged: BTreeMap<Place, (usize, usize)> = BTreeMap::new();
-        for (cell, (continents, gateways, streams)) in cells {
+        let mut merged: BTreeMap<Place, Vec<usize>> = BTreeMap::new();
+        for (cell, (continents, per_gateway)) in cells {
             // A cell across a border lies in the continent most of its gateways are in (ties: by name).
             let region = continents
                 .into_iter()
                 .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
                 .map_or_else(|| OTHER.into(), |(c, _)| c);
-            let into = if gateways >= k || cell == OTHER || cell == region {
-                Place { region: if cell == OTHER { OTHER.into() } else { region }, cell }
+            let into = if cell == OTHER || region == OTHER {
+                other()
+            } else if cell == region || cell_may_be_shared(&per_gateway, k) {
+                Place { cell, region }
             } else {
                 Place { cell: region.clone(), region }
             };
-            let e = merged.entry(into).or_default();
-            e.0 += gateways;
-            e.1 += streams;
+            merged.entry(into).or_default().extend(per_gateway);
         }
-        // A continent made of merged cells that is still below k goes to "other".
-        let thin: Vec<Place> =
-            merged.iter().filter(|(p, (g, _))| *g < k && p.cell != OTHER).map(|(p, _)| p.clone()).collect();
+        // A continent of merged cells that still may not be shared goes to "other".
+        let thin: Vec<Place> = merged
+            .iter()
+            .filter(|(p, per_gateway)| p.cell != OTHER && !cell_may_be_shared(per_gateway, k))
+            .map(|(p, _)| p.clone())
+            .collect();
         for place in thin {
-            let (g, s) = merged.remove(&place).unwrap_or_default();
-            let e = merged.entry(other()).or_default();
-            e.0 += g;
-            e.1 += s;
+            let per_gateway = merged.remove(&place).unwrap_or_default();
+            merged.entry(other()).or_default().extend(per_gateway);
         }
-        merged.into_iter().map(|(place, (gateways, streams))| CellCount { place, gateways, streams }).collect()
-    }
-}
-
-/// The cell name of a continent, by its code: lowercase words, so that it never reads as a
-/// country code (NA is Namibia, SA Saudi Arabia, AS American Samoa).
-fn continent_name(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "AF" => "africa",
-        "AN" => "antarctica",
-        "AS" => "asia",
-        "EU" => "europe",
-        "NA" => "north-america",
-        "OC" => "oceania",
-        "SA" => "south-america",
-        _ => return None,
-    })
-}
-
-/// The `n`-degree square holding (`lat`, `lon`), named by its south-west corner and its size:
-/// `N50E010-5deg`, `S35W060-5deg` (squares of other sizes are other cells). The north pole and
-/// the antimeridian (+180) fall into the square below them.
-fn grid_cell(lat: f64, lon: f64, n: u8) -> String {
-    let size = f64::from(n);
-    let corner = |v: f64, max: f64| ((v.clamp(-max, max) / size).floor() * size).min(max - size) as i32;
-    let (la, lo) = (corner(lat, 90.0), corner(lon, 180.0));
-    let ns = if la < 0 { 'S' } else { 'N' };
-    let ew = if lo < 0 { 'W' } else { 'E' };
-    format!("{ns}{:02}{ew}{:03}-{n}deg", la.abs(), lo.abs())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn squares_are_named_by_their_south_west_corner() {
-        assert_eq!(grid_cell(52.52, 13.40, 5), "N50E010-5deg"); // Berlin
-        assert_eq!(grid_cell(-34.6, -58.4, 5), "S35W060-5deg"); // Buenos Aires
-        assert_eq!(grid_cell(0.0, 0.0, 5), "N00E000-5deg");
-        assert_eq!(grid_cell(-0.1, -0.1, 5), "S05W005-5deg");
-        assert_eq!(grid_cell(90.0, 180.0, 5), "N85E175-5deg");
-        assert_eq!(grid_cell(-90.0, -180.0, 45), "S90W180-45deg");
-        assert_eq!(grid_cell(37.77, -122.42, 1), "N37W123-1deg"); // San Francisco
+        merged
+            .into_iter()
+            .map(|(place, per_gateway)| CellCount {
+                place,
+                gateways: per_gateway.len(),
+                streams: per_gateway.iter().sum(),
+            })
+            .collect()
     }
 }

@@ -5,18 +5,17 @@
 //! The jobs: `conns` finds the gateways connected to the service port, `geo` reduces them to
 //! coarse cells with at least k gateway addresses, `set` computes the shared series from
 //! livepeer's metrics, the cells and the kernel's byte count (`kernel`), which checks
-//! livepeer's own; `remote_write` encodes them, `queue` keeps what is not sent yet, `proof` signs
-//! them (and checks signatures), `push` is the loop that makes shares every `share.interval` and
+//! livepeer's own; `remote_write` encodes them and `proof` signs them (both `lpshare`'s, the format
+//! the collector checks), `queue` keeps what is not sent yet, `push` is the loop that makes shares every `share.interval` and
 //! sends them when `share.endpoint` is set.
 
 pub mod conns;
 pub mod geo;
 pub mod kernel;
-pub mod proof;
 pub mod push;
 pub mod queue;
-pub mod remote_write;
 pub mod set;
+pub use lpshare::{proof, remote_write};
 
 use crate::config::{Config, ShareCfg};
 use crate::livepeer::{CliError, LivepeerCli};

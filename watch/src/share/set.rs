@@ -3,51 +3,13 @@
 //! pixels per second) and the extras an operator names one by one, computed from two readings of
 //! livepeer's `/metrics`, the cells of the connected gateways and the kernel's count.
 
-use super::geo::{CellCount, Place};
+use super::geo::CellCount;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 /// A series beyond the minimal set (its names: `lpbake_rules::share`, which lpbake checks too).
 pub use lpbake_rules::share::Extra;
-
-/// The shared series `extra` adds, each with the livepeer metric it is read from.
-fn extra_series(extra: Extra) -> &'static [(&'static str, &'static str)] {
-    match extra {
-        Extra::Transcoders => &[
-            ("lpshare_transcoders", "livepeer_transcoders_number"),
-            ("lpshare_transcoders_capacity", "livepeer_transcoders_capacity"),
-            ("lpshare_transcoders_load", "livepeer_transcoders_load"),
-        ],
-        Extra::SuccessRate => &[("lpshare_success_rate", "livepeer_success_rate")],
-    }
-}
-
-/// One shared value: a name from the allowlist, for the node or for one place (`cell` and
-/// `region` labels), a number.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Series {
-    pub name: &'static str,
-    pub place: Option<Place>,
-    pub value: f64,
-}
-
-/// Every name a share may hold: the allowlist a relabelling Prometheus keeps.
-pub fn allowlist() -> Vec<&'static str> {
-    let mut names = MINIMAL.to_vec();
-    for extra in [Extra::Transcoders, Extra::SuccessRate] {
-        names.extend(extra_series(extra).iter().map(|(name, _)| *name));
-    }
-    names
-}
-
-const MINIMAL: [&str; 6] = [
-    "lpshare_sessions",
-    "lpshare_max_sessions",
-    "lpshare_gateways",
-    "lpshare_streams",
-    "lpshare_pixels_per_second",
-    "lpshare_kernel_bytes_ratio",
-];
+pub use lpshare::series::{allowlist, extra_series, Place, Series};
 
 /// The sum over every label set of livepeer's metric `name` in exposition `text`; `None` if absent.
 pub fn metric(text: &str, name: &str) -> Option<f64> {

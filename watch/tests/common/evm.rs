@@ -1,20 +1,32 @@
 //! A hand-assembled Livepeer stub contract (no solc on these machines): it answers
 //! `currentRound()` and `getTranscoder(address)` with the real ABI layout (ten uint256 words,
-//! `lastRewardRound` first, `activationRound` and `deactivationRound` fifth and sixth), plus three
-//! test-only setters. Deployed twice, once as RoundsManager and once as BondingManager. Every
-//! address is an active orchestrator (activation 1, deactivation never) until its deactivation
-//! round is set.
+//! `lastRewardRound` first, `activationRound` and `deactivationRound` fifth and sixth), and the
+//! BondingManager's transcoder pool as a linked list (`getFirstTranscoderInPool()`,
+//! `getNextTranscoderInPool(address)`, the zero address at the end), plus four test-only setters.
+//! Deployed twice, once as RoundsManager and once as BondingManager.
+//!
+//! `getTranscoder` calls every address active (activation 1, deactivation never) until its
+//! deactivation round is set; but only addresses added to the pool (`addToPool`, which prepends)
+//! are in the active set a collector reads. Storage: slot 0 the current round; `a` the last
+//! reward round of `a`; `a + 2^160` NOT its deactivation round; `2^161` the pool's first member;
+//! `a + 2^162` the member after `a`.
 
 /// `currentRound()`: lpwatch's own selector (checked against the signature's hash in abi.rs).
 pub const SEL_CURRENT_ROUND: u32 = u32::from_be_bytes(lpwatch::abi::CURRENT_ROUND);
 /// `getTranscoder(address)`, likewise.
 pub const SEL_GET_TRANSCODER: u32 = u32::from_be_bytes(lpwatch::abi::GET_TRANSCODER);
+/// `getFirstTranscoderInPool()`, likewise.
+pub const SEL_FIRST_IN_POOL: u32 = u32::from_be_bytes(lpwatch::abi::GET_FIRST_TRANSCODER_IN_POOL);
+/// `getNextTranscoderInPool(address)`, likewise.
+pub const SEL_NEXT_IN_POOL: u32 = u32::from_be_bytes(lpwatch::abi::GET_NEXT_TRANSCODER_IN_POOL);
 /// Test-only `setCurrentRound(uint256)` (selector chosen, not hashed).
 pub const SEL_SET_ROUND: u32 = 0x11111111;
 /// Test-only `setLastRewardRound(address,uint256)` (selector chosen, not hashed).
 pub const SEL_SET_REWARD: u32 = 0x22222222;
 /// Test-only `setDeactivationRound(address,uint256)` (selector chosen, not hashed).
 pub const SEL_SET_DEACTIVATION: u32 = 0x33333333;
+/// Test-only `addToPool(address)` (selector chosen, not hashed).
+pub const SEL_ADD_TO_POOL: u32 = 0x44444444;
 
 enum Item {
     Bytes(Vec<u8>),
@@ -96,6 +108,9 @@ pub fn runtime() -> Vec<u8> {
     it.extend(dispatch(SEL_SET_ROUND, "set_round"));
     it.extend(dispatch(SEL_SET_REWARD, "set_reward"));
     it.extend(dispatch(SEL_SET_DEACTIVATION, "set_deactivation"));
+    it.extend(dispatch(SEL_FIRST_IN_POOL, "first"));
+    it.extend(dispatch(SEL_NEXT_IN_POOL, "next"));
+    it.extend(dispatch(SEL_ADD_TO_POOL, "add_to_pool"));
     it.extend([push1(0), ops(&[DUP1, REVERT])]);
     // currentRound(): storage slot 0.
     it.extend([
@@ -145,6 +160,49 @@ pub fn runtime() -> Vec<u8> {
         push1(160),
         ops(&[SHL, ADD, SSTORE, STOP]),
     ]);
+    // getFirstTranscoderInPool(): storage[2^161].
+    it.extend([
+        Item::Label("first"),
+        push1(1),
+        push1(161),
+        ops(&[SHL, SLOAD]),
+        push1(0),
+        ops(&[MSTORE]),
+        push1(0x20),
+        push1(0),
+        ops(&[RETURN]),
+    ]);
+    // getNextTranscoderInPool(a): storage[a + 2^162].
+    it.extend([
+        Item::Label("next"),
+        push1(4),
+        ops(&[CALLDATALOAD]),
+        push1(1),
+        push1(162),
+        ops(&[SHL, ADD, SLOAD]),
+        push1(0),
+        ops(&[MSTORE]),
+        push1(0x20),
+        push1(0),
+        ops(&[RETURN]),
+    ]);
+    // addToPool(a): storage[a + 2^162] = storage[2^161]; storage[2^161] = a.
+    it.extend([
+        Item::Label("add_to_pool"),
+        push1(1),
+        push1(161),
+        ops(&[SHL, SLOAD]),
+        push1(4),
+        ops(&[CALLDATALOAD]),
+        push1(1),
+        push1(162),
+        ops(&[SHL, ADD, SSTORE]),
+        push1(4),
+        ops(&[CALLDATALOAD]),
+        push1(1),
+        push1(161),
+        ops(&[SHL, SSTORE, STOP]),
+    ]);
     assemble(&it)
 }
 
@@ -192,6 +250,11 @@ pub fn set_round(n: u64) -> String {
 /// active orchestrator.
 pub fn set_deactivation(addr: &str, n: u64) -> String {
     format!("0x{SEL_SET_DEACTIVATION:08x}{}{}", word_addr(addr), word_u64(n))
+}
+
+/// Calldata for the test-only `addToPool(addr)`: `addr` joins the transcoder pool, first.
+pub fn add_to_pool(addr: &str) -> String {
+    format!("0x{SEL_ADD_TO_POOL:08x}{}", word_addr(addr))
 }
 
 /// Calldata for the test-only `setLastRewardRound(addr, n)`.

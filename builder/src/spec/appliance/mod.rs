@@ -369,6 +369,8 @@ mod tests {
             (on("cell = \"7deg\"\n"), "lpwatch.share.cell: `7deg`"),
             (on("extras = [\"addresses\"]\n"), "lpwatch.share.extras: `addresses`"),
             (on("min_gateways = 0\n"), "lpwatch.share.min_gateways"),
+            (on("min_gateways = 1\n"), "at least 3 (the floor"),
+            (on("min_gateways = 2\n"), "at least 3 (the floor"),
             (on("interval = \"10m\"\n"), "lpwatch.share.interval"),
             (on("mmdb = \"../etc/shadow\"\n"), "lpwatch.share.mmdb"),
             (on("port = 1\n"), "unknown field `port`"),

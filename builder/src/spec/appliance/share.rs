@@ -91,11 +91,11 @@ pub(super) fn parse(d: ShareDef, role: (Role, Range<usize>), offchain: bool, err
         )),
     };
     let min_gateways = match d.min_gateways {
-        None => 3,
-        Some(k) if *k.get_ref() >= 1 => k.into_inner(),
-        Some(k) => {
-            return Err(err(k.span(), "lpwatch.share.min_gateways", "must be at least 1".into(), "3 is the default"))
-        }
+        None => lpbake_rules::disclosure::K_FLOOR as u32,
+        Some(k) => match lpbake_rules::disclosure::min_gateways(*k.get_ref() as usize) {
+            Ok(_) => k.into_inner(),
+            Err(why) => return Err(err(k.span(), "lpwatch.share.min_gateways", why, "3 is the default and the least")),
+        },
     };
     let mut extras = Vec::new();
     for e in d.extras.unwrap_or_default() {
