@@ -18,6 +18,7 @@
 //!   before the signed timestamp and not after it.
 
 use lpbake_keystore::Address;
+use lpbake_rules::disclosure::K_FLOOR;
 use lpshare::remote_write::{TimeSeries, WriteRequest};
 use lpshare::series::{allowlist, is_cell, is_region, OTHER};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -71,7 +72,7 @@ pub enum Refusal {
     /// A sample timestamp outside [signed_ms - MAX_SAMPLE_AGE, signed_ms]. -> 400 "bad_timestamp"
     Timestamp(String),
     /// More series than a share holds (per push), or more distinct series than one orchestrator
-    /// may feed (per orchestrator). -> 429 "too_many_series"
+    /// may feed (per orchestrator). -> 422 "too_many_series"
     TooManySeries(String),
 }
 
@@ -168,7 +169,12 @@ pub fn push(w: &WriteRequest, signed_ms: i64) -> Result<(), Refusal> {
         let (most, whole) = match name {
             "lpshare_max_sessions" => (MAX_SESSIONS, false),
             "lpshare_sessions" => (max_sessions, false),
+            "lpshare_streams" if v == 0.0 => return implausible("a cell is shared only for connected gateways"),
             "lpshare_streams" => (max_sessions, true),
+            "lpshare_gateways" if v < K_FLOOR as f64 && place.is_some_and(|(cell, _)| cell != OTHER) => {
+                // A node merges a cell of fewer gateways (rules::disclosure); only "other" names no place.
+                return implausible(&format!("a named cell has at least {K_FLOOR} gateways"));
+            }
             "lpshare_gateways" => (values[&("lpshare_streams", place)], true),
             "lpshare_pixels_per_second" => {
                 pixels += v;
@@ -319,11 +325,15 @@ mod tests {
                 let node = |name, value| Series { name, place: None, value };
                 let mut out = vec![node("lpshare_sessions", sessions.into()), node("lpshare_max_sessions", max.into())];
                 out.extend(kernel.map(|k| node("lpshare_kernel_bytes_ratio", k)));
-                // One count per cell, as `geo::bin` merges them; no cell has more streams than max sessions.
+                // One count per cell, as `geo::bin` merges them; no cell has more streams than max
+                // sessions, and a named cell (not "other") at least K_FLOOR gateways.
                 let mut by_cell = BTreeMap::new();
                 for (p, streams, g) in cells.into_iter().filter(|_| max > 0) {
-                    let gateways = ((f64::from(streams) * g).ceil() as u32).max(1);
-                    by_cell.insert(p.cell.clone(), (p, gateways, streams));
+                    let least = if p.cell == OTHER { 1 } else { K_FLOOR as u32 };
+                    if streams >= least {
+                        let gateways = ((f64::from(streams) * g).ceil() as u32).clamp(least, streams);
+                        by_cell.insert(p.cell.clone(), (p, gateways, streams));
+                    }
                 }
                 let per_second = load * f64::from(max) * MAX_PIXELS_PER_SESSION;
                 let total: u32 = by_cell.values().map(|c| c.2).sum();
@@ -447,10 +457,13 @@ mod tests {
         assert!(push(&w, 1_000).unwrap_err().why().contains("does not lie in"));
         // Signed before the samples were taken, or more than an hour after.
         assert_eq!(label(&push(&base(4.0, 3.0, 1e9), 999).unwrap_err()), "bad_timestamp");
+        // A named cell of fewer than K_FLOOR gateways, or with no streams: no node shares one.
+        assert_eq!(label(&push(&base(4.0, 2.0, 1e9), 1_000).unwrap_err()), "implausible");
+        assert_eq!(label(&push(&base(0.0, 0.0, 0.0), 1_000).unwrap_err()), "implausible");
         assert_eq!(push(&base(4.0, 3.0, 1e9), 1_000 + AGE_MS).map_err(|r| label(&r)), Ok(()));
         assert_eq!(label(&push(&base(4.0, 3.0, 1e9), 1_001 + AGE_MS).unwrap_err()), "bad_timestamp");
         let r = Refusal::TooManySeries("x".into());
-        assert_eq!((label(&r), crate::Outcome::from(&r).status(), r.why()), ("too_many_series", 429, "x"));
+        assert_eq!((label(&r), crate::Outcome::from(&r).status(), r.why()), ("too_many_series", 422, "x"));
     }
 
     fn push_of(series: Vec<TimeSeries>) -> WriteRequest {

@@ -29,6 +29,7 @@ struct File {
     refresh: Option<Dur>,
     max_pushes_per_source: Option<RateFile>,
     max_pushes_per_account: Option<RateFile>,
+    publish_every: Option<Dur>,
 }
 
 /// `{ burst = N, per_second = R }`.
@@ -61,6 +62,9 @@ pub struct CollectCfg {
     pub per_source: Rate,
     /// Token bucket per orchestrator account.
     pub per_account: Rate,
+    /// How often the public aggregates are computed, at instants aligned to it; between them
+    /// `/api/cells` answers the last ones.
+    pub publish_every: Duration,
 }
 
 /// Reads and checks the config file at `path`.
@@ -107,6 +111,10 @@ pub fn load(path: &Path) -> Result<CollectCfg, String> {
     if refresh.is_zero() {
         return Err(bad("refresh", "must be longer than 0".into()));
     }
+    let publish_every = f.publish_every.map_or(Duration::from_secs(60), |d| d.0);
+    if publish_every < Duration::from_secs(1) {
+        return Err(bad("publish_every", "must be at least 1s (60s is the default)".into()));
+    }
     Ok(CollectCfg {
         listen,
         forward,
@@ -119,6 +127,7 @@ pub fn load(path: &Path) -> Result<CollectCfg, String> {
         refresh,
         per_source,
         per_account,
+        publish_every,
     })
 }
 

@@ -105,8 +105,9 @@ impl Outcome {
             Outcome::Unsigned | Outcome::Stale | Outcome::BadSignature => 401,
             Outcome::NotDelegated | Outcome::NotRegistered => 403,
             Outcome::Replay => 409,
-            Outcome::RateLimited | Outcome::TooManySeries => 429,
-            Outcome::Implausible => 422,
+            Outcome::RateLimited => 429,
+            // Sending it again cannot help (unlike a rate limit): the node drops it.
+            Outcome::Implausible | Outcome::TooManySeries => 422,
             Outcome::Oversized => 413,
             Outcome::Malformed | Outcome::BadTimestamp | Outcome::Rejected => 400,
             Outcome::Unavailable => 503,
@@ -164,6 +165,8 @@ struct State {
     seen: Mutex<Seen>,
     /// The distinct series each orchestrator fed in the last day.
     series: check::SeriesBook,
+    /// The public aggregates last computed, and the instant they are for (Unix seconds).
+    published: tokio::sync::Mutex<Option<(u64, String)>>,
     counts: Mutex<BTreeMap<Outcome, u64>>,
 }
 
@@ -188,6 +191,7 @@ impl Collector {
             client,
             seen,
             series: check::SeriesBook::default(),
+            published: tokio::sync::Mutex::new(None),
             counts,
         })))
     }
@@ -213,8 +217,8 @@ impl Collector {
     /// then the content.
     async fn write(&self, req: Request<Bytes>) -> Resp {
         let s = &self.0;
-        if let Some(Peer(peer)) = req.extensions().get::<Peer>() {
-            if let Err(wait) = s.per_source.take(Source::of(peer.ip()), std::time::Instant::now()) {
+        if let Some(source) = source(&req) {
+            if let Err(wait) = s.per_source.take(Source::of(source), std::time::Instant::now()) {
                 return self.limited(wait, "too many pushes from this address");
             }
         }
@@ -383,6 +387,22 @@ impl Collector {
         }
     }
 
+    /// The public aggregates at the latest instant aligned to `publish_every`, computed once
+    /// for it (one request at a time computes; the others wait and share the answer).
+    async fn published(&self) -> Result<String, String> {
+        let every = self.0.cfg.publish_every.as_secs().max(1);
+        let at = lpbake_net::clock::unix_ms().max(0) as u64 / 1000 / every * every;
+        let mut cached = self.0.published.lock().await;
+        match cached.as_ref() {
+            Some((when, json)) if *when == at => Ok(json.clone()),
+            _ => {
+                let json = public::json(&public::read(&self.0.client, &self.0.cfg.query, at).await?).to_string();
+                *cached = Some((at, json.clone()));
+                Ok(json)
+            }
+        }
+    }
+
     fn metrics(&self) -> Resp {
         let mut out = String::from(
             "# HELP lpcollect_pushes_total Pushes received, by how they ended.\n# TYPE lpcollect_pushes_total counter\n",
@@ -410,6 +430,18 @@ impl Collector {
     }
 }
 
+/// Where a request comes from: its peer, or, when the peer is a proxy on this machine (a loopback
+/// address: nodes push over https, so a TLS proxy usually fronts the collector), the address that
+/// proxy appended last to `X-Forwarded-For` (the one it saw; earlier entries are the client's word).
+fn source(req: &Request<Bytes>) -> Option<std::net::IpAddr> {
+    let Peer(peer) = req.extensions().get::<Peer>()?;
+    if !peer.ip().is_loopback() {
+        return Some(peer.ip());
+    }
+    let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).next_back();
+    Some(forwarded.and_then(|v| v.rsplit(',').next()?.trim().parse().ok()).unwrap_or(peer.ip()))
+}
+
 /// How recently an orchestrator must have shared to read raw series.
 const SHARED_WITHIN: Duration = Duration::from_secs(24 * 3600);
 
@@ -422,8 +454,8 @@ impl Handler for Collector {
             ("GET", "/api/challenge") => respond(200, "text/plain", self.0.sessions.challenge()),
             ("POST", "/api/session") => self.sign_in(req).await,
             ("GET", "/api/raw") => self.raw(req).await,
-            ("GET", "/api/cells") => match public::read(&self.0.client, &self.0.cfg.query).await {
-                Ok(p) => respond(200, "application/json", public::json(&p).to_string()),
+            ("GET", "/api/cells") => match self.published().await {
+                Ok(json) => respond(200, "application/json", json),
                 Err(e) => respond(502, "text/plain", format!("cannot read the aggregates from Prometheus: {e}\n")),
             },
             _ => respond(

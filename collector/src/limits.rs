@@ -116,7 +116,7 @@ impl<K: Hash + Eq + Copy> Limiter<K> {
             b.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.rate.per_second))
+            Err(Duration::try_from_secs_f64((1.0 - b.tokens) / self.rate.per_second).unwrap_or(Duration::MAX))
         }
     }
 

@@ -12,11 +12,13 @@ use std::process::ExitCode;
 /// account delegated for this chain, a timestamp within the window, the orchestrator in the
 /// active set read from the chain each round (no chain call per push), within the rate limits,
 /// not seen before, and only the series, labels and values a share holds. Accepted samples are
-/// forwarded with an orchestrator label; refusals get their own status (401, 403, 409, 413, 429,
-/// 400; 503 while the chain or Prometheus cannot be reached, so the node tries again) and are
+/// forwarded with an orchestrator label; refusals get their own status (401, 403, 409, 413, 422,
+/// 400; 429 over a rate limit and 503 while the chain or Prometheus cannot be reached, so the
+/// node tries again; behind a local TLS proxy the source is its last X-Forwarded-For) and are
 /// counted in lpcollect_pushes_total{result} on GET /metrics. It also serves the public map
-/// (GET /, GET /api/cells: cells, regions and the world, each from at least 3 orchestrators with
-/// none dominant, and no suppressed number derivable by subtraction) and, to orchestrators who
+/// (GET /, GET /api/cells, computed at most once a minute: cells, regions and the world, each
+/// from at least 3 orchestrators with none dominant, and no suppressed number derivable by
+/// subtraction) and, to orchestrators who
 /// sign in with their account (GET /api/challenge, POST /api/session), their own raw series
 /// (GET /api/raw). The config file:
 ///

@@ -2,17 +2,21 @@
 //! shared series, read from the collector's Prometheus, become contributions per cell, and
 //! `lpbake_rules::disclosure::publish` decides what of them may be published (cells, regions and
 //! the world, each from at least 3 orchestrators with none dominant, and no suppressed number
-//! derivable from the published ones). Nothing else is ever answered from the raw series.
+//! derivable from the published ones). Nothing else is ever answered from the raw series. The
+//! collector computes it at aligned instants (`publish_every`) and answers from that, so a reader
+//! polling it sees no push land on its own.
 
 use lpbake_rules::disclosure::{publish, Contribution, Published};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The samples of an instant query: each series' labels and value.
-async fn query(client: &reqwest::Client, base: &reqwest::Url, q: &str) -> Result<Vec<(Value, f64)>, String> {
+/// The samples of an instant query at `at` (Unix seconds): each series' labels and value.
+async fn query(client: &reqwest::Client, base: &reqwest::Url, q: &str, at: u64) -> Result<Vec<(Value, f64)>, String> {
     let mut url = base.join("api/v1/query").map_err(|e| e.to_string())?;
-    url.query_pairs_mut().append_pair("query", q);
+    url.query_pairs_mut()
+        .append_pair("query", &format!("{q}{{orchestrator!=\"\"}}"))
+        .append_pair("time", &at.to_string());
     let resp =
         client.get(url).timeout(Duration::from_secs(5)).send().await.map_err(lpbake_net::jsonrpc::transport_error)?;
     let bytes = lpbake_net::bounded::read_body(resp, 8 << 20).await.map_err(|e| e.to_string())?;
@@ -25,11 +29,12 @@ fn label(m: &Value, k: &str) -> String {
     m[k].as_str().unwrap_or("").to_string()
 }
 
-/// What may be published now, from the latest shares.
-pub async fn read(client: &reqwest::Client, base: &reqwest::Url) -> Result<Published, String> {
+/// What may be published at `at` (Unix seconds; every query reads that one instant), from the
+/// latest shares then.
+pub async fn read(client: &reqwest::Client, base: &reqwest::Url, at: u64) -> Result<Published, String> {
     // (orchestrator, cell, region) -> contribution
     let mut by_cell: BTreeMap<(String, String, String), Contribution> = BTreeMap::new();
-    for (m, streams) in query(client, base, "lpshare_streams").await? {
+    for (m, streams) in query(client, base, "lpshare_streams", at).await? {
         let (orchestrator, cell, region) = (label(&m, "orchestrator"), label(&m, "cell"), label(&m, "region"));
         let c = Contribution {
             orchestrator: orchestrator.clone(),
@@ -43,7 +48,7 @@ pub async fn read(client: &reqwest::Client, base: &reqwest::Url) -> Result<Publi
         by_cell.insert((orchestrator, cell, region), c);
     }
     for name in ["lpshare_gateways", "lpshare_pixels_per_second"] {
-        for (m, v) in query(client, base, name).await? {
+        for (m, v) in query(client, base, name, at).await? {
             if let Some(c) = by_cell.get_mut(&(label(&m, "orchestrator"), label(&m, "cell"), label(&m, "region"))) {
                 match name {
                     "lpshare_gateways" => c.gateways = v,
@@ -53,7 +58,7 @@ pub async fn read(client: &reqwest::Client, base: &reqwest::Url) -> Result<Publi
         }
     }
     // Capacity: each orchestrator's max sessions, split over its cells by its connections there.
-    let max_sessions: BTreeMap<String, f64> = query(client, base, "lpshare_max_sessions")
+    let max_sessions: BTreeMap<String, f64> = query(client, base, "lpshare_max_sessions", at)
         .await?
         .into_iter()
         .map(|(m, v)| (label(&m, "orchestrator"), v))

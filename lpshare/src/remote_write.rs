@@ -64,8 +64,10 @@ pub fn compress(req: &WriteRequest) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy takes any input below 4 GiB")
 }
 
-/// The most a body may grow to when decompressed: a share is a few kilobytes.
-const MAX_DECODED: usize = 4 << 20;
+/// The most a body may grow to when decompressed: a share of 64 cells is about 12 KiB, and a
+/// body of many empty series decodes to some 25 times its size in memory (here at most 25 MiB),
+/// while a push of 2000 invented cells still decodes, to be refused for what it is.
+const MAX_DECODED: usize = 1 << 20;
 
 /// The request a body holds (the collector reads pushes with it). The decompressed size is
 /// checked before anything is allocated for it.

@@ -14,9 +14,13 @@
 //! The aggregates form a strict tree: world ⊃ region ⊃ cell, each cell in exactly one region (a
 //! cell label pushed under two regions is two cells, keyed by (cell, region)).
 //! 1. Primary suppression. An aggregate (cell, region or world) is publishable only when its
-//!    contributions come from at least [`K_FLOOR`] distinct orchestrators and no orchestrator holds
-//!    more than [`DOMINANCE`] of its streams. When its streams total 0, only the count applies; an
-//!    orchestrator whose streams are negative or not finite fails it.
+//!    contributions come from at least [`K_FLOOR`] distinct orchestrators with streams in it (one
+//!    that pushed a cell with none is not counted), and for every number published of it
+//!    (streams, gateways, pixels per second, capacity): no orchestrator holds more than
+//!    [`DOMINANCE`] of it, and the p% rule holds: what remains beyond the two largest is at least
+//!    [`P_RULE`] of the largest, so that the second largest, subtracting its own, cannot tell the
+//!    largest's number closer than that. A number totalling 0 passes; a negative or not finite
+//!    one fails.
 //! 2. Complementary suppression. The residual of a published aggregate is its contributions that
 //!    lie in no published aggregate beneath it: exactly what it minus the published aggregates
 //!    beneath it reveals. For a region, its suppressed cells; for the world, the suppressed cells
@@ -31,7 +35,8 @@
 //!    Why it suffices: in a strict tree every exact sum an observer can form from published totals
 //!    (any published aggregate minus published aggregates inside it) is a disjoint union of
 //!    residuals and published aggregates, and rule 1 survives disjoint unions: the count only
-//!    grows, and shares of at most [`DOMINANCE`] in each part stay so in the sum. It needs the
+//!    grows, shares of at most [`DOMINANCE`] in each part stay so in the sum, and the p% rule's
+//!    shortfall ((1 + p) x1 + x2 - total) of a union is at most the sum of its parts'. It needs the
 //!    strict tree: with overlapping parents, subtracting one parent from another could split a
 //!    residual that passes into parts that do not.
 //! 3. Deterministic output: cells sorted by (cell, region), regions by name.
@@ -51,6 +56,11 @@ pub const K_FLOOR: usize = 3;
 /// mostly one party's, so it always overstates any one party at least twofold, and the others
 /// together hold at least as much as the largest. 0.6 would let one party be the majority.
 pub const DOMINANCE: f64 = 0.5;
+
+/// The p% rule's p: of a published number, what the orchestrators beyond the two largest hold is
+/// at least this share of the largest's. With 50/49/1 (which dominance alone lets through) the
+/// 49 would learn the 50 to within 1; it is suppressed.
+pub const P_RULE: f64 = 0.1;
 
 /// The configured k (lpwatch's `share.min_gateways`, lpbake's `lpwatch.share.min_gateways`, the
 /// NixOS option): `Ok(k)` when k >= [`K_FLOOR`], else a message naming the floor.
@@ -222,15 +232,31 @@ impl<'a> Tree<'a> {
     }
 }
 
-/// Rule 1 on a set of contributions: at least [`K_FLOOR`] distinct orchestrators, none holding
-/// more than [`DOMINANCE`] of the streams, and every orchestrator's streams finite and not negative.
+/// Rule 1 on a set of contributions: at least [`K_FLOOR`] distinct orchestrators with streams in
+/// it, and every published number of it safe ([`safe`]) over the orchestrators' sums.
 fn passes(contributions: &[Contribution], set: &[usize]) -> bool {
-    let mut streams: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut per: BTreeMap<&str, [f64; 4]> = BTreeMap::new();
     for &i in set {
-        *streams.entry(contributions[i].orchestrator.as_str()).or_default() += contributions[i].streams;
+        let c = &contributions[i];
+        let sums = per.entry(c.orchestrator.as_str()).or_default();
+        for (sum, v) in sums.iter_mut().zip([c.streams, c.gateways, c.pixels_per_second, c.capacity]) {
+            *sum += v;
+        }
     }
-    let total: f64 = streams.values().sum();
-    streams.len() >= K_FLOOR && streams.values().all(|&s| s.is_finite() && s >= 0.0 && !dominates(s, total))
+    per.values().filter(|m| m[0] > 0.0).count() >= K_FLOOR && (0..4).all(|k| safe(per.values().map(|m| m[k])))
+}
+
+/// One published number, from each orchestrator's part: every part finite and not negative, and,
+/// unless it totals 0, no part over [`DOMINANCE`] of it and the p% rule ([`P_RULE`]).
+fn safe(parts: impl Iterator<Item = f64>) -> bool {
+    let mut parts: Vec<f64> = parts.collect();
+    if parts.iter().any(|p| !p.is_finite() || *p < 0.0) {
+        return false;
+    }
+    parts.sort_by(|a, b| b.total_cmp(a));
+    let total: f64 = parts.iter().sum();
+    let (x1, x2) = (parts.first().copied().unwrap_or(0.0), parts.get(1).copied().unwrap_or(0.0));
+    total == 0.0 || (!dominates(x1, total) && total - x1 - x2 >= P_RULE * x1)
 }
 
 /// Whether `part` is more than [`DOMINANCE`] of `total`.
@@ -346,17 +372,47 @@ mod tests {
             .find(|set| exposes(c, set))
     }
 
-    /// Whether a revealed set names a party, judged from the definitions alone.
+    /// Whether a revealed set names a party, judged from the definitions alone: fewer than
+    /// K_FLOOR orchestrators with streams (so an insider, subtracting its own, is left with fewer
+    /// than 2 others), or a number
+    /// (streams, gateways, pixels, capacity) one orchestrator dominates or the second largest can
+    /// tell the largest's of closer than P_RULE.
     fn exposes(c: &[Contribution], set: &[usize]) -> bool {
-        let mut streams: BTreeMap<&str, f64> = BTreeMap::new();
-        for &i in set {
-            *streams.entry(c[i].orchestrator.as_str()).or_default() += c[i].streams;
-        }
-        let total: f64 = streams.values().sum();
-        let insider = streams.keys().any(|&o| {
-            set.iter().map(|&i| c[i].orchestrator.as_str()).filter(|&x| x != o).collect::<BTreeSet<_>>().len() < 2
+        let measures: [fn(&Contribution) -> f64; 4] =
+            [|x| x.streams, |x| x.gateways, |x| x.pixels_per_second, |x| x.capacity];
+        let with_streams: BTreeSet<&str> =
+            set.iter().filter(|&&i| c[i].streams > 0.0).map(|&i| c[i].orchestrator.as_str()).collect();
+        let unsafe_number = measures.iter().any(|m| {
+            let mut per: BTreeMap<&str, f64> = BTreeMap::new();
+            for &i in set {
+                *per.entry(c[i].orchestrator.as_str()).or_default() += m(&c[i]);
+            }
+            let total: f64 = per.values().sum();
+            let mut parts: Vec<f64> = per.into_values().collect();
+            parts.sort_by(|a, b| b.total_cmp(a));
+            let (x1, x2) = (parts[0], parts.get(1).copied().unwrap_or(0.0));
+            total > 0.0 && (x1 > DOMINANCE * total || total - x1 - x2 < P_RULE * x1)
         });
-        streams.len() < K_FLOOR || streams.values().any(|&s| s > DOMINANCE * total) || insider
+        with_streams.len() < K_FLOOR || unsafe_number
+    }
+
+    #[test]
+    fn empty_parts_near_ties_and_dominated_numbers_are_not_published() {
+        // c pushed the cell with no streams: a and b alone, each would learn the other's.
+        let zero =
+            [contribution("a", "x", "r", 10.0), contribution("b", "x", "r", 10.0), contribution("c", "x", "r", 0.0)];
+        assert_eq!(publish(&zero).world, None);
+        // 50/49/1: no one over half, but the 49 would learn the 50 to within 1 (the p% rule).
+        let near =
+            [contribution("a", "x", "r", 50.0), contribution("b", "x", "r", 49.0), contribution("c", "x", "r", 1.0)];
+        assert_eq!(publish(&near).world, None);
+        // Equal streams, but a's capacity is most of the cell's.
+        let mut capacity =
+            [contribution("a", "x", "r", 5.0), contribution("b", "x", "r", 5.0), contribution("c", "x", "r", 5.0)];
+        capacity[0].capacity = 200.0;
+        assert_eq!(publish(&capacity).world, None);
+        capacity[0].capacity = 10.0;
+        assert!(publish(&capacity).world.is_some());
     }
 
     #[test]
@@ -443,13 +499,14 @@ mod tests {
     }
 
     /// 1..=4 regions of 1..=5 cells, each cell with 1..=5 orchestrators from one pool of up to 8,
-    /// streams either few or many, 3..=10 gateways each. Cell labels repeat across regions.
+    /// streams none, few or many, 3..=10 gateways and 0..=200 capacity each. Cell labels repeat across regions.
     fn population() -> impl Strategy<Value = Vec<Contribution>> {
         let cells = (3usize..=8).prop_flat_map(|pool| {
             let cell =
                 proptest::sample::subsequence((0..pool).collect::<Vec<_>>(), 1..=pool.min(5)).prop_flat_map(|orchs| {
                     let n = orchs.len();
-                    (Just(orchs), proptest::collection::vec((prop_oneof![1u32..=3, 100u32..=1000], 3u32..=10), n))
+                    let numbers = (prop_oneof![Just(0u32), 1u32..=3, 100u32..=1000], 3u32..=10, 0u32..=200);
+                    (Just(orchs), proptest::collection::vec(numbers, n))
                 });
             proptest::collection::vec(proptest::collection::vec(cell, 1..=5), 1..=4)
         });
@@ -457,9 +514,10 @@ mod tests {
             let mut c = Vec::new();
             for (r, cells) in regions.iter().enumerate() {
                 for (j, (orchs, numbers)) in cells.iter().enumerate() {
-                    for (o, &(streams, gateways)) in orchs.iter().zip(numbers) {
+                    for (o, &(streams, gateways, capacity)) in orchs.iter().zip(numbers) {
                         c.push(Contribution {
                             gateways: f64::from(gateways),
+                            capacity: f64::from(capacity),
                             ..contribution(&format!("o{o}"), &format!("c{j}"), &format!("r{r}"), f64::from(streams))
                         });
                     }

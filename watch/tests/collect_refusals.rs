@@ -237,7 +237,7 @@ async fn two_thousand_invented_cells_are_refused() {
     }
     let body = share(8.0, &cells, now_ms());
     let headers = a.reporter.sign(&a.good, now_ms(), &body);
-    a.refuses(body, &headers, 429, "too_many_series").await;
+    a.refuses(body, &headers, 422, "too_many_series").await;
 }
 
 #[tokio::test]
@@ -333,6 +333,12 @@ async fn a_burst_from_one_address_is_rate_limited_before_any_signature_is_checke
     let resp = a.c.send(body, &headers).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(a.c.count("unsigned").await, unsigned as f64, "a rate-limited push was checked");
+    // Through a proxy on this machine (a loopback peer), the source is the address the proxy
+    // appended last to X-Forwarded-For: another client has its own bucket; an address the
+    // client wrote itself, earlier in the list, is not taken.
+    let forwarded = |list: &str| [("x-forwarded-for", list.to_string())];
+    assert_eq!(a.c.push(sessions(8.0), &forwarded("203.0.113.7")).await, 401);
+    assert_eq!(a.c.push(sessions(8.0), &forwarded("203.0.113.9, 127.0.0.1")).await, 429);
     let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
     let (body, headers) = a.next(10.0);

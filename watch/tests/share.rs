@@ -509,13 +509,13 @@ async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
     let (sao_paulo, cape_town) = (place("S25W050-5deg", "south-america"), place("S35E015-5deg", "africa"));
     // Each orchestrator's max sessions and connections per cell. Berlin's three also serve the
     // Great Lakes: 8 + 8 connections for 8 sessions each, so Berlin's capacity is 3 x 8 x 8/16 =
-    // 12 against 24 connections (over); the Great Lakes' own three have 2 connections for 32
-    // sessions each: 30 connections against 12 + 96 = 108 (below half). São Paulo (2
+    // 12 against 24 connections (over); the Great Lakes' own three have 3 connections for 32
+    // sessions each: 33 connections against 12 + 96 = 108 (below half). São Paulo (2
     // orchestrators) and Cape Town (1) are not published, nor are their regions; the world is:
     // what it reveals beyond the published regions is the two cities together, 3 orchestrators.
     let mut orchestrators = Vec::new();
     orchestrators.extend((0..3).map(|_| (8.0, vec![(berlin.clone(), 8.0), (lakes.clone(), 8.0)])));
-    orchestrators.extend((0..3).map(|_| (32.0, vec![(lakes.clone(), 2.0)])));
+    orchestrators.extend((0..3).map(|_| (32.0, vec![(lakes.clone(), 3.0)])));
     orchestrators.extend((0..2).map(|_| (10.0, vec![(sao_paulo.clone(), 5.0)])));
     orchestrators.push((10.0, vec![(cape_town, 5.0)]));
     let accounts: Vec<lpbake_keystore::SecretKey> =
@@ -545,7 +545,7 @@ async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
     let lakes = &published["cells"][0];
     assert_eq!(
         (lakes["cell"].as_str(), lakes["streams"].as_f64(), lakes["capacity"].as_f64()),
-        (Some("N40W080-5deg"), Some(30.0), Some(108.0)),
+        (Some("N40W080-5deg"), Some(33.0), Some(108.0)),
         "{published}"
     );
     let berlin = &published["cells"][1];
@@ -560,7 +560,7 @@ async fn the_map_shows_published_cells_and_where_demand_exceeds_capacity() {
     }
     assert_eq!(
         (published["world"]["orchestrators"].as_f64(), published["world"]["streams"].as_f64()),
-        (Some(9.0), Some(69.0)),
+        (Some(9.0), Some(72.0)),
         "{published}"
     );
 

@@ -47,7 +47,7 @@ impl Collect {
             format!(
                 "listen = \"127.0.0.1:{port}\"\nforward = \"http://127.0.0.1:{prom_port}/api/v1/write\"\n\
                  chain_id = 1337\nrpc_url = \"{}\"\nrounds_manager = \"{rounds}\"\nbonding_manager = \"{bonding}\"\n\
-                 window = \"1m\"\nmax_body_bytes = 65536\nrefresh = \"{refresh}\"\n{more}",
+                 window = \"1m\"\nmax_body_bytes = 65536\nrefresh = \"{refresh}\"\npublish_every = \"1s\"\n{more}",
                 geth.url
             ),
         )

@@ -95,6 +95,11 @@ fn assemble(items: &[Item]) -> Vec<u8> {
     out
 }
 
+/// Returns the word on top of the stack as the call's 32-byte answer.
+fn return_word() -> [Item; 5] {
+    [push1(0), ops(&[MSTORE]), push1(0x20), push1(0), ops(&[RETURN])]
+}
+
 fn dispatch(sel: u32, label: &'static str) -> Vec<Item> {
     let s = sel.to_be_bytes();
     vec![ops(&[DUP1, PUSH4, s[0], s[1], s[2], s[3], EQ]), Item::PushLabel(label), ops(&[JUMPI])]
@@ -113,16 +118,8 @@ pub fn runtime() -> Vec<u8> {
     it.extend(dispatch(SEL_ADD_TO_POOL, "add_to_pool"));
     it.extend([push1(0), ops(&[DUP1, REVERT])]);
     // currentRound(): storage slot 0.
-    it.extend([
-        Item::Label("current"),
-        push1(0),
-        ops(&[SLOAD]),
-        push1(0),
-        ops(&[MSTORE]),
-        push1(0x20),
-        push1(0),
-        ops(&[RETURN]),
-    ]);
+    it.extend([Item::Label("current"), push1(0), ops(&[SLOAD])]);
+    it.extend(return_word());
     // getTranscoder(a): word 0 = storage[a]; activation 1; deactivation NOT storage[a + 2^160]
     // (2^256-1 until set); others 1..9 as sentinels, so a decoder reading the wrong word is caught.
     it.extend([Item::Label("transcoder"), push1(4), ops(&[CALLDATALOAD, SLOAD]), push1(0), ops(&[MSTORE])]);
@@ -161,31 +158,11 @@ pub fn runtime() -> Vec<u8> {
         ops(&[SHL, ADD, SSTORE, STOP]),
     ]);
     // getFirstTranscoderInPool(): storage[2^161].
-    it.extend([
-        Item::Label("first"),
-        push1(1),
-        push1(161),
-        ops(&[SHL, SLOAD]),
-        push1(0),
-        ops(&[MSTORE]),
-        push1(0x20),
-        push1(0),
-        ops(&[RETURN]),
-    ]);
+    it.extend([Item::Label("first"), push1(1), push1(161), ops(&[SHL, SLOAD])]);
+    it.extend(return_word());
     // getNextTranscoderInPool(a): storage[a + 2^162].
-    it.extend([
-        Item::Label("next"),
-        push1(4),
-        ops(&[CALLDATALOAD]),
-        push1(1),
-        push1(162),
-        ops(&[SHL, ADD, SLOAD]),
-        push1(0),
-        ops(&[MSTORE]),
-        push1(0x20),
-        push1(0),
-        ops(&[RETURN]),
-    ]);
+    it.extend([Item::Label("next"), push1(4), ops(&[CALLDATALOAD]), push1(1), push1(162), ops(&[SHL, ADD, SLOAD])]);
+    it.extend(return_word());
     // addToPool(a): storage[a + 2^162] = storage[2^161]; storage[2^161] = a.
     it.extend([
         Item::Label("add_to_pool"),
