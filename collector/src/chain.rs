@@ -30,7 +30,7 @@ pub const MAX_POOL: usize = 1000;
 const CONCURRENT_CALLS: usize = 8;
 /// The longest wait between two looks at `currentRound`.
 pub const ROUND_POLL: Duration = Duration::from_secs(60);
-/// The longest wait before trying again after a failed read.
+/// The first wait before trying again after a failed read (doubled after each failure in a row).
 const RETRY: Duration = Duration::from_secs(5);
 
 /// The orchestrators active in `round`, as read at `read_at`.
@@ -184,6 +184,9 @@ impl Registry {
     pub async fn watch(self: Arc<Self>) {
         let poll = self.refresh.min(ROUND_POLL);
         let rpc = self.chain.rpc.redacted();
+        // Failed reads in a row: the next try waits RETRY, doubled each time, at most `poll`, so
+        // a failing RPC is not asked for a whole pool every few seconds.
+        let mut failed: u32 = 0;
         loop {
             let due = match self.active() {
                 None => true,
@@ -199,14 +202,18 @@ impl Registry {
             let mut wait = poll;
             if due {
                 match self.refresh().await {
-                    Ok(set) => tracing::info!(
-                        "active orchestrators read from the chain: round {}, {} members",
-                        set.round,
-                        set.members.len()
-                    ),
+                    Ok(set) => {
+                        failed = 0;
+                        tracing::info!(
+                            "active orchestrators read from the chain: round {}, {} members",
+                            set.round,
+                            set.members.len()
+                        )
+                    }
                     Err(e) => {
                         tracing::warn!("cannot read the active orchestrators from {rpc}: {e}");
-                        wait = poll.min(RETRY);
+                        wait = poll.min(RETRY.saturating_mul(1 << failed.min(16)));
+                        failed += 1;
                     }
                 }
             }
