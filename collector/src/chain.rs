@@ -132,7 +132,8 @@ pub struct Registry {
 impl Registry {
     /// Reads nothing yet: [`Registry::watch`] does, once spawned.
     pub fn new(cfg: &CollectCfg) -> Result<Registry, String> {
-        let client = lpbake_net::client::builder([cfg.rpc.expose()]).build().map_err(|e| e.to_string())?;
+        let client =
+            lpbake_net::client::builder(crate::USER_AGENT, [cfg.rpc.expose()]).build().map_err(|e| e.to_string())?;
         let chain = Chain {
             client,
             rpc: cfg.rpc.clone(),

@@ -32,6 +32,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How the collector names itself to the servers it asks (the chain's RPC, Prometheus).
+pub const USER_AGENT: &str = concat!("lpshare-collector/", env!("CARGO_PKG_VERSION"));
+
 /// How a push ended: the label of its counter, and the status the pusher gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
@@ -175,7 +178,9 @@ impl Collector {
         let registry = Arc::new(Registry::new(&cfg)?);
         let per_source = Limiter::new(cfg.per_source, limits::MAX_KEYS);
         let per_account = Limiter::new(cfg.per_account, limits::MAX_KEYS);
-        let client = lpbake_net::client::builder([&cfg.forward, &cfg.query]).build().map_err(|e| e.to_string())?;
+        let client = lpbake_net::client::builder(crate::USER_AGENT, [&cfg.forward, &cfg.query])
+            .build()
+            .map_err(|e| e.to_string())?;
         let counts = Mutex::new(Outcome::ALL.iter().map(|o| (*o, 0)).collect());
         let verifier = Verifier::new(cfg.chain_id, cfg.window);
         let (sessions, seen) = (Sessions::default(), Mutex::new(Seen::default()));

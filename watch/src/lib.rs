@@ -20,6 +20,9 @@ pub mod probe;
 pub mod proxy;
 pub mod share;
 pub mod snapshot;
+pub mod upstream;
 pub use lpbake_net::{abi, bounded, client, clock, jsonrpc, network, server};
 pub use lpbake_rules::units;
-pub mod upstream;
+
+/// How lpwatch names itself to the servers it asks.
+pub const USER_AGENT: &str = concat!("lpwatch/", env!("CARGO_PKG_VERSION"));

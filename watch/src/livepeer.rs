@@ -52,7 +52,7 @@ pub struct LivepeerCli {
 
 impl LivepeerCli {
     pub fn new(base: reqwest::Url) -> Result<Self, String> {
-        let client = crate::client::builder([&base])
+        let client = crate::client::builder(crate::USER_AGENT, [&base])
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;

@@ -53,7 +53,7 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(cfg: &Config) -> Result<Pool, String> {
-        let client = crate::client::builder(cfg.rpc.upstreams.iter().map(|u| u.url.expose()))
+        let client = crate::client::builder(crate::USER_AGENT, cfg.rpc.upstreams.iter().map(|u| u.url.expose()))
             .connect_timeout(cfg.rpc.probe_timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(cfg.rpc.max_concurrent)
             .tcp_nodelay(true)

@@ -52,7 +52,7 @@ pub fn run(url: &str, timeout: Duration) -> Result<String, ProbeError> {
         .build()
         .map_err(|e| ProbeError::Transport(shown.clone(), e.to_string()))?;
     runtime.block_on(async {
-        let client = crate::client::builder([&url]).timeout(timeout).build().map_err(transport)?;
+        let client = crate::client::builder(crate::USER_AGENT, [&url]).timeout(timeout).build().map_err(transport)?;
         let resp = client.get(url.clone()).send().await.map_err(transport)?;
         let status = resp.status();
         let mut body = resp.text().await.map_err(transport)?;

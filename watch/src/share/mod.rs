@@ -59,7 +59,7 @@ fn is_challenge(text: &str) -> bool {
 /// (a token for its raw series).
 pub async fn sign_in(cfg: &Config, collector: &reqwest::Url) -> Result<String, String> {
     let timeout = Duration::from_secs(10);
-    let client = crate::client::builder([collector]).build().map_err(|e| e.to_string())?;
+    let client = crate::client::builder(crate::USER_AGENT, [collector]).build().map_err(|e| e.to_string())?;
     let url = |path: &str| collector.join(path).map_err(|e| e.to_string());
     let get =
         client.get(url("/api/challenge")?).timeout(timeout).send().await.map_err(crate::jsonrpc::transport_error)?;

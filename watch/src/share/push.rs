@@ -68,7 +68,7 @@ impl Sharer {
             Some(endpoint) => {
                 let queue = Queue::open(&share.queue_dir, share.queue_max_bytes).map_err(ShareError::Queue)?;
                 let reporter = Reporter::load_or_create(&share.key_file).map_err(ShareError::Key)?;
-                let client = crate::client::builder([endpoint.expose()])
+                let client = crate::client::builder(crate::USER_AGENT, [endpoint.expose()])
                     .connect_timeout(Duration::from_secs(5))
                     .build()
                     .map_err(|e| {
