@@ -102,9 +102,20 @@ impl Workspace {
             ));
         }
         let path = self.target_dir().join("release").join(&bin.binary);
-        let mut w = store.writer().at(store.root())?;
-        std::io::copy(&mut read::open(&path, MAX_BINARY_BYTES)?, &mut w).at(&path)?;
-        let (sha256, size) = w.commit(None).map_err(|e| Error::io(&path, e.into()))?;
+        let mut binary = read::open(&path, MAX_BINARY_BYTES)?;
+        let size = binary.size();
+        // Hashed first, stored only when new: an unchanged binary (every build but the first)
+        // costs a read, not a copy into the store.
+        let mut hashed = crate::digest::HashWriter::new(std::io::sink());
+        std::io::copy(&mut binary, &mut hashed).at(&path)?;
+        let sha256 = hashed.finish().1;
+        let (sha256, size) = if store.check(&sha256, Some(size)).is_ok_and(|damage| damage.is_none()) {
+            (sha256, size)
+        } else {
+            let mut w = store.writer().at(store.root())?;
+            std::io::copy(&mut read::open(&path, MAX_BINARY_BYTES)?, &mut w).at(&path)?;
+            w.commit(None).map_err(|e| Error::io(&path, e.into()))?
+        };
         let lock_file = self.root.join("Cargo.lock");
         let cargo_lock = Digest::of(&read::bytes(&lock_file, MAX_CARGO_LOCK_BYTES)?);
         let out =
