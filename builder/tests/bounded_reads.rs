@@ -8,16 +8,12 @@
 mod capped_child;
 mod common;
 
-use capped_child::{capped, mkfifo, run};
+use capped_child::{capped, mkfifo, refused, run};
 use common::*;
 use lpbake::digest::Digest;
 use std::ffi::OsString;
 use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// A refusal takes well under this (the deadline that kills a hung child is longer).
-const PROMPT: Duration = Duration::from_secs(10);
 
 /// `lpbake ARGS...` in the capped child, with the cache `cache`.
 fn lpbake_capped(cache: &Path, args: &[OsString], env: &[(&str, &Path)]) -> capped_child::Ended {
@@ -27,17 +23,6 @@ fn lpbake_capped(cache: &Path, args: &[OsString], env: &[(&str, &Path)]) -> capp
         cmd.env(k, v);
     }
     run(&mut cmd)
-}
-
-/// Asserts that `ended` is one prompt error naming `file` with a fix (and `also`, if given).
-fn refused(ended: &capped_child::Ended, file: &Path, also: &str) {
-    let text = &ended.output;
-    assert!(!ended.status.success(), "should have failed:\n{text}");
-    assert!(ended.took < PROMPT, "took {:?}:\n{text}", ended.took);
-    assert_eq!(text.matches("error:").count(), 1, "one error:\n{text}");
-    assert!(text.contains(&file.display().to_string()), "does not name {}:\n{text}", file.display());
-    assert!(text.contains("fix:"), "no fix:\n{text}");
-    assert!(text.contains(also), "does not say {also:?}:\n{text}");
 }
 
 /// A spec directory, a lock and an output path in `tmp`: a one-image spec over a small local

@@ -6,25 +6,11 @@
 #[path = "../../tests/support/capped_child.rs"]
 mod capped_child;
 
-use capped_child::{capped, mkfifo, run, Ended};
+use capped_child::{capped, mkfifo, refused, run, Ended};
 use std::path::Path;
-use std::time::Duration;
-
-/// A refusal takes well under this (the deadline that kills a hung child is longer).
-const PROMPT: Duration = Duration::from_secs(10);
 
 fn collector(config: &Path) -> Ended {
     run(capped(Path::new(env!("CARGO_BIN_EXE_lpshare-collector"))).arg(config))
-}
-
-/// Asserts that `ended` is one prompt error naming `file` with a fix, and saying `also`.
-fn refused(ended: &Ended, file: &Path, also: &str) {
-    let text = &ended.output;
-    assert_eq!(ended.status.code(), Some(2), "should have failed with 2:\n{text}");
-    assert!(ended.took < PROMPT, "took {:?}:\n{text}", ended.took);
-    assert_eq!(text.matches("fix:").count(), 1, "one error with its fix:\n{text}");
-    assert!(text.contains(&file.display().to_string()), "does not name {}:\n{text}", file.display());
-    assert!(text.contains(also), "does not say {also:?}:\n{text}");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! address space is capped (`prlimit --as`, util-linux) and it is killed after a deadline. For
 //! refusals that must come at once: a regression (a read waiting for a FIFO's writer, or one
 //! that never ends) fails the test with a message saying so, instead of hanging CI or filling
-//! memory. Included by path into each crate's tests (`#[path = ".../tests/support/capped_child.rs"]`).
+//! memory; [`refused`] says what such a refusal must look like. Included by path into each
+//! crate's tests (`#[path = ".../tests/support/capped_child.rs"]`).
 
 use std::io::Read;
 use std::path::Path;
@@ -72,4 +73,18 @@ pub fn mkfifo(path: &Path) {
         .status()
         .unwrap_or_else(|e| panic!("cannot run mkfifo (coreutils): {e}; run `make deps`"));
     assert!(status.success(), "mkfifo {} failed", path.display());
+}
+
+/// A refusal takes well under this (the deadline that kills a hung child is longer).
+pub const PROMPT: Duration = Duration::from_secs(10);
+
+/// Asserts that `ended` is a prompt refusal: a failure, one error with its fix, naming `file`
+/// and saying `also`.
+pub fn refused(ended: &Ended, file: &Path, also: &str) {
+    let text = &ended.output;
+    assert!(!ended.status.success(), "should have failed:\n{text}");
+    assert!(ended.took < PROMPT, "took {:?}:\n{text}", ended.took);
+    assert_eq!(text.matches("fix:").count(), 1, "one error with its fix:\n{text}");
+    assert!(text.contains(&file.display().to_string()), "does not name {}:\n{text}", file.display());
+    assert!(text.contains(also), "does not say {also:?}:\n{text}");
 }

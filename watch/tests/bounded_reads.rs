@@ -7,12 +7,8 @@
 #[path = "../../tests/support/capped_child.rs"]
 mod capped_child;
 
-use capped_child::{capped, mkfifo, run, Ended};
+use capped_child::{capped, mkfifo, refused, run, Ended};
 use std::path::Path;
-use std::time::Duration;
-
-/// A refusal takes well under this (the deadline that kills a hung child is longer).
-const PROMPT: Duration = Duration::from_secs(10);
 
 /// `lpwatch ARGS...` in the capped child, with no `LPWATCH_*` settings inherited.
 fn lpwatch(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Ended {
@@ -24,16 +20,6 @@ fn lpwatch(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Ended {
     }
     cmd.args(args.iter().map(|a| a.as_ref()));
     run(&mut cmd)
-}
-
-/// Asserts that `ended` is one prompt error naming `file` with a fix, and saying `also`.
-fn refused(ended: &Ended, file: &Path, also: &str) {
-    let text = &ended.output;
-    assert!(!ended.status.success(), "should have failed:\n{text}");
-    assert!(ended.took < PROMPT, "took {:?}:\n{text}", ended.took);
-    assert_eq!(text.matches("fix:").count(), 1, "one error with its fix:\n{text}");
-    assert!(text.contains(&file.display().to_string()), "does not name {}:\n{text}", file.display());
-    assert!(text.contains(also), "does not say {also:?}:\n{text}");
 }
 
 /// Writes `text` as the config file `lpwatch.toml` in `dir`.
