@@ -1,4 +1,5 @@
-//! A small HTTP/1.1 server loop shared by the status endpoint and the RPC proxy, built to stay
+//! A small HTTP/1.1 server loop shared by lpwatch's status endpoint and RPC proxy and by the share
+//! collector (each request carries its peer's address, [`Peer`]), built to stay
 //! responsive under slow clients: each phase of reading a request has its own timeout (headers,
 //! then body), a handler only ever sees a whole request, and when every connection slot is taken
 //! the oldest connection that is not being answered (still sending, or idle) is closed to make

@@ -3,11 +3,12 @@
 //! share holds), `--remote-write` (the block for an operator's own Prometheus), `--sign-in` (a
 //! token for a collector's raw series), where shares may go, and the last share for `/metrics`.
 //! The jobs: `conns` finds the gateways connected to the service port, `geo` reduces them to
-//! coarse cells with at least k gateway addresses, `set` computes the shared series from
-//! livepeer's metrics, the cells and the kernel's byte count (`kernel`), which checks
-//! livepeer's own; `remote_write` encodes them and `proof` signs them (both `lpshare`'s, the format
-//! the collector checks), `queue` keeps what is not sent yet, `push` is the loop that makes shares every `share.interval` and
-//! sends them when `share.endpoint` is set.
+//! coarse cells the disclosure rules let a node share (at least k gateways, each a network, none
+//! dominant), `set` computes the shared series from livepeer's metrics, the cells and the
+//! kernel's byte count (`kernel`), which checks livepeer's own; `remote_write` encodes them and
+//! `proof` signs them (both `lpshare`'s, the format the collector checks), `queue` keeps what is
+//! not sent yet, `push` is the loop that makes shares every `share.interval` and sends them when
+//! `share.endpoint` is set.
 
 pub mod conns;
 pub mod geo;
